@@ -1,0 +1,37 @@
+"""The engine interface: DDL verbs and capabilities, with PostgreSQL-compatible defaults."""
+
+from __future__ import annotations
+
+
+class Engine:
+    """What the CLI needs to know about one SQL engine beyond the macros."""
+
+    name = "postgres"
+    #: Feature views are materialized (maintained incrementally) rather than computed on read.
+    materialized = False
+    #: DDL can run inside one transaction (apply is all-or-nothing).
+    transactional_ddl = True
+    #: The clock can be pinned per session (`--as-of`).
+    supports_as_of = False
+    #: `COPY ... FROM STDIN` loads rows (otherwise batched INSERT).
+    supports_copy = True
+    #: The catalog kind of a feature view (`v` view, `m` materialized view in pg_class).
+    view_keyword = "view"
+
+    def create_view(self, name: str, body: str, cluster: str) -> str:
+        return f"create {self.view_keyword} {name} as\n{body.rstrip()}"
+
+    def drop_view(self, name: str) -> str:
+        return f"drop {self.view_keyword} if exists {name}"
+
+    def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
+        """DDL of an index serving point lookups on a feature view, or None when not needed."""
+        return None
+
+    def lookup_param(self, column_type: str | None) -> str:
+        """The placeholder of a key value in a lookup (typed, so indexes apply)."""
+        return f"%s::{column_type}" if column_type else "%s"
+
+    def session_setup(self, cluster: str) -> list[str]:
+        """Statements run once on every new connection."""
+        return ["set timezone to 'UTC'"]

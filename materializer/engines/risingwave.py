@@ -1,0 +1,29 @@
+"""RisingWave: materialized views whose group keys are their primary key (point lookups need no index).
+
+- `CREATE MATERIALIZED VIEW v AS ...` (sql/commands/sql-create-mv.mdx); no `OR REPLACE`.
+- No `COPY FROM STDIN`: rows are loaded with multi-row INSERT then `FLUSH`
+  (sql/commands/sql-insert.mdx); write transactions are not supported (sql/commands/sql-begin.mdx).
+"""
+
+from __future__ import annotations
+
+from materializer.engines.base import Engine
+
+
+class RisingWave(Engine):
+    name = "risingwave"
+    materialized = True
+    transactional_ddl = False
+    supports_as_of = False
+    supports_copy = False
+    view_keyword = "materialized view"
+
+    def drop_view(self, name: str) -> str:
+        return f"drop materialized view if exists {name} cascade"
+
+    def lookup_param(self, column_type: str | None) -> str:
+        if column_type in ("text", "uuid"):
+            column_type = "varchar"
+        elif column_type and column_type.startswith("numeric"):
+            column_type = "numeric"
+        return super().lookup_param(column_type)

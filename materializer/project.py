@@ -1,0 +1,120 @@
+"""A loaded project: its validated definitions, its engine and its database.
+
+``Project`` is the public Python API::
+
+    project = Project.load("materializer.yml")       # or a folder holding it
+    project.apply()                                   # create/replace objects
+    project.online_features("card_activity", {"cc_num": "c1"})
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from materializer.errors import MaterializerError
+from materializer.spec import FeatureView, ProjectSpec
+from materializer.validate import load_yaml, parse_project
+
+if TYPE_CHECKING:
+    from materializer.apply import Plan
+    from materializer.database import Database
+    from materializer.online import OnlineResult
+
+PROJECT_FILE = "materializer.yml"
+
+
+class Project:
+    """A project file and the database it is applied to."""
+
+    def __init__(self, spec: ProjectSpec, root: Path, dsn: str | None = None) -> None:
+        self.spec = spec
+        self.root = root
+        self._dsn = dsn
+        self._db: Database | None = None
+
+    @classmethod
+    def load(cls, path: str | Path = PROJECT_FILE, dsn: str | None = None) -> "Project":
+        """Load and validate ``materializer.yml`` (a file, or a folder that holds one).
+
+        ``dsn`` overrides ``MATERIALIZER_DSN``; without either, the embedded
+        PostgreSQL of the project folder is started on demand.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROJECT_FILE
+        spec = parse_project(load_yaml(path), file=str(path))
+        return cls(spec, path.resolve().parent, dsn)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def engine(self) -> str:
+        return self.spec.engine
+
+    def view(self, name: str) -> FeatureView:
+        """The feature view called ``name``; the error lists the known views."""
+        try:
+            return self.spec.feature_views[name]
+        except KeyError:
+            from materializer.errors import did_you_mean
+
+            known = ", ".join(self.spec.feature_views) or "(none)"
+            raise MaterializerError(
+                f"unknown feature view {name!r}{did_you_mean(name, self.spec.feature_views)}; known views: {known}"
+            ) from None
+
+    @property
+    def db(self) -> "Database":
+        """The project's database connection (opened on first use)."""
+        if self._db is None:
+            from materializer.database import Database
+
+            self._db = Database.for_project(self)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def compile(self, engine: str | None = None) -> str:
+        """The project's SQL for ``engine`` (default: the project's engine)."""
+        from materializer.compile import compile_sql
+
+        return compile_sql(self.spec, engine)
+
+    def plan(self, allow_drop_data: bool = False) -> "Plan":
+        """What ``apply`` would do, without doing it."""
+        from materializer.apply import plan
+
+        return plan(self, allow_drop_data=allow_drop_data)
+
+    def apply(self, allow_drop_data: bool = False) -> "Plan":
+        """Create or replace the project's objects (idempotent; never drops data unless allowed)."""
+        from materializer.apply import apply
+
+        return apply(self, allow_drop_data=allow_drop_data)
+
+    def push(self, source: str, path: str | Path, progress: bool = False) -> int:
+        """Load a CSV or JSONL file into a managed source, all or nothing; returns the row count."""
+        from materializer.push import push_file
+
+        return push_file(self, source, Path(path), progress=progress)
+
+    def online_features(
+        self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None
+    ) -> "OnlineResult":
+        """The current feature values of one entity, with Feast-style statuses."""
+        from materializer.online import online_features
+
+        return online_features(self, view, entity, as_of=as_of)

@@ -1,0 +1,121 @@
+"""The validated, typed shape of a project: sources, feature views, features.
+
+These dataclasses are what the rest of the package works with; ``project.py``
+builds them from ``materializer.yml`` and reports every problem it finds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from materializer.durations import Duration
+
+ENGINES = ("postgres", "materialize", "risingwave")
+AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "stddev", "latest")
+NUMERIC_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table of events: managed (``columns:``, created by apply) or external (``relation:``)."""
+
+    name: str
+    relation: str
+    timestamp: str
+    columns: dict[str, str] | None  # name -> canonical SQL type; None when unknown (external)
+    managed: bool
+
+    def column_type(self, column: str) -> str | None:
+        return None if self.columns is None else self.columns.get(column)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One declared feature: an aggregate over a column (or rows) with an optional filter."""
+
+    name: str
+    agg: str
+    column: str | None = None
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """Features of one entity computed from one source.
+
+    ``kind`` is ``windowed`` (aggregates over trailing windows) or ``latest``
+    (the most recent value, optionally bounded by ``max_age``).
+    """
+
+    name: str
+    source: Source
+    entity: tuple[str, ...]
+    features: tuple[Feature, ...]
+    windows: tuple[Duration, ...] = ()
+    max_age: Duration | None = None
+    tie_break: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "latest" if self.features and self.features[0].agg == "latest" else "windowed"
+
+    @property
+    def lookback(self) -> Duration | None:
+        """The longest window, or ``max_age`` for a latest view (None: unbounded)."""
+        return max(self.windows) if self.kind == "windowed" else self.max_age
+
+    @property
+    def output_features(self) -> list[OutputFeature]:
+        """The view's feature columns in order: ``<feature>_<window>`` for windowed views."""
+        if self.kind == "latest":
+            return [OutputFeature(f.name, f, None) for f in self.features]
+        return [OutputFeature(f"{f.name}_{w.text}", f, w) for w in self.windows for f in self.features]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [o.name for o in self.output_features]
+
+    @property
+    def columns_read(self) -> list[str] | None:
+        """Source columns the view reads: keys, timestamp, feature, tie-break and filter columns.
+
+        None when a filter is present and the source's columns are unknown (external source):
+        the view then reads every column.
+        """
+        cols = [*self.entity, self.source.timestamp]
+        cols += [f.column for f in self.features if f.column]
+        if self.tie_break:
+            cols.append(self.tie_break)
+        filters = " ".join(f.filter for f in self.features if f.filter)
+        if filters:
+            if self.source.columns is None:
+                return None
+            words = set(re.findall(r"[a-z_][a-z0-9_]*", filters.lower()))
+            cols += [c for c in self.source.columns if c in words]
+        return list(dict.fromkeys(cols))
+
+
+@dataclass(frozen=True)
+class OutputFeature:
+    """A column of a feature view: the feature it comes from and its window (if any)."""
+
+    name: str
+    feature: Feature
+    window: Duration | None
+
+    @property
+    def is_count(self) -> bool:
+        return self.feature.agg in ("count", "count_distinct")
+
+
+@dataclass
+class ProjectSpec:
+    """The whole validated project file."""
+
+    name: str
+    engine: str
+    sources: dict[str, Source]
+    feature_views: dict[str, FeatureView]
+    cluster: str = "quickstart"
+    monitors: dict[str, dict] = field(default_factory=dict)

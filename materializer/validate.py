@@ -1,0 +1,374 @@
+"""Validation of ``materializer.yml``: every problem reported with its key path and the fix.
+
+``parse_project`` turns the raw YAML mapping into a :class:`ProjectSpec`, or
+raises one :class:`ProjectError` listing every problem found, each line of the
+form ``<file>: <key path>: <what is wrong>; <the fix>``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from materializer.durations import Duration
+from materializer.errors import ProjectError, did_you_mean
+from materializer.spec import AGGREGATES, ENGINES, NUMERIC_TYPES, Feature, FeatureView, ProjectSpec, Source
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+RELATION = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+# PostgreSQL's fully reserved key words (SQL Key Words appendix, "reserved" in the PostgreSQL column):
+# these cannot be used unquoted as column or table names.
+RESERVED = frozenset(
+    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
+    create current_catalog current_date current_role current_time current_timestamp current_user default
+    deferrable desc distinct do else end except false fetch for foreign from grant group having in
+    initially intersect into lateral leading limit localtime localtimestamp not null offset on only or
+    order placing primary references returning select session_user some symmetric system_user table then
+    to trailing true union unique user using variadic when where window with""".split()
+)
+
+# Accepted spellings of column types and their canonical names.
+TYPE_ALIASES = {
+    "text": "text", "varchar": "text", "character varying": "text", "string": "text",
+    "smallint": "smallint", "int2": "smallint",
+    "integer": "integer", "int": "integer", "int4": "integer",
+    "bigint": "bigint", "int8": "bigint",
+    "numeric": "numeric", "decimal": "numeric",
+    "real": "real", "float4": "real",
+    "double precision": "double precision", "float8": "double precision", "float": "double precision",
+    "double": "double precision",
+    "boolean": "boolean", "bool": "boolean",
+    "timestamptz": "timestamptz", "timestamp with time zone": "timestamptz",
+    "timestamp": "timestamp", "timestamp without time zone": "timestamp",
+    "date": "date", "jsonb": "jsonb", "uuid": "uuid",
+}
+_NUMERIC_PS = re.compile(r"^(numeric|decimal)\s*\(\s*(\d+)\s*(,\s*(\d+)\s*)?\)$")
+
+TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "monitors")
+SOURCE_KEYS = ("columns", "relation", "timestamp")
+VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
+FEATURE_KEYS = ("agg", "column", "filter", "description")
+
+
+def canonical_type(text: str) -> str | None:
+    """The canonical spelling of a column type, or None when it is not supported."""
+    t = " ".join(str(text).lower().split())
+    if t in TYPE_ALIASES:
+        return TYPE_ALIASES[t]
+    m = _NUMERIC_PS.match(t)
+    if m:
+        return f"numeric({m.group(2)},{m.group(4) or 0})"
+    return None
+
+
+def _base_type(canonical: str) -> str:
+    return "numeric" if canonical.startswith("numeric") else canonical
+
+
+class _Problems:
+    """Collects problems as ``key path: message`` lines."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.lines.append(f"{self.file}: {path}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            head = "invalid project file" if len(self.lines) > 1 else None
+            body = "\n".join(self.lines)
+            raise ProjectError(f"{head} ({len(self.lines)} problems):\n{body}" if head else body)
+
+
+def _check_keys(p: _Problems, path: str, value: dict, allowed: tuple[str, ...]) -> None:
+    for key in value:
+        if key not in allowed:
+            p.add(f"{path}.{key}" if path else str(key),
+                  f"unknown key '{key}'{did_you_mean(str(key), allowed)}; allowed keys: {', '.join(allowed)}")
+
+
+def _identifier(p: _Problems, path: str, value: Any, what: str) -> str | None:
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        p.add(path, f"{value!r} is not a valid {what} name; use lowercase letters, digits and _ "
+                    "(starting with a letter or _)")
+        return None
+    if value in RESERVED:
+        p.add(path, f"'{value}' is a reserved SQL word; choose another {what} name")
+        return None
+    return value
+
+
+def _mapping(p: _Problems, path: str, value: Any, what: str) -> dict | None:
+    if not isinstance(value, dict):
+        p.add(path, f"expected a mapping of {what}, got {type(value).__name__}")
+        return None
+    return value
+
+
+def _duration(p: _Problems, path: str, value: Any) -> Duration | None:
+    try:
+        return Duration.parse(value)
+    except ValueError as exc:
+        p.add(path, str(exc))
+        return None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: Path) -> Any:
+    """Read a YAML file; a syntax error becomes a ProjectError with the line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such project file; run `materializer init` to create one, "
+                           "or pass --project PATH") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProjectError(f"{path}:{where}: malformed YAML: {problem}; fix the syntax at that position") from None
+
+
+def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
+    """Validate a raw project mapping and build the typed spec (or raise ProjectError)."""
+    p = _Problems(file)
+    if not isinstance(raw, dict):
+        p.add("(top level)", "expected a mapping with name, engine, sources and feature_views")
+        p.raise_if_any()
+    _check_keys(p, "", raw, TOP_KEYS)
+
+    name = raw.get("name", "materializer")
+    if not isinstance(name, str) or not name.strip():
+        p.add("name", "expected a non-empty project name")
+    engine = raw.get("engine", "postgres")
+    if engine not in ENGINES:
+        p.add("engine", f"unknown engine {engine!r}{did_you_mean(str(engine), ENGINES)}; use one of {', '.join(ENGINES)}")
+    cluster = raw.get("cluster", "quickstart")
+    if not isinstance(cluster, str) or not IDENTIFIER.match(cluster):
+        p.add("cluster", f"{cluster!r} is not a valid cluster name")
+
+    sources = _parse_sources(p, raw.get("sources") or {})
+    views = _parse_views(p, raw.get("feature_views") or {}, sources)
+    for vname in views:
+        if vname in sources and sources[vname].managed:
+            p.add(f"feature_views.{vname}", f"'{vname}' is also a source table name; rename the view")
+
+    monitors = raw.get("monitors") or {}
+    if not isinstance(monitors, dict):
+        p.add("monitors", "expected a mapping of monitors")
+        monitors = {}
+    p.raise_if_any()
+    return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
+                       cluster=str(cluster), monitors=dict(monitors))
+
+
+def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:
+    out: dict[str, Source] = {}
+    if _mapping(p, "sources", raw, "sources") is None:
+        return out
+    for sname, body in raw.items():
+        path = f"sources.{sname}"
+        if _identifier(p, path, sname, "source") is None or _mapping(p, path, body, "source settings") is None:
+            continue
+        _check_keys(p, path, body, SOURCE_KEYS)
+        has_cols, has_rel = "columns" in body, "relation" in body
+        if not has_cols and not has_rel:
+            p.add(path, "a source needs `columns:` (a managed table) or `relation:` (an existing table or view)")
+            continue
+        columns: dict[str, str] | None = None
+        if has_cols:
+            columns = {}
+            cols = body["columns"]
+            if _mapping(p, f"{path}.columns", cols, "column: type") is None:
+                continue
+            if not cols:
+                p.add(f"{path}.columns", "a source needs at least one column")
+            for cname, ctype in cols.items():
+                cpath = f"{path}.columns.{cname}"
+                if _identifier(p, cpath, cname, "column") is None:
+                    continue
+                canon = canonical_type(ctype) if isinstance(ctype, str) else None
+                if canon is None:
+                    p.add(cpath, f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
+                                 "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
+                    continue
+                columns[cname] = canon
+        relation = sname
+        if has_rel:
+            relation = body["relation"]
+            if not isinstance(relation, str) or not RELATION.match(relation):
+                p.add(f"{path}.relation", f"{relation!r} is not a valid relation; use `table` or `schema.table` "
+                                          "in lowercase letters, digits and _")
+                continue
+        ts = body.get("timestamp")
+        if ts is None:
+            p.add(f"{path}.timestamp", "missing: name the event-time column (a timestamptz)")
+            continue
+        if _identifier(p, f"{path}.timestamp", ts, "column") is None:
+            continue
+        if columns is not None:
+            if ts not in columns and columns:
+                p.add(f"{path}.timestamp", f"'{ts}' is not a column of this source{did_you_mean(ts, columns)}; "
+                                           f"columns: {', '.join(columns)}")
+                continue
+            if columns and columns.get(ts) != "timestamptz":
+                p.add(f"{path}.columns.{ts}", f"the timestamp column must be timestamptz, not {columns[ts]}")
+                continue
+        out[sname] = Source(name=sname, relation=relation, timestamp=ts, columns=columns,
+                            managed=has_cols and not has_rel)
+    return out
+
+
+def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str, FeatureView]:
+    out: dict[str, FeatureView] = {}
+    if _mapping(p, "feature_views", raw, "feature views") is None:
+        return out
+    for vname, body in raw.items():
+        path = f"feature_views.{vname}"
+        if _identifier(p, path, vname, "feature view") is None or _mapping(p, path, body, "view settings") is None:
+            continue
+        _check_keys(p, path, body, VIEW_KEYS)
+        sname = body.get("source")
+        source = sources.get(sname) if isinstance(sname, str) else None
+        if source is None:
+            p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), sources)}; "
+                                    f"known sources: {', '.join(sources) or '(none)'}")
+            continue
+
+        def column_ok(cpath: str, col: Any) -> str | None:
+            if _identifier(p, cpath, col, "column") is None:
+                return None
+            if source.columns is not None and col not in source.columns:
+                p.add(cpath, f"'{col}' is not a column of source '{source.name}'{did_you_mean(col, source.columns)}; "
+                             f"columns: {', '.join(source.columns)}")
+                return None
+            return col
+
+        entity_raw = body.get("entity")
+        if isinstance(entity_raw, str):
+            entity_raw = [entity_raw]
+        if not isinstance(entity_raw, list) or not entity_raw:
+            p.add(f"{path}.entity", "expected a list of one or more key columns, for example [cc_num]")
+            continue
+        entity = [column_ok(f"{path}.entity[{i}]", c) for i, c in enumerate(entity_raw)]
+        if len(set(entity_raw)) != len(entity_raw):
+            p.add(f"{path}.entity", "a key column is listed twice")
+
+        features_raw = body.get("features")
+        if _mapping(p, f"{path}.features", features_raw, "feature: definition") is None or not features_raw:
+            if isinstance(features_raw, dict):
+                p.add(f"{path}.features", "a feature view needs at least one feature")
+            continue
+        features: list[Feature] = []
+        for fname, fbody in features_raw.items():
+            fpath = f"{path}.features.{fname}"
+            if _identifier(p, fpath, fname, "feature") is None:
+                continue
+            if str(fname).startswith("_"):
+                p.add(fpath, "feature names starting with _ are reserved; rename the feature")
+                continue
+            if _mapping(p, fpath, fbody, "feature settings") is None:
+                continue
+            _check_keys(p, fpath, fbody, FEATURE_KEYS)
+            agg = fbody.get("agg")
+            if agg not in AGGREGATES:
+                p.add(f"{fpath}.agg", f"unknown aggregate {agg!r}{did_you_mean(str(agg), AGGREGATES)}; "
+                                      f"use one of {', '.join(AGGREGATES)}")
+                continue
+            col = fbody.get("column")
+            if col is not None and column_ok(f"{fpath}.column", col) is None:
+                continue
+            if col is None and agg != "count":
+                p.add(f"{fpath}.column", f"`{agg}` needs a `column:`")
+                continue
+            ctype = source.column_type(col) if col else None
+            if ctype and agg in ("sum", "avg", "stddev") and _base_type(ctype) not in NUMERIC_TYPES:
+                p.add(f"{fpath}.column", f"`{agg}` needs a numeric column; '{col}' is {ctype}")
+                continue
+            if ctype == "jsonb" and agg in ("min", "max", "count_distinct"):
+                p.add(f"{fpath}.column", f"`{agg}` is not defined for jsonb column '{col}'")
+                continue
+            filt = fbody.get("filter")
+            if filt is not None:
+                if agg == "latest":
+                    p.add(f"{fpath}.filter", "a `latest` feature cannot have a filter; filter the source instead")
+                    continue
+                if not isinstance(filt, str) or not filt.strip():
+                    p.add(f"{fpath}.filter", "expected a SQL boolean expression, for example \"status = 'failed'\"")
+                    continue
+                if ";" in filt or "--" in filt or "/*" in filt:
+                    p.add(f"{fpath}.filter", "a filter is one SQL expression: no `;` and no comments")
+                    continue
+            features.append(Feature(name=fname, agg=agg, column=col, filter=filt))
+
+        latest = [f for f in features if f.agg == "latest"]
+        windowed = [f for f in features if f.agg != "latest"]
+        windows: list[Duration] = []
+        max_age = None
+        tie_break = None
+        if latest and windowed:
+            p.add(f"{path}.features", f"mixes `latest` ({latest[0].name}) and windowed aggregates "
+                                      f"({windowed[0].name}); put latest values in a view of their own")
+            continue
+        if latest:
+            if "windows" in body:
+                p.add(f"{path}.windows", "a window on a `latest` view has no meaning; use `max_age:` to bound "
+                                         "how old the latest value may be, and remove `windows:`")
+                continue
+            if body.get("max_age") is not None:
+                max_age = _duration(p, f"{path}.max_age", body["max_age"])
+            if body.get("tie_break") is not None:
+                tie_break = column_ok(f"{path}.tie_break", body["tie_break"])
+        elif features:
+            for key in ("max_age", "tie_break"):
+                if key in body:
+                    p.add(f"{path}.{key}", f"`{key}` applies to `latest` views only; remove it")
+            wraw = body.get("windows")
+            if isinstance(wraw, (str, int)):
+                wraw = [wraw]
+            if not isinstance(wraw, list) or not wraw:
+                p.add(f"{path}.windows", "windowed aggregates need `windows:`, a list such as [10m, 1h, 1d]")
+                continue
+            for i, w in enumerate(wraw):
+                d = _duration(p, f"{path}.windows[{i}]", w)
+                if d is None:
+                    continue
+                if any(d.seconds == o.seconds for o in windows):
+                    p.add(f"{path}.windows[{i}]", f"'{w}' repeats a window of the same length; remove it")
+                    continue
+                windows.append(d)
+            if len(windows) != len(wraw):
+                continue
+        if None in entity or len(features) != len(features_raw):
+            continue
+        view = FeatureView(name=vname, source=source, entity=tuple(entity), features=tuple(features),
+                           windows=tuple(windows), max_age=max_age, tie_break=tie_break)
+        names = view.feature_names
+        seen = set(view.entity)
+        for n in names:
+            if n in seen:
+                p.add(f"{path}.features", f"two columns would be named '{n}' (features, windows and keys share one "
+                                          "namespace); rename one feature")
+            seen.add(n)
+        out[vname] = view
+    return out
