@@ -1,0 +1,279 @@
+"""Plan and apply: create what is new, replace what changed, never drop data.
+
+The plan compares the project's compiled objects with the database (its
+catalog and the ``materializer.applied`` bookkeeping table):
+
+- managed tables are created when missing and gain new columns with
+  ``alter table add column``; a table that holds rows is never dropped or
+  rewritten unless ``allow_drop_data`` (``--drop-data``) says so;
+- views are created when missing and replaced when their SQL changed;
+- objects that apply created earlier and the project no longer declares are
+  dropped (views, indexes, and empty tables);
+- external relations (``relation:``) are never created, altered or dropped.
+
+On PostgreSQL the whole plan runs in one transaction: all of it or none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from materializer.compile import DbObject, compile_project
+from materializer.errors import DatabaseError, MaterializerError
+
+if TYPE_CHECKING:
+    from materializer.project import Project
+
+STATE_TABLE = "materializer.applied"
+STATE_DDL = (
+    "create schema if not exists materializer",
+    f"create table if not exists {STATE_TABLE} (name text primary key, kind text not null, "
+    "sql text not null, applied_at timestamptz not null default now())",
+)
+DROP_FLAG = "--drop-data"
+
+
+@dataclass
+class Action:
+    """One step of a plan."""
+
+    verb: str  # create | replace | alter | drop
+    kind: str
+    name: str
+    statements: list[str]
+    reason: str = ""
+    obj: DbObject | None = None
+
+    def describe(self) -> str:
+        sign = {"create": "+", "replace": "~", "alter": "~", "drop": "-"}[self.verb]
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{sign} {self.verb} {self.kind.replace('_', ' ')} {self.name}{why}"
+
+
+@dataclass
+class Plan:
+    """What apply does: the actions, and how many objects are already up to date."""
+
+    actions: list[Action] = field(default_factory=list)
+    unchanged: int = 0
+    applied: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def summary(self) -> str:
+        if self.empty:
+            return f"Nothing to do: {self.unchanged} objects are up to date."
+        lines = [a.describe() for a in self.actions]
+        done = "Applied" if self.applied else "Would apply"
+        counts = f"{done} {len(self.actions)} changes; {self.unchanged} objects unchanged."
+        return "\n".join([*lines, counts])
+
+    def sql(self) -> str:
+        return "\n\n".join(s.rstrip(";") + ";" for a in self.actions for s in a.statements)
+
+
+def _split(relation: str) -> tuple[str | None, str]:
+    schema, _, name = relation.rpartition(".")
+    return (schema or None), name
+
+
+def _relation_info(conn: psycopg.Connection, relation: str) -> tuple[str, dict[str, str]] | None:
+    """(kind, {column: type}) of a relation in the current schema (or its own), or None if missing."""
+    schema, name = _split(relation)
+    row = conn.execute(
+        "select table_type from information_schema.tables "
+        "where table_schema = coalesce(%s, current_schema()) and table_name = %s",
+        [schema, name],
+    ).fetchone()
+    if row is None:
+        return None
+    cols = conn.execute(
+        "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
+        "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    types = {}
+    for col, dtype, precision, scale in cols:
+        if dtype == "timestamp with time zone":
+            dtype = "timestamptz"
+        elif dtype == "timestamp without time zone":
+            dtype = "timestamp"
+        elif dtype == "character varying":
+            dtype = "text"
+        elif dtype == "numeric" and precision is not None:
+            dtype = f"numeric({precision},{scale or 0})"
+        types[col] = dtype
+    kind = "table" if row[0] == "BASE TABLE" else "view"
+    return kind, types
+
+
+def _has_rows(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute(f"select exists (select 1 from {relation})").fetchone()[0]  # relation: validated identifier
+
+
+def _state(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
+    exists = conn.execute("select to_regclass(%s) is not null", [STATE_TABLE]).fetchone()[0]
+    if not exists:
+        return {}
+    return {name: (kind, sql) for name, kind, sql in conn.execute(f"select name, kind, sql from {STATE_TABLE}")}
+
+
+def _index_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute(
+        "select exists (select 1 from pg_indexes where indexname = %s and schemaname = current_schema())", [name]
+    ).fetchone()[0]
+
+
+def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
+    """Compare the project with the database and list the actions apply would take."""
+    conn = project.db.conn
+    engine = project.db.engine
+    desired = compile_project(project.spec)
+    state = _state(conn)
+    result = Plan()
+    recreated_sources: set[str] = set()
+    drops: list[Action] = []
+    table_actions: list[Action] = []
+    later: list[Action] = []
+    setup: list[Action] = []
+
+    for obj in desired:
+        if obj.kind in ("schema", "function"):
+            if state.get(obj.name, (None, None))[1] != obj.sql:
+                setup.append(Action("create" if obj.name not in state else "replace", obj.kind, obj.name,
+                                       [obj.sql], obj=obj))
+            else:
+                result.unchanged += 1
+            continue
+        if obj.kind == "table":
+            source = project.spec.sources[obj.source or ""]
+            info = _relation_info(conn, obj.name)
+            if info is None:
+                table_actions.append(Action("create", "table", obj.name, [obj.sql], obj=obj))
+                continue
+            kind, existing = info
+            if kind != "table":
+                raise MaterializerError(
+                    f"'{obj.name}' exists in the database as a {kind}, not a table; rename the source "
+                    f"or declare it with `relation: {obj.name}` to use it as an external source")
+            wanted = source.columns or {}
+            added = [c for c in wanted if c not in existing]
+            changed = [c for c in wanted if c in existing and existing[c] != wanted[c]]
+            if changed:
+                detail = ", ".join(f"{c} is {existing[c]} in the database but {wanted[c]} in the project"
+                                   for c in changed)
+                if _has_rows(conn, obj.name) and not allow_drop_data:
+                    raise MaterializerError(
+                        f"table {obj.name} holds rows and its columns changed ({detail}); materializer never "
+                        f"rewrites a table that holds data. Change the project back, migrate the table by hand, "
+                        f"or rerun with {DROP_FLAG} to drop it and lose its rows")
+                recreated_sources.add(source.name)
+                table_actions.append(Action("replace", "table", obj.name,
+                                            [f"drop table {obj.name} cascade", obj.sql],
+                                            reason=f"columns changed: {detail}", obj=obj))
+                continue
+            if added:
+                stmts = [f"alter table {obj.name} add column {c} {wanted[c]}" for c in added]
+                table_actions.append(Action("alter", "table", obj.name, stmts,
+                                            reason=f"new columns: {', '.join(added)}", obj=obj))
+            elif state.get(obj.name, (None, None))[1] != obj.sql:
+                # adopted: the table exists with the right columns but apply did not record it
+                table_actions.append(Action("alter", "table", obj.name, [], reason="recorded", obj=obj))
+            else:
+                result.unchanged += 1
+            continue
+        if obj.kind in ("index", "view_index"):
+            exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
+                obj.name in state)
+            if obj.source in recreated_sources or not exists or state.get(obj.name, (None, None))[1] != obj.sql:
+                later.append(Action("create", obj.kind, obj.name, [obj.sql], obj=obj))
+            else:
+                result.unchanged += 1
+            continue
+        if obj.kind == "view":
+            info = _relation_info(conn, obj.name)
+            if info is not None and info[0] == "table":
+                raise MaterializerError(
+                    f"'{obj.name}' exists in the database as a table; a feature view cannot replace it. "
+                    "Rename the feature view")
+            exists = info is not None or (engine.materialized and obj.name in state)
+            if not exists:
+                later.append(Action("create", "view", obj.name, [obj.sql], obj=obj))
+            elif obj.source in recreated_sources:
+                later.append(Action("create", "view", obj.name, [obj.sql], reason="its source was recreated",
+                                    obj=obj))
+            elif state.get(obj.name, (None, None))[1] != obj.sql:
+                drop = engine.drop_view(obj.name)
+                later.append(Action("replace", "view", obj.name, [drop, obj.sql], reason="definition changed",
+                                    obj=obj))
+            else:
+                result.unchanged += 1
+
+    wanted_names = {o.name for o in desired}
+    for name, (kind, _sql) in state.items():
+        if name in wanted_names:
+            continue
+        if kind == "view":
+            drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
+        elif kind in ("index", "view_index"):
+            drops.append(Action("drop", kind, name, [f"drop index if exists {name}"], reason="no longer in the project"))
+        elif kind == "table":
+            if _relation_info(conn, name) is None:
+                drops.append(Action("drop", "table", name, [], reason="already gone"))
+            elif _has_rows(conn, name) and not allow_drop_data:
+                raise MaterializerError(
+                    f"source table {name} is no longer in the project but holds rows; materializer never drops "
+                    f"data. Put the source back, drop the table by hand, or rerun with {DROP_FLAG}")
+            else:
+                drops.append(Action("drop", "table", name, [f"drop table {name} cascade"],
+                                    reason="no longer in the project"))
+    # views first (they depend on tables), then tables, then what depends on tables
+    result.actions = setup + drops + table_actions + later
+    return result
+
+
+def _record(conn: psycopg.Connection, action: Action) -> None:
+    if action.verb == "drop":
+        conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.name])
+    elif action.obj is not None:
+        conn.execute(
+            f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s) "
+            "on conflict (name) do update set kind = excluded.kind, sql = excluded.sql, applied_at = now()",
+            [action.obj.name, action.obj.kind, action.obj.sql],
+        )
+
+
+def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
+    """Run the plan: on PostgreSQL in one transaction, elsewhere statement by statement."""
+    conn = project.db.conn
+    engine = project.db.engine
+    try:
+        if engine.transactional_ddl:
+            with conn.transaction():
+                conn.execute("select pg_advisory_xact_lock(hashtext('materializer.apply'))")
+                for statement in STATE_DDL:
+                    conn.execute(statement)
+                result = plan(project, allow_drop_data)
+                for action in result.actions:
+                    for statement in action.statements:
+                        conn.execute(statement)
+                    _record(conn, action)
+        else:
+            for statement in STATE_DDL:
+                conn.execute(statement)
+            result = plan(project, allow_drop_data)
+            for action in result.actions:
+                for statement in action.statements:
+                    conn.execute(statement)
+                _record(conn, action)
+    except psycopg.Error as exc:
+        message = " ".join(str(exc).split())
+        outcome = "and changed nothing" if engine.transactional_ddl else "part way (rerun apply to finish)"
+        raise DatabaseError(f"apply failed on {project.db.where} {outcome}: {message}") from None
+    result.applied = True
+    return result

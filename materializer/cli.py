@@ -1,0 +1,303 @@
+"""The ``materializer`` command line: a thin layer over :class:`materializer.Project`.
+
+Data goes to stdout, diagnostics to stderr. A MaterializerError is printed on
+one line (no traceback) and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from materializer import embedded
+from materializer.console import err_console, out_console
+from materializer.errors import MaterializerError
+from materializer.project import PROJECT_FILE, Project
+
+def _print_error(exc: BaseException) -> None:
+    from rich.text import Text
+
+    err_console.print(Text("error: ", style="bold red") + Text(str(exc)))
+
+
+class _App(typer.Typer):
+    """A Typer app that prints a MaterializerError on one line and exits 1 (also under CliRunner)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except MaterializerError as exc:
+            _print_error(exc)
+            sys.exit(1)
+
+
+app = _App(
+    name="materializer",
+    help="A feature store and ML monitor in pure SQL, on PostgreSQL, Materialize or RisingWave.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The embedded PostgreSQL (data in .materializer/pgdata).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+class _State:
+    project_path: Path = Path(PROJECT_FILE)
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    project: Annotated[
+        Optional[Path],
+        typer.Option("--project", "-p", help="The project file, or a folder holding materializer.yml.",
+                     envvar="MATERIALIZER_PROJECT", show_default=False),
+    ] = None,
+) -> None:
+    """A feature store and ML monitor in pure SQL.
+
+    Example: materializer init fraud && cd fraud && materializer apply
+    """
+    state.project_path = project or Path(PROJECT_FILE)
+
+
+def _project_file() -> Path:
+    path = state.project_path
+    return path / PROJECT_FILE if path.is_dir() else path
+
+
+def _root() -> Path:
+    """The folder whose .materializer/ holds the embedded database: the project's, or the current one."""
+    return _project_file().resolve().parent
+
+
+def _load() -> Project:
+    return Project.load(_project_file())
+
+
+def _json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, default=str, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL (reused if running).
+
+    Example: materializer db start
+    """
+    current = embedded.status(_root())
+    if current.running:
+        err_console.print(f"already running (pid {current.pid}) in {current.pgdata}")
+    else:
+        current = embedded.start(_root())
+        err_console.print(f"started (pid {current.pid}) in {current.pgdata}")
+    out_console.print(current.uri)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL (its data stays in .materializer/pgdata).
+
+    Example: materializer db stop
+    """
+    stopped = embedded.stop(_root())
+    err_console.print("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded PostgreSQL is running; exit 1 when it is not.
+
+    Example: materializer db status
+    """
+    current = embedded.status(_root())
+    if current.running:
+        out_console.print(f"running (pid {current.pid}) in {current.pgdata}: {current.uri}")
+    else:
+        out_console.print(f"not running ({current.pgdata})")
+        raise typer.Exit(1)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the embedded PostgreSQL's connection URL (starting it if needed).
+
+    Example: psql "$(materializer db url)"
+    """
+    current = embedded.status(_root())
+    if not current.running:
+        current = embedded.start(_root())
+    out_console.print(current.uri)
+
+
+# ---------------------------------------------------------------- project
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing materializer.yml.")] = False,
+) -> None:
+    """Scaffold a working fraud-detection project (project file and sample data).
+
+    Example: materializer init fraud && cd fraud && materializer apply
+    """
+    from materializer.scaffold import scaffold
+
+    created = scaffold(directory, force=force)
+    for path in created:
+        err_console.print(f"created {path}")
+    cd = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    err_console.print(f"next: {cd}materializer apply && materializer push transactions data/transactions.csv")
+
+
+@app.command()
+def validate() -> None:
+    """Check the project file; print every problem with its key path and fix.
+
+    Example: materializer validate
+    """
+    project = _load()
+    spec = project.spec
+    out_console.print(
+        f"{_project_file()}: ok ({len(spec.sources)} sources, {len(spec.feature_views)} feature views, "
+        f"engine {spec.engine})"
+    )
+
+
+@app.command()
+def compile(  # noqa: A001 - the command's name
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e",
+                                                  help="postgres, materialize or risingwave (default: the project's).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one .sql file per object here.")] = None,
+) -> None:
+    """Print (or write) the SQL of the project for any engine, without a database.
+
+    Example: materializer compile --engine materialize
+    """
+    from materializer.compile import compile_project, compile_sql
+
+    project = _load()
+    if out is None:
+        sys.stdout.write(compile_sql(project.spec, engine))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for i, obj in enumerate(compile_project(project.spec, engine), start=1):
+        path = out / f"{i:02d}_{obj.kind}_{obj.name}.sql"
+        path.write_text(obj.statement + "\n", encoding="utf-8")
+        err_console.print(f"wrote {path}")
+
+
+@app.command()
+def apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and its SQL; change nothing.")] = False,
+    drop_data: Annotated[bool, typer.Option("--drop-data",
+                                            help="Allow dropping or rewriting source tables that hold rows.")] = False,
+) -> None:
+    """Create or replace the project's tables and views (idempotent; never drops data).
+
+    Example: materializer apply --dry-run
+    """
+    with _load() as project:
+        if dry_run:
+            plan = project.plan(allow_drop_data=drop_data)
+            out_console.print(plan.summary())
+            if not plan.empty:
+                sys.stdout.write("\n" + plan.sql() + "\n")
+            return
+        plan = project.apply(allow_drop_data=drop_data)
+        out_console.print(plan.summary())
+
+
+@app.command()
+def push(
+    source: Annotated[str, typer.Argument(help="A managed source of the project.")],
+    file: Annotated[Path, typer.Argument(help="A .csv (with a header) or .jsonl file.")],
+) -> None:
+    """Load a CSV or JSONL file into a source: all rows or none.
+
+    Example: materializer push transactions data/transactions.csv
+    """
+    with _load() as project:
+        count = project.push(source, file, progress=sys.stderr.isatty())
+        err_console.print(f"pushed {count} rows into {source}")
+
+
+def _parse_keys(keys: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in keys:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise MaterializerError(f"--key {item!r}: expected COLUMN=VALUE, for example --key cc_num=4111")
+        out[name.strip()] = value
+    return out
+
+
+@app.command()
+def features(
+    view: Annotated[str, typer.Argument(help="A feature view of the project.")],
+    key: Annotated[list[str], typer.Option("--key", "-k", help="An entity key, COLUMN=VALUE (repeat for each key).")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Look up the current features of one entity (Feast-style statuses).
+
+    Example: materializer features card_activity --key cc_num=4111-0001 --json
+    """
+    from rich.table import Table
+
+    with _load() as project:
+        result = project.online_features(view, _parse_keys(key), as_of=as_of)
+    if as_json:
+        _json(result.to_dict())
+        return
+    keys = ", ".join(f"{k}={v}" for k, v in result.entity.items())
+    table = Table(title=f"{result.view} [{keys}] as of {result.as_of.isoformat()}", title_justify="left")
+    table.add_column("feature")
+    table.add_column("value", justify="right")
+    table.add_column("status")
+    for name, value in result.features.items():
+        status = result.statuses[name]
+        table.add_row(name, "null" if value is None else f"{value:,.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value),
+                      status if status == "PRESENT" else f"[yellow]{status}[/]")
+    out_console.print(table)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path(
+        "materializer-demo"),
+    duration: Annotated[float, typer.Option(help="Seconds to stream transactions.")] = 30.0,
+    rate: Annotated[float, typer.Option(help="Transactions per second.")] = 40.0,
+) -> None:
+    """Create the fraud example, stream transactions into it and show live features.
+
+    Example: materializer demo --duration 20
+    """
+    from materializer.demo.runner import run_demo
+
+    run_demo(directory, duration=duration, rate=rate)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

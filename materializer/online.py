@@ -1,0 +1,155 @@
+"""Online lookups: the current feature values of one entity, with Feast's statuses.
+
+Statuses (DESIGN §5):
+
+- ``PRESENT``: a non-null value (a count of 0 included);
+- ``NOT_FOUND``: null because the entity has no event in the view's lookback
+  (its longest window; for a latest view, no event at or before ``t``);
+- ``OUTSIDE_MAX_AGE``: a latest value older than ``max_age`` (value null);
+- ``NULL_VALUE``: any other null.
+
+One lookup is one prepared query with bound parameters; key values are never
+formatted into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from materializer.errors import MaterializerError, did_you_mean
+from materializer.spec import FeatureView
+from materializer.timeparse import parse_timestamp
+
+if TYPE_CHECKING:
+    from materializer.project import Project
+
+PRESENT = "PRESENT"
+NOT_FOUND = "NOT_FOUND"
+NULL_VALUE = "NULL_VALUE"
+OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+@dataclass
+class OnlineResult:
+    """Feature values of one entity at ``as_of``; numeric values are floats or ints."""
+
+    view: str
+    entity: dict[str, Any]
+    features: dict[str, Any]
+    statuses: dict[str, str]
+    as_of: datetime
+    event_timestamp: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``materializer features --json`` (DESIGN §6)."""
+        return {
+            "view": self.view,
+            "entity": self.entity,
+            "features": self.features,
+            "statuses": self.statuses,
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
+    """The lookup query of a view: the clock reading and the view's row for bound key values."""
+    from materializer.engines import get_engine
+
+    engine = get_engine(engine_name)
+    cond = " and ".join(
+        f"v.{k} = {engine.lookup_param(view.source.column_type(k))}" for k in view.entity
+    )
+    if clock is None:
+        return f"select v.* from {view.name} as v where {cond}"
+    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.name} as v on {cond}"
+
+
+def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
+    """The key values in the view's key order; unknown or missing keys are errors."""
+    for key in entity:
+        if key not in view.entity:
+            raise MaterializerError(
+                f"'{key}' is not a key of feature view {view.name}{did_you_mean(key, view.entity)}; "
+                f"its keys: {', '.join(view.entity)}"
+            )
+    missing = [k for k in view.entity if k not in entity]
+    if missing:
+        raise MaterializerError(
+            f"feature view {view.name} needs a value for {', '.join(missing)}; pass --key {missing[0]}=VALUE"
+        )
+    return {k: entity[k] for k in view.entity}
+
+
+def statuses_for(view: FeatureView, row: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values and statuses of a view's features from its row (None: the entity has no row)."""
+    values: dict[str, Any] = {}
+    statuses: dict[str, str] = {}
+    for out in view.output_features:
+        if row is None:
+            if out.is_count:
+                values[out.name], statuses[out.name] = 0, PRESENT
+            else:
+                values[out.name], statuses[out.name] = None, NOT_FOUND
+            continue
+        value = _plain(row.get(out.name))
+        values[out.name] = value
+        if view.kind == "latest" and view.max_age is not None and not row.get("_within_max_age"):
+            values[out.name], statuses[out.name] = None, OUTSIDE_MAX_AGE
+        elif value is None:
+            statuses[out.name] = NULL_VALUE
+        else:
+            statuses[out.name] = PRESENT
+    return values, statuses
+
+
+def online_features(
+    project: "Project", view_name: str, entity: dict[str, Any], as_of: datetime | str | None = None
+) -> OnlineResult:
+    """Look up one entity's features in a view; ``as_of`` pins the clock (PostgreSQL only)."""
+    view = project.view(view_name)
+    keys = check_entity(view, entity)
+    db = project.db
+    pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
+    if pinned is not None and not db.engine.supports_as_of:
+        raise MaterializerError(
+            f"--as-of needs the postgres engine: {db.engine.name} maintains its views at its own clock; "
+            "look up without --as-of"
+        )
+    params = [str(v) if v is not None else None for v in keys.values()]
+    if db.engine.supports_as_of:
+        sql = lookup_sql(view, db.engine.name, "materializer.clock()")
+        if pinned is not None:
+            with db.conn.transaction():
+                db.conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
+                cur = db.conn.execute(sql, params, prepare=True)
+                rows = cur.fetchall()
+        else:
+            cur = db.conn.execute(sql, params, prepare=True)
+            rows = cur.fetchall()
+        names = [d.name for d in cur.description or []]
+        record = dict(zip(names, rows[0])) if rows else {}
+        clock_value = record.get("_as_of")
+        row = record if record.get("_event_ts") is not None else None
+    else:
+        cur = db.conn.execute(lookup_sql(view, db.engine.name, None), params, prepare=True)
+        rows = cur.fetchall()
+        names = [d.name for d in cur.description or []]
+        row = dict(zip(names, rows[0])) if rows else None
+        clock_value = datetime.now(timezone.utc)
+    values, statuses = statuses_for(view, row)
+    return OnlineResult(
+        view=view.name,
+        entity=dict(keys),
+        features=values,
+        statuses=statuses,
+        as_of=clock_value,
+        event_timestamp=row.get("_event_ts") if row else None,
+    )
