@@ -116,16 +116,20 @@ def online_features(
     """Look up one entity's features in a view; ``as_of`` pins the clock (PostgreSQL only)."""
     view = project.view(view_name)
     keys = check_entity(view, entity)
-    db = project.db
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
-    if pinned is not None and not db.engine.supports_as_of:
+    if pinned is not None and project.engine != "postgres":
         raise MaterializerError(
-            f"--as-of needs the postgres engine: {db.engine.name} maintains its views at its own clock; "
+            f"--as-of needs the postgres engine: {project.engine} maintains its views at its own clock; "
             "look up without --as-of"
         )
+    db = project.db
     params = [str(v) if v is not None else None for v in keys.values()]
+    cache_key = ("lookup", view.name)
+    sql = project._cache.get(cache_key)
+    if sql is None:
+        clock = "materializer.clock()" if db.engine.supports_as_of else None
+        sql = project._cache[cache_key] = lookup_sql(view, db.engine.name, clock)
     if db.engine.supports_as_of:
-        sql = lookup_sql(view, db.engine.name, "materializer.clock()")
         if pinned is not None:
             with db.conn.transaction():
                 db.conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
@@ -139,7 +143,7 @@ def online_features(
         clock_value = record.get("_as_of")
         row = record if record.get("_event_ts") is not None else None
     else:
-        cur = db.conn.execute(lookup_sql(view, db.engine.name, None), params, prepare=True)
+        cur = db.conn.execute(sql, params, prepare=True)
         rows = cur.fetchall()
         names = [d.name for d in cur.description or []]
         row = dict(zip(names, rows[0])) if rows else None

@@ -33,6 +33,7 @@ class Project:
         self.root = root
         self._dsn = dsn
         self._db: Database | None = None
+        self._cache: dict[Any, Any] = {}
 
     @classmethod
     def load(cls, path: str | Path = PROJECT_FILE, dsn: str | None = None) -> "Project":
