@@ -1,0 +1,1 @@
+count(*) filter (where ts >= x and (status = 'failed'))

@@ -1,0 +1,1 @@
+stddev_samp(amount)

@@ -1,0 +1,47 @@
+with events as (
+    select
+        cc_num,
+        ts,
+        amount,
+        tx_id
+    from transactions
+    where ts <= now()
+),
+
+latest_ts as (
+    select
+        cc_num,
+        max(ts) as ts
+    from events
+    group by cc_num
+),
+
+latest_tie as (
+    select
+        cc_num,
+        ts,
+        max(tx_id) as tx_id
+    from events
+    inner join latest_ts using (cc_num, ts)
+    group by cc_num, ts
+),
+
+latest as (
+    select
+        cc_num,
+        ts as _event_ts,
+        max(amount) as last_amount
+    from events
+    inner join latest_tie using (cc_num, ts, tx_id)
+    group by cc_num, ts
+),
+
+final as (
+    select
+        latest.cc_num,
+        latest._event_ts,
+        latest.last_amount
+    from latest
+)
+
+select * from final

@@ -1,0 +1,2 @@
+ts <= materializer.clock()
+        and ts >= materializer.clock() - interval '1 hour'

@@ -1,0 +1,2 @@
+ts <= now()
+        and ts + interval '1 hour' >= now()

@@ -1,0 +1,19 @@
+with events as (
+    select *
+    from raw.events
+    where event_time <= materializer.clock()
+        and event_time >= materializer.clock() - interval '1 hour'
+),
+
+final as (
+    select
+        user_id,
+        device,
+        count(*) as events_1h,
+        stddev_samp(spend) as spend_sd_1h,
+        max(event_time) as _event_ts
+    from events
+    group by user_id, device
+)
+
+select * from final
