@@ -46,6 +46,8 @@ class Action:
     statements: list[str]
     reason: str = ""
     obj: DbObject | None = None
+    #: tried when ``statements`` fail (in a savepoint): e.g. drop + create when `create or replace` cannot
+    fallback: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         sign = {"create": "+", "replace": "~", "alter": "~", "drop": "-"}[self.verb]
@@ -208,9 +210,10 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 later.append(Action("create", "view", obj.name, [obj.sql], reason="its source was recreated",
                                     obj=obj))
             elif state.get(obj.name, (None, None))[1] != obj.sql:
-                drop = engine.drop_view(obj.name)
-                later.append(Action("replace", "view", obj.name, [drop, obj.sql], reason="definition changed",
-                                    obj=obj))
+                drop_create = [engine.drop_view(obj.name), obj.sql]
+                replace = engine.replace_view(obj.sql)
+                later.append(Action("replace", "view", obj.name, [replace] if replace else drop_create,
+                                    reason="definition changed", obj=obj, fallback=drop_create if replace else []))
             else:
                 result.unchanged += 1
 
@@ -260,8 +263,17 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                     conn.execute(statement)
                 result = plan(project, allow_drop_data)
                 for action in result.actions:
-                    for statement in action.statements:
-                        conn.execute(statement)
+                    if action.fallback:
+                        try:
+                            with conn.transaction():  # a savepoint
+                                for statement in action.statements:
+                                    conn.execute(statement)
+                        except psycopg.Error:
+                            for statement in action.fallback:
+                                conn.execute(statement)
+                    else:
+                        for statement in action.statements:
+                            conn.execute(statement)
                     _record(conn, action)
         else:
             for statement in STATE_DDL:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 PROGRESS_MIN_BYTES = 8 << 20
-_CONTEXT = re.compile(r'line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.S)
+# The COPY line of the context; a jsonb value's own "JSON data, line 1" context may precede it.
+_CONTEXT = re.compile(r'COPY [^,\n]+, line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.S)
 
 
 def managed_source(project: "Project", name: str) -> Source:
@@ -71,14 +72,32 @@ def _progress(path: Path, enabled: bool):  # noqa: ANN202
                     TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True)
 
 
-def _copy_error(path: Path, exc: psycopg.Error, line_of: dict[int, int] | None = None) -> PushError:
+def _csv_file_line(path: Path, record: int) -> int:
+    """The file line where CSV record ``record`` starts (the header is record 1).
+
+    COPY numbers records, not lines: a quoted field may span several lines.
+    """
+    try:
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            end = 0
+            for n, _ in enumerate(reader, start=1):
+                if n == record:
+                    return end + 1
+                end = reader.line_num
+    except (csv.Error, UnicodeDecodeError):
+        pass
+    return record
+
+
+def _copy_error(path: Path, exc: psycopg.Error, line_of: Callable[[int], int] | None = None) -> PushError:
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     m = _CONTEXT.search(diag.context or "")
     if m:
         line = int(m.group(1))
         if line_of is not None:
-            line = line_of.get(line, line)
+            line = line_of(line)
         where = f"line {line}"
         if m.group(2):
             where += f", column {m.group(2)}"
@@ -119,7 +138,7 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
                         bar.advance(task, len(chunk))
             total = cur.rowcount
     except psycopg.Error as exc:
-        raise _copy_error(path, exc) from None
+        raise _copy_error(path, exc, lambda record: _csv_file_line(path, record)) from None
     return total
 
 
@@ -133,6 +152,7 @@ def _csv_rows(path: Path) -> Iterator[list[Any]]:
 
 def _read_jsonl(path: Path, source: Source) -> tuple[list[str], list[list[Any]], dict[int, int]]:
     columns = list(source.columns or {})
+    json_columns = {c for c, t in (source.columns or {}).items() if t == "jsonb"}
     rows: list[list[Any]] = []
     line_of: dict[int, int] = {}
     with path.open("r", encoding="utf-8") as fh:
@@ -152,14 +172,16 @@ def _read_jsonl(path: Path, source: Source) -> tuple[list[str], list[list[Any]],
             if record.get(source.timestamp) is None:
                 raise PushError(f"{path}: line {lineno}: no {source.timestamp!r}; every event needs its time; "
                                 "nothing was inserted")
-            rows.append([_text(record.get(c)) for c in columns])
+            rows.append([_text(record.get(c), json_column=c in json_columns) for c in columns])
             line_of[len(rows)] = lineno
     return columns, rows, line_of
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, json_column: bool = False) -> str | None:
     if value is None:
         return None
+    if json_column:  # any JSON value, a string or a number included, is stored as that JSON value
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -197,4 +219,4 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
             cur.execute("flush")
         return count
     except psycopg.Error as exc:
-        raise _copy_error(path, exc, line_of) from None
+        raise _copy_error(path, exc, None if line_of is None else (lambda n: line_of.get(n, n))) from None

@@ -24,6 +24,10 @@ class Engine:
     def drop_view(self, name: str) -> str:
         return f"drop {self.view_keyword} if exists {name}"
 
+    def replace_view(self, create_sql: str) -> str | None:
+        """A statement replacing a view in place (keeping dependent objects), or None if the engine has none."""
+        return None
+
     def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
         """DDL of an index serving point lookups on a feature view, or None when not needed."""
         return None

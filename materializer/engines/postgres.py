@@ -12,3 +12,9 @@ class Postgres(Engine):
     supports_as_of = True
     supports_copy = True
     view_keyword = "view"
+
+    def replace_view(self, create_sql: str) -> str | None:
+        # `create or replace view` keeps objects that depend on the view; PostgreSQL accepts it
+        # when the columns keep their names and types (new ones at the end), else apply drops
+        # and recreates the view.
+        return create_sql.replace("create view", "create or replace view", 1)

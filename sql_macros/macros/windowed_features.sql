@@ -1,6 +1,7 @@
 {#- The windowed aggregates of one feature view: one row per entity with at least one event
     in the longest window (the lookback), one column `<feature>_<window>` per feature and window,
-    and `_event_ts`, the entity's latest event time in the lookback.
+    and `_event_ts`, the entity's latest event time in the lookback (after the keys, so that
+    new features append columns and `create or replace view` keeps dependent views).
 
     Arguments:
       relation   the source table
@@ -38,13 +39,13 @@ final as (
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
+        max({{ timestamp }}) as _event_ts,
 {%- for w in windows %}
 {%- set in_window = none if w.name == longest.name else timestamp ~ ' >= ' ~ materializer.clock() ~ ' - ' ~ w.interval %}
 {%- for f in features %}
-        {{ materializer.aggregate(f, in_window) }} as {{ f.name }}_{{ w.name }},
+        {{ materializer.aggregate(f, in_window) }} as {{ f.name }}_{{ w.name }}{{ "," if not (loop.last and w is sameas windows[-1]) }}
 {%- endfor %}
 {%- endfor %}
-        max({{ timestamp }}) as _event_ts
     from events
     group by {{ entity | join(', ') }}
 )
@@ -70,12 +71,12 @@ window_{{ w.name }} as (
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-{%- for f in features %}
-        {{ materializer.aggregate(f) }} as {{ f.name }}_{{ w.name }}{{ "," if not loop.last or w.name == longest.name }}
-{%- endfor %}
 {%- if w.name == longest.name %}
-        max({{ timestamp }}) as _event_ts
+        max({{ timestamp }}) as _event_ts,
 {%- endif %}
+{%- for f in features %}
+        {{ materializer.aggregate(f) }} as {{ f.name }}_{{ w.name }}{{ "," if not loop.last }}
+{%- endfor %}
     from events
     where {{ materializer.temporal_filter(timestamp, w.interval) }}
     group by {{ entity | join(', ') }}
@@ -86,16 +87,18 @@ final as (
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
+        window_{{ longest.name }}._event_ts,
 {%- for w in windows %}
+{%- set last_window = loop.last %}
 {%- for f in features %}
+{%- set comma = "," if not (loop.last and last_window) else "" %}
 {%- if f.agg in ('count', 'count_distinct') and w.name != longest.name %}
-        coalesce(window_{{ w.name }}.{{ f.name }}_{{ w.name }}, 0) as {{ f.name }}_{{ w.name }},
+        coalesce(window_{{ w.name }}.{{ f.name }}_{{ w.name }}, 0) as {{ f.name }}_{{ w.name }}{{ comma }}
 {%- else %}
-        window_{{ w.name }}.{{ f.name }}_{{ w.name }},
+        window_{{ w.name }}.{{ f.name }}_{{ w.name }}{{ comma }}
 {%- endif %}
 {%- endfor %}
 {%- endfor %}
-        window_{{ longest.name }}._event_ts
     from window_{{ longest.name }}
 {%- for w in ordered if w.name != longest.name %}
     left join window_{{ w.name }} using ({{ entity | join(', ') }})

@@ -34,6 +34,7 @@ with events as (
 final as (
     select
         cc_num,
+        max(ts) as _event_ts,
         count(*) filter (where ts >= materializer.clock() - interval '10 minutes') as tx_count_10m,
         max(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_max_10m,
         avg(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_avg_10m,
@@ -48,8 +49,7 @@ final as (
         max(amount) as amount_max_1d,
         avg(amount) as amount_avg_1d,
         count(distinct merchant) as merchants_1d,
-        count(*) filter (where (status = 'failed')) as failed_count_1d,
-        max(ts) as _event_ts
+        count(*) filter (where (status = 'failed')) as failed_count_1d
     from events
     group by cc_num
 )

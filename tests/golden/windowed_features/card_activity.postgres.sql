@@ -13,6 +13,7 @@ with events as (
 final as (
     select
         cc_num,
+        max(ts) as _event_ts,
         count(*) filter (where ts >= materializer.clock() - interval '10 minutes') as tx_count_10m,
         sum(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_sum_10m,
         max(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_max_10m,
@@ -27,8 +28,7 @@ final as (
         sum(amount) as amount_sum_1d,
         max(amount) as amount_max_1d,
         count(distinct merchant) as merchants_1d,
-        count(*) filter (where (status = 'failed')) as failed_count_1d,
-        max(ts) as _event_ts
+        count(*) filter (where (status = 'failed')) as failed_count_1d
     from events
     group by cc_num
 )

@@ -11,12 +11,12 @@ with events as (
 window_1d as (
     select
         cc_num,
+        max(ts) as _event_ts,
         count(*) as tx_count_1d,
         sum(amount) as amount_sum_1d,
         max(amount) as amount_max_1d,
         count(distinct merchant) as merchants_1d,
-        count(*) filter (where (status = 'failed')) as failed_count_1d,
-        max(ts) as _event_ts
+        count(*) filter (where (status = 'failed')) as failed_count_1d
     from events
     where ts <= now()
         and ts + interval '24 hours' >= now()
@@ -54,6 +54,7 @@ window_10m as (
 final as (
     select
         cc_num,
+        window_1d._event_ts,
         coalesce(window_10m.tx_count_10m, 0) as tx_count_10m,
         window_10m.amount_sum_10m,
         window_10m.amount_max_10m,
@@ -68,8 +69,7 @@ final as (
         window_1d.amount_sum_1d,
         window_1d.amount_max_1d,
         window_1d.merchants_1d,
-        window_1d.failed_count_1d,
-        window_1d._event_ts
+        window_1d.failed_count_1d
     from window_1d
     left join window_1h using (cc_num)
     left join window_10m using (cc_num)

@@ -7,9 +7,9 @@ window_1h as (
     select
         user_id,
         device,
+        max(event_time) as _event_ts,
         count(*) as events_1h,
-        stddev_samp(spend) as spend_sd_1h,
-        max(event_time) as _event_ts
+        stddev_samp(spend) as spend_sd_1h
     from events
     where mz_now() >= event_time
         and event_time + interval '1 hour' >= mz_now()
@@ -20,9 +20,9 @@ final as (
     select
         user_id,
         device,
+        window_1h._event_ts,
         window_1h.events_1h,
-        window_1h.spend_sd_1h,
-        window_1h._event_ts
+        window_1h.spend_sd_1h
     from window_1h
 )
 

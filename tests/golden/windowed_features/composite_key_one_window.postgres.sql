@@ -9,9 +9,9 @@ final as (
     select
         user_id,
         device,
+        max(event_time) as _event_ts,
         count(*) as events_1h,
-        stddev_samp(spend) as spend_sd_1h,
-        max(event_time) as _event_ts
+        stddev_samp(spend) as spend_sd_1h
     from events
     group by user_id, device
 )
