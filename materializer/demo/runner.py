@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from rich import box
 from rich.live import Live
 from rich.table import Table
 
@@ -20,27 +21,34 @@ from materializer.demo.scenario import Scenario
 from materializer.project import Project
 from materializer.scaffold import COLUMNS, scaffold
 
-SHOWN = ["tx_count_10m", "tx_count_1h", "amount_max_1h", "merchants_1h", "failed_count_1h", "tx_count_1d"]
+SHOWN = {  # column header -> feature of card_activity
+    "n 10m": "tx_count_10m",
+    "n 1h": "tx_count_1h",
+    "n 1d": "tx_count_1d",
+    "max 1h": "amount_max_1h",
+    "shops 1h": "merchants_1h",
+    "failed 1h": "failed_count_1h",
+}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "null"
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
 def _table(project: Project, cards: list[str], elapsed: float, inserted: int) -> Table:
-    table = Table(title=f"card_activity, live: {inserted} transactions streamed in {elapsed:4.1f} s",
-                  title_justify="left")
-    table.add_column("cc_num")
-    for name in SHOWN:
-        table.add_column(name, justify="right")
-    table.add_column("last_amount", justify="right")
-    table.add_column("last_merchant")
+    table = Table(title=f"live features: {inserted} transactions streamed in {elapsed:4.1f} s",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("cc_num", no_wrap=True)
+    for header in SHOWN:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("last $", justify="right", no_wrap=True)
     for card in cards:
         activity = project.online_features("card_activity", {"cc_num": card})
         last = project.online_features("card_last_tx", {"cc_num": card})
-        cells = []
-        for name in SHOWN:
-            value = activity.features[name]
-            cells.append("null" if value is None else f"{value:,.2f}" if isinstance(value, float) else str(value))
-        amount = last.features["last_amount"]
-        table.add_row(card, *cells, "null" if amount is None else f"{amount:,.2f}",
-                      str(last.features["last_merchant"]))
+        table.add_row(card, *(_cell(activity.features[f]) for f in SHOWN.values()),
+                      _cell(last.features["last_amount"]))
     return table
 
 
@@ -91,6 +99,6 @@ def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> Non
         "  materializer features card_activity --key cc_num=4111-0000 --json\n"
         "  materializer features card_last_tx --key cc_num=4111-0001\n"
         "  materializer compile --engine materialize     # the same views for Materialize\n"
-        "  psql \"$(materializer db url)\" -c 'select * from card_activity order by tx_count_1h desc limit 5'\n"
+        "  psql \"$(materializer db url)\"                 # any psql client; the views are plain SQL\n"
         "  materializer db stop"
     )
