@@ -263,7 +263,9 @@ def features(
         _json(result.to_dict())
         return
     keys = ", ".join(f"{k}={v}" for k, v in result.entity.items())
-    table = Table(title=f"{result.view} [{keys}] as of {result.as_of.isoformat()}", title_justify="left")
+    from rich.markup import escape
+
+    table = Table(title=escape(f"{result.view} [{keys}] as of {result.as_of.isoformat()}"), title_justify="left")
     table.add_column("feature")
     table.add_column("value", justify="right")
     table.add_column("status")
