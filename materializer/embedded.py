@@ -69,7 +69,12 @@ def start(root: Path) -> ServerStatus:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ep.get_server(pgdata, cleanup_mode=None)
+            server = ep.get_server(pgdata, cleanup_mode=None)
+            if not status(root).running:
+                # get_server keeps one handle per pgdata in each process and returns it without
+                # starting anything: a start after a stop in the same process must restart it.
+                with server._lock:
+                    server.ensure_postgres_running()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         log = pgdata / "log"
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []

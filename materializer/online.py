@@ -92,21 +92,22 @@ def statuses_for(view: FeatureView, row: dict[str, Any] | None) -> tuple[dict[st
     """Values and statuses of a view's features from its row (None: the entity has no row)."""
     values: dict[str, Any] = {}
     statuses: dict[str, str] = {}
-    for out in view.output_features:
-        if row is None:
+    outputs = view.output_features
+    if row is None:
+        for out in outputs:
             if out.is_count:
                 values[out.name], statuses[out.name] = 0, PRESENT
             else:
                 values[out.name], statuses[out.name] = None, NOT_FOUND
-            continue
-        value = _plain(row.get(out.name))
-        values[out.name] = value
-        if view.kind == "latest" and view.max_age is not None and not row.get("_within_max_age"):
-            values[out.name], statuses[out.name] = None, OUTSIDE_MAX_AGE
-        elif value is None:
-            statuses[out.name] = NULL_VALUE
+        return values, statuses
+    if view.max_age is not None and not row.get("_within_max_age"):
+        return {o.name: None for o in outputs}, {o.name: OUTSIDE_MAX_AGE for o in outputs}
+    for out in outputs:
+        value = row.get(out.name)
+        if value is None:
+            values[out.name], statuses[out.name] = None, NULL_VALUE
         else:
-            statuses[out.name] = PRESENT
+            values[out.name], statuses[out.name] = _plain(value), PRESENT
     return values, statuses
 
 
@@ -129,25 +130,26 @@ def online_features(
     if sql is None:
         clock = "materializer.clock()" if db.engine.supports_as_of else None
         sql = project._cache[cache_key] = lookup_sql(view, db.engine.name, clock)
-    if db.engine.supports_as_of:
-        if pinned is not None:
-            with db.conn.transaction():
-                db.conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
-                cur = db.conn.execute(sql, params, prepare=True)
-                rows = cur.fetchall()
-        else:
+    if pinned is not None:
+        with db.conn.transaction():
+            db.conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
             cur = db.conn.execute(sql, params, prepare=True)
             rows = cur.fetchall()
-        names = [d.name for d in cur.description or []]
-        record = dict(zip(names, rows[0])) if rows else {}
-        clock_value = record.get("_as_of")
-        row = record if record.get("_event_ts") is not None else None
     else:
         cur = db.conn.execute(sql, params, prepare=True)
         rows = cur.fetchall()
-        names = [d.name for d in cur.description or []]
-        row = dict(zip(names, rows[0])) if rows else None
+    # column names read once per view: building cursor.description costs more than the lookup itself
+    names_key = ("columns", view.name, sql)
+    names = project._cache.get(names_key)
+    if names is None:
+        names = project._cache[names_key] = [d.name for d in cur.description or []]
+    record = dict(zip(names, rows[0])) if rows else {}
+    if db.engine.supports_as_of:
+        clock_value = record.get("_as_of")
+        row = record if record.get("_event_ts") is not None else None
+    else:
         clock_value = datetime.now(timezone.utc)
+        row = record or None
     values, statuses = statuses_for(view, row)
     return OnlineResult(
         view=view.name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from materializer.durations import Duration
 
@@ -65,14 +66,14 @@ class FeatureView:
         """The longest window, or ``max_age`` for a latest view (None: unbounded)."""
         return max(self.windows) if self.kind == "windowed" else self.max_age
 
-    @property
+    @cached_property
     def output_features(self) -> list[OutputFeature]:
         """The view's feature columns in order: ``<feature>_<window>`` for windowed views."""
         if self.kind == "latest":
             return [OutputFeature(f.name, f, None) for f in self.features]
         return [OutputFeature(f"{f.name}_{w.text}", f, w) for w in self.windows for f in self.features]
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return [o.name for o in self.output_features]
 
