@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from materializer import embedded
 from materializer.console import err_console, out_console
@@ -24,20 +25,20 @@ def _print_error(exc: BaseException) -> None:
     err_console.print(Text("error: ", style="bold red") + Text(str(exc)))
 
 
-class _App(typer.Typer):
-    """A Typer app that prints a MaterializerError on one line and exits 1 (also under CliRunner)."""
+class _Group(TyperGroup):
+    """Prints a MaterializerError on one line and exits 1 (also under typer's CliRunner)."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
+            return super().invoke(ctx)
         except MaterializerError as exc:
             _print_error(exc)
-            sys.exit(1)
+            raise typer.Exit(1) from None
 
 
-app = _App(
+app = typer.Typer(
     name="materializer",
-    help="A feature store and ML monitor in pure SQL, on PostgreSQL, Materialize or RisingWave.",
+    cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
@@ -62,7 +63,7 @@ def _main(
                      envvar="MATERIALIZER_PROJECT", show_default=False),
     ] = None,
 ) -> None:
-    """A feature store and ML monitor in pure SQL.
+    """A feature store and ML monitor in pure SQL, on PostgreSQL, Materialize or RisingWave.
 
     Example: materializer init fraud && cd fraud && materializer apply
     """
@@ -271,7 +272,7 @@ def features(
     table.add_column("status")
     for name, value in result.features.items():
         status = result.statuses[name]
-        table.add_row(name, "null" if value is None else f"{value:,.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value),
+        table.add_row(name, escape("null" if value is None else f"{value:,.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)),
                       status if status == "PRESENT" else f"[yellow]{status}[/]")
     out_console.print(table)
 

@@ -1,0 +1,94 @@
+"""`materializer db start|status|url|stop`: the embedded PostgreSQL of a project folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from materializer import embedded
+from materializer.cli import app
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh folder without a project or MATERIALIZER_DSN, as the cwd."""
+    monkeypatch.delenv("MATERIALIZER_DSN", raising=False)
+    monkeypatch.delenv("MATERIALIZER_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def uri_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("postgresql://")]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_start_status_url_stop_and_data_persists(folder: Path) -> None:
+    runner = CliRunner()
+    try:
+        result = runner.invoke(app, ["db", "start"])
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert (folder / ".materializer" / "pgdata" / "PG_VERSION").is_file()
+        first_uri = uri_line(result.stdout)
+
+        result = runner.invoke(app, ["db", "start"])
+        assert result.exit_code == 0, result.output
+        assert "already running" in result.output
+        assert uri_line(result.stdout) == first_uri
+
+        result = runner.invoke(app, ["db", "status"])
+        assert result.exit_code == 0, result.output
+        assert "running" in result.stdout and "not running" not in result.stdout
+
+        result = runner.invoke(app, ["db", "url"])
+        assert result.exit_code == 0, result.output
+        uri = uri_line(result.stdout)
+        assert uri == first_uri
+        with psycopg.connect(uri, autocommit=True) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+            conn.execute("create table kept (id int primary key, note text)")
+            conn.execute("insert into kept values (1, 'カード 💳'), (2, null)")
+
+        result = runner.invoke(app, ["db", "stop"])
+        assert result.exit_code == 0, result.output
+        assert "stopped" in result.output
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(uri, connect_timeout=3).close()
+
+        result = runner.invoke(app, ["db", "status"])
+        assert result.exit_code == 1
+        assert "not running" in result.stdout
+
+        result = runner.invoke(app, ["db", "stop"])
+        assert result.exit_code == 0
+        assert "not running" in result.output
+
+        result = runner.invoke(app, ["db", "start"])
+        assert result.exit_code == 0, result.output
+        uri = uri_line(result.stdout)
+        with psycopg.connect(uri) as conn:
+            assert conn.execute("select id, note from kept order by id").fetchall() == [(1, "カード 💳"), (2, None)]
+    finally:
+        embedded.stop(folder)
+    assert not embedded.status(folder).running
+
+
+def test_status_of_a_folder_that_never_started(folder: Path) -> None:
+    result = CliRunner().invoke(app, ["db", "status"])
+    assert result.exit_code == 1
+    assert "not running" in result.stdout
+    assert not (folder / ".materializer" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_db_commands_use_the_project_folder(folder: Path) -> None:
+    """With --project pointing elsewhere, the server lives in that project's folder."""
+    project = folder / "proj"
+    project.mkdir()
+    (project / "materializer.yml").write_text("name: p\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--project", str(project), "db", "status"])
+    assert result.exit_code == 1
+    assert str(project / ".materializer" / "pgdata") in result.stdout

@@ -1,0 +1,372 @@
+"""Loading CSV and JSONL files into managed sources: typed, all or nothing, errors with file lines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from materializer.cli import app
+from materializer.errors import PushError
+
+PROJECT = """\
+name: pushes
+engine: postgres
+sources:
+  transactions:
+    columns: {tx_id: text, cc_num: text, merchant: text, amount: numeric, status: text, ts: timestamptz}
+    timestamp: ts
+  events:
+    columns: {id: bigint, cc_num: text, payload: jsonb, flag: boolean, score: double precision, ts: timestamptz}
+    timestamp: ts
+  chargebacks:
+    relation: raw_chargebacks
+    timestamp: reported_at
+feature_views:
+  card_activity:
+    source: transactions
+    entity: [cc_num]
+    windows: [1h, 1d]
+    features:
+      tx_count:   {agg: count}
+      amount_sum: {agg: sum, column: amount}
+  card_last_tx:
+    source: transactions
+    entity: [cc_num]
+    features:
+      last_merchant: {agg: latest, column: merchant}
+"""
+
+TX_COLUMNS = ["tx_id", "cc_num", "merchant", "amount", "status", "ts"]
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def project(make_project):
+    p = make_project(PROJECT)
+    p.apply()
+    return p
+
+
+def write_csv(path: Path, rows: list[list], header: list[str] = TX_COLUMNS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def generated_rows(n: int, seed: int = 1) -> list[list[str]]:
+    """n transactions with amounts of 2 decimals and timestamps in several UTC offsets."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        ts = T0 + timedelta(seconds=rng.randrange(0, 86400 * 3), microseconds=rng.randrange(0, 10**6))
+        offset = timezone(timedelta(hours=rng.choice([-8, -5, 0, 2, 9]), minutes=rng.choice([0, 30])))
+        rows.append([
+            f"tx-{i:05d}",
+            f"card-{rng.randrange(30):02d}",
+            f"merchant_{rng.randrange(10)}",
+            f"{rng.randrange(0, 100000) / 100:.2f}",
+            rng.choice(["approved", "failed", "declined"]),
+            ts.astimezone(offset).isoformat(),
+        ])
+    return rows
+
+
+def count_rows(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_good_csv_loads_every_row_typed(project, pg_conn, tmp_path: Path) -> None:
+    rows = generated_rows(1000)
+    path = write_csv(tmp_path / "tx.csv", rows)
+    assert project.push("transactions", path) == 1000
+
+    got = pg_conn.execute("select tx_id, cc_num, merchant, amount, status, ts from transactions order by tx_id").fetchall()
+    expected = [
+        (r[0], r[1], r[2], Decimal(r[3]), r[4], datetime.fromisoformat(r[5]).astimezone(timezone.utc))
+        for r in sorted(rows, key=lambda r: r[0])
+    ]
+    assert got == expected
+    assert all(isinstance(row[3], Decimal) for row in got)
+
+
+def test_bad_value_at_line_812_names_line_and_column_and_inserts_nothing(project, pg_conn, tmp_path: Path) -> None:
+    rows = generated_rows(1000)
+    # file line 1 is the header, so file line 812 is data row index 810
+    rows[810][3] = "abc"
+    path = write_csv(tmp_path / "tx.csv", rows)
+    assert path.read_text(encoding="utf-8").splitlines()[811].split(",")[3] == "abc"
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    msg = str(info.value)
+    assert "line 812" in msg
+    assert "column amount" in msg
+    assert "abc" in msg
+    assert "nothing was inserted" in msg
+    assert str(path) in msg
+    assert count_rows(pg_conn, "transactions") == 0
+    # the connection is still usable after the failed COPY
+    good = write_csv(tmp_path / "good.csv", generated_rows(5, seed=2))
+    assert project.push("transactions", good) == 5
+    assert count_rows(pg_conn, "transactions") == 5
+
+
+def test_bad_value_after_multiline_field_names_the_file_line(project, pg_conn, tmp_path: Path) -> None:
+    rows = generated_rows(20)
+    rows[3][2] = "merchant\nwith\nnewlines"  # a quoted field spanning 3 file lines (data row 4, file line 5)
+    rows[9][3] = "12.x"                      # data row 10: file line 11 + 2 extra lines = 13
+    path = write_csv(tmp_path / "tx.csv", rows)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    bad_line = next(i for i, line in enumerate(lines) if ",12.x," in line) + 1
+    assert bad_line == 13
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert f"line {bad_line}," in str(info.value)
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_empty_fields_unquoted_is_null_quoted_is_empty_string(project, pg_conn, tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "tx_id,cc_num,merchant,amount,status,ts\n"
+        'tx-1,c1,,,"",2026-01-01T00:00:00Z\n'
+        'tx-2,c1,"",1.50,,2026-01-01T00:01:00Z\n',
+        encoding="utf-8",
+    )
+    assert project.push("transactions", path) == 2
+    got = pg_conn.execute("select tx_id, merchant, amount, status from transactions order by tx_id").fetchall()
+    assert got == [("tx-1", None, None, ""), ("tx-2", "", Decimal("1.50"), None)]
+
+
+def test_header_may_list_a_subset_of_columns_in_any_order(project, pg_conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tx.csv", [["2026-01-01T00:00:00+00:00", "c9", "7"]], header=["ts", "cc_num", "amount"])
+    assert project.push("transactions", path) == 1
+    row = pg_conn.execute("select tx_id, cc_num, amount, ts from transactions").fetchone()
+    assert row == (None, "c9", Decimal("7"), T0)
+
+
+STRANGE_KEYS = ["O'Brien \"x\"", "a,b,c", "カード-ü-💳", " padded ", "back\\slash", "semi;colon--"]
+
+
+def test_strange_keys_round_trip_and_are_looked_up(project, pg_conn, tmp_path: Path) -> None:
+    rng = random.Random(3)
+    rows = []
+    events: dict[str, list[tuple[datetime, Decimal, str]]] = {k: [] for k in STRANGE_KEYS}
+    for i in range(200):
+        key = rng.choice(STRANGE_KEYS)
+        ts = T0 + timedelta(minutes=rng.randrange(0, 48 * 60))
+        amount = Decimal(rng.randrange(1, 10000)) / 100
+        merchant = f"m{i:03d}"
+        rows.append([f"tx-{i}", key, merchant, str(amount), "approved", ts.isoformat()])
+        events[key].append((ts, amount, merchant))
+    path = write_csv(tmp_path / "tx.csv", rows)
+    assert project.push("transactions", path) == 200
+
+    stored = {r[0] for r in pg_conn.execute("select distinct cc_num from transactions")}
+    assert stored == set(STRANGE_KEYS)
+
+    as_of = T0 + timedelta(hours=30, seconds=17)
+    for key in STRANGE_KEYS:
+        result = project.online_features("card_activity", {"cc_num": key}, as_of=as_of)
+        assert result.entity == {"cc_num": key}
+        in_1h = [e for e in events[key] if as_of - timedelta(hours=1) <= e[0] <= as_of]
+        in_1d = [e for e in events[key] if as_of - timedelta(days=1) <= e[0] <= as_of]
+        assert result.features["tx_count_1h"] == len(in_1h)
+        assert result.features["tx_count_1d"] == len(in_1d)
+        expected_sum = float(sum(e[1] for e in in_1d)) if in_1d else None
+        assert result.features["amount_sum_1d"] == pytest.approx(expected_sum)
+
+        last = project.online_features("card_last_tx", {"cc_num": key}, as_of=as_of)
+        before = [e for e in events[key] if e[0] <= as_of]
+        latest_ts = max(e[0] for e in before)
+        assert last.features["last_merchant"] == max(e[2] for e in before if e[0] == latest_ts)
+        assert last.statuses["last_merchant"] == "PRESENT"
+
+    # a key that differs only by the quote characters is a different entity
+    other = project.online_features("card_activity", {"cc_num": "O'Brien x"}, as_of=as_of)
+    assert other.features["tx_count_1d"] == 0
+    assert other.statuses["amount_sum_1d"] == "NOT_FOUND"
+
+
+# ---------------------------------------------------------------- header and source errors
+
+
+def test_unknown_header_column_suggests_and_inserts_nothing(project, pg_conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tx.csv", [["t1", "c1", "7", "2026-01-01T00:00:00Z"]],
+                     header=["tx_id", "cc_num", "amout", "ts"])
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    msg = str(info.value)
+    assert "line 1" in msg
+    assert "unknown column 'amout'" in msg
+    assert "did you mean 'amount'?" in msg
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_header_without_timestamp_column(project, pg_conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tx.csv", [["t1", "c1", "7"]], header=["tx_id", "cc_num", "amount"])
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert "'ts'" in str(info.value)
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_duplicate_header_column(project, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tx.csv", [["c1", "c2", "2026-01-01T00:00:00Z"]], header=["cc_num", "cc_num", "ts"])
+    with pytest.raises(PushError, match="'cc_num' appears twice"):
+        project.push("transactions", path)
+
+
+def test_unknown_source_lists_known_sources(project, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tx.csv", generated_rows(1))
+    with pytest.raises(PushError) as info:
+        project.push("transaction", path)
+    msg = str(info.value)
+    assert "unknown source 'transaction'" in msg
+    assert "did you mean 'transactions'?" in msg
+    assert "known sources: transactions, events, chargebacks" in msg
+
+
+def test_external_source_is_refused(project, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "cb.csv", [["2026-01-01T00:00:00Z"]], header=["reported_at"])
+    with pytest.raises(PushError, match="external"):
+        project.push("chargebacks", path)
+
+
+def test_missing_file_and_unknown_extension(project, tmp_path: Path) -> None:
+    with pytest.raises(PushError, match="no such file"):
+        project.push("transactions", tmp_path / "missing.csv")
+    xlsx = tmp_path / "tx.xlsx"
+    xlsx.write_bytes(b"PK")
+    with pytest.raises(PushError, match="unknown file type '.xlsx'"):
+        project.push("transactions", xlsx)
+
+
+# ---------------------------------------------------------------- JSONL
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_jsonl_loads_typed_values_and_nested_json(project, pg_conn, tmp_path: Path) -> None:
+    records = [
+        {"id": 1, "cc_num": "カード-ü-💳", "payload": {"a": {"b": [1, 2, None]}, "s": "O'Brien \"x\""},
+         "flag": True, "score": 0.25, "ts": "2026-01-01T00:00:00Z"},
+        {"id": 2, "cc_num": "c,2", "payload": [1, "two", {"three": 3}], "flag": False, "score": None,
+         "ts": "2026-01-01T03:00:00+02:00"},
+        {"id": 3, "ts": "2026-01-02T00:00:00+00:00"},  # missing keys are null
+        {"id": 4, "cc_num": "tab\there", "payload": "just a string", "ts": "2026-01-03T00:00:00Z",
+         "flag": "true"},
+    ]
+    path = write_jsonl(tmp_path / "events.jsonl", [json.dumps(r, ensure_ascii=False) for r in records])
+    assert project.push("events", path) == 4
+    got = pg_conn.execute("select id, cc_num, payload, flag, score, ts from events order by id").fetchall()
+    assert got == [
+        (1, "カード-ü-💳", {"a": {"b": [1, 2, None]}, "s": "O'Brien \"x\""}, True, 0.25, T0),
+        (2, "c,2", [1, "two", {"three": 3}], False, None, datetime(2026, 1, 1, 1, tzinfo=timezone.utc)),
+        (3, None, None, None, None, datetime(2026, 1, 2, tzinfo=timezone.utc)),
+        (4, "tab\there", "just a string", True, None, datetime(2026, 1, 3, tzinfo=timezone.utc)),
+    ]
+
+
+def test_csv_into_jsonb_column_and_bad_json_value_line(project, pg_conn, tmp_path: Path) -> None:
+    header = ["id", "payload", "ts"]
+    good = [["1", json.dumps({"k": [1, {"x": "a,b"}]}), "2026-01-01T00:00:00Z"],
+            ["2", json.dumps("s"), "2026-01-01T00:00:00Z"]]
+    assert project.push("events", write_csv(tmp_path / "good.csv", good, header=header)) == 2
+    got = pg_conn.execute("select id, payload from events order by id").fetchall()
+    assert got == [(1, {"k": [1, {"x": "a,b"}]}), (2, "s")]
+
+    bad = [*good, ["3", "{not json", "2026-01-01T00:00:00Z"]]  # file line 4
+    with pytest.raises(PushError) as info:
+        project.push("events", write_csv(tmp_path / "bad.csv", bad, header=header))
+    assert "line 4, column payload" in str(info.value)
+    assert count_rows(pg_conn, "events") == 2
+
+
+def test_jsonl_bad_json_line_names_line_and_inserts_nothing(project, pg_conn, tmp_path: Path) -> None:
+    lines = [json.dumps({"id": i, "ts": "2026-01-01T00:00:00Z"}) for i in range(1, 6)]
+    lines[3] = '{"id": 4, "ts": "2026-01-01T00:00:00Z"'  # file line 4: unterminated object
+    path = write_jsonl(tmp_path / "events.jsonl", lines)
+    with pytest.raises(PushError) as info:
+        project.push("events", path)
+    msg = str(info.value)
+    assert "line 4" in msg and "not valid JSON" in msg
+    assert count_rows(pg_conn, "events") == 0
+
+
+def test_jsonl_bad_type_names_the_file_line(project, pg_conn, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": 1, "ts": "2026-01-01T00:00:00Z"}),
+        "",                                                     # line 2: blank, skipped
+        json.dumps({"id": 3, "ts": "2026-01-01T00:00:00Z"}),
+        json.dumps({"id": "four", "ts": "2026-01-01T00:00:00Z"}),  # line 4: not a bigint
+        json.dumps({"id": 5, "ts": "2026-01-01T00:00:00Z"}),
+    ]
+    path = write_jsonl(tmp_path / "events.jsonl", lines)
+    with pytest.raises(PushError) as info:
+        project.push("events", path)
+    msg = str(info.value)
+    assert "line 4" in msg and "column id" in msg
+    assert count_rows(pg_conn, "events") == 0
+
+
+def test_jsonl_unknown_key_and_missing_timestamp(project, pg_conn, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [json.dumps({"id": 1, "ts": "2026-01-01T00:00:00Z"}),
+                                              json.dumps({"idd": 2, "ts": "2026-01-01T00:00:00Z"})])
+    with pytest.raises(PushError) as info:
+        project.push("events", path)
+    assert "line 2" in str(info.value) and "did you mean 'id'?" in str(info.value)
+
+    path = write_jsonl(tmp_path / "b.jsonl", [json.dumps({"id": 1})])
+    with pytest.raises(PushError, match="line 1.*'ts'"):
+        project.push("events", path)
+    assert count_rows(pg_conn, "events") == 0
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_push(cli_env: Path, pg_conn) -> None:
+    (cli_env / "materializer.yml").write_text(PROJECT, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["apply"])
+    assert result.exit_code == 0, result.output
+    rows = generated_rows(50, seed=4)
+    write_csv(cli_env / "tx.csv", rows)
+    result = runner.invoke(app, ["push", "transactions", "tx.csv"])
+    assert result.exit_code == 0, result.output
+    assert "pushed 50 rows into transactions" in result.output
+    assert count_rows(pg_conn, "transactions") == 50
+    amounts = sorted(r[0] for r in pg_conn.execute("select amount from transactions"))
+    assert amounts == sorted(Decimal(r[3]) for r in rows)
+
+
+def test_cli_push_error_exits_1_with_one_line(cli_env: Path, pg_conn) -> None:
+    (cli_env / "materializer.yml").write_text(PROJECT, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["apply"]).exit_code == 0
+    rows = generated_rows(30, seed=5)
+    rows[20][5] = "yesterday-ish"  # file line 22
+    write_csv(cli_env / "tx.csv", rows)
+    result = runner.invoke(app, ["push", "transactions", "tx.csv"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "line 22" in lines[0] and "column ts" in lines[0]
+    assert "Traceback" not in result.output
+    assert count_rows(pg_conn, "transactions") == 0

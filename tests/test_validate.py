@@ -1,0 +1,401 @@
+"""Project-file validation: every problem names the file, the key path and the fix (DESIGN §4).
+
+These tests need no database: validation happens before any connection.
+"""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from materializer.errors import ProjectError
+from materializer.project import Project
+from materializer.validate import load_yaml, parse_project
+
+AGGREGATES = ["count", "count_distinct", "sum", "avg", "min", "max", "stddev", "latest"]
+
+# DESIGN §4's example, without `monitors:` (validated elsewhere once monitors exist).
+DESIGN_EXAMPLE = """\
+name: fraud
+engine: postgres                 # postgres | materialize | risingwave
+sources:
+  transactions:                  # managed: apply creates the table
+    columns: {tx_id: text, cc_num: text, merchant: text, amount: numeric,
+              status: text, ts: timestamptz}
+    timestamp: ts
+  chargebacks:
+    relation: raw.chargebacks    # external: already exists, never created/dropped
+    timestamp: reported_at
+feature_views:
+  card_activity:
+    source: transactions
+    entity: [cc_num]
+    windows: [10m, 1h, 1d]       # units s m h d w
+    features:
+      tx_count:     {agg: count}
+      amount_max:   {agg: max, column: amount}
+      amount_avg:   {agg: avg, column: amount}
+      merchants:    {agg: count_distinct, column: merchant}
+      failed_count: {agg: count, filter: "status = 'failed'"}
+  card_last_tx:
+    source: transactions
+    entity: [cc_num]
+    max_age: 7d
+    features:
+      last_amount:   {agg: latest, column: amount}
+      last_merchant: {agg: latest, column: merchant}
+"""
+
+
+def base() -> dict:
+    """A small valid project as a raw mapping (a fresh copy each call)."""
+    return copy.deepcopy({
+        "name": "fraud",
+        "engine": "postgres",
+        "sources": {
+            "transactions": {
+                "columns": {"tx_id": "text", "cc_num": "text", "merchant": "text", "amount": "numeric",
+                            "status": "text", "ts": "timestamptz"},
+                "timestamp": "ts",
+            },
+        },
+        "feature_views": {
+            "card_activity": {
+                "source": "transactions",
+                "entity": ["cc_num"],
+                "windows": ["10m", "1h", "1d"],
+                "features": {
+                    "tx_count": {"agg": "count"},
+                    "amount_max": {"agg": "max", "column": "amount"},
+                },
+            },
+            "card_last_tx": {
+                "source": "transactions",
+                "entity": ["cc_num"],
+                "max_age": "7d",
+                "features": {"last_amount": {"agg": "latest", "column": "amount"}},
+            },
+        },
+    })
+
+
+def error_of(raw: dict, file: str = "materializer.yml") -> str:
+    with pytest.raises(ProjectError) as info:
+        parse_project(raw, file=file)
+    return str(info.value)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "materializer.yml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- positive
+
+
+def test_base_project_is_valid() -> None:
+    spec = parse_project(base())
+    assert set(spec.feature_views) == {"card_activity", "card_last_tx"}
+
+
+def test_design_example_validates(tmp_path: Path) -> None:
+    path = write(tmp_path, DESIGN_EXAMPLE)
+    project = Project.load(path)  # no database is touched by loading
+    spec = project.spec
+    assert spec.name == "fraud" and spec.engine == "postgres"
+    assert set(spec.sources) == {"transactions", "chargebacks"}
+    assert spec.sources["transactions"].managed
+    chargebacks = spec.sources["chargebacks"]
+    assert not chargebacks.managed
+    assert chargebacks.relation == "raw.chargebacks"
+    assert chargebacks.timestamp == "reported_at"
+
+    activity = spec.feature_views["card_activity"]
+    assert [w.seconds for w in activity.windows] == [600, 3600, 86400]
+    expected = {f"{f}_{w}" for f in ("tx_count", "amount_max", "amount_avg", "merchants", "failed_count")
+                for w in ("10m", "1h", "1d")}
+    assert set(activity.feature_names) == expected
+    assert len(activity.feature_names) == 15
+    assert activity.lookback.seconds == 24 * 3600
+
+    last = spec.feature_views["card_last_tx"]
+    assert last.kind == "latest"
+    assert last.feature_names == ["last_amount", "last_merchant"]
+    assert last.max_age.seconds == 7 * 24 * 3600
+
+
+def test_project_load_accepts_a_folder(tmp_path: Path) -> None:
+    write(tmp_path, DESIGN_EXAMPLE)
+    assert Project.load(tmp_path).root == tmp_path.resolve()
+
+
+# ---------------------------------------------------------------- YAML syntax
+
+
+def test_malformed_yaml_names_line_and_column(tmp_path: Path) -> None:
+    text = DESIGN_EXAMPLE.replace("    timestamp: ts\n", "    timestamp: @ts\n", 1)
+    lines = text.splitlines()
+    bad_line = next(i for i, line in enumerate(lines) if "@ts" in line) + 1
+    bad_col = lines[bad_line - 1].index("@") + 1
+    path = tmp_path / "materializer.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProjectError) as info:
+        load_yaml(path)
+    msg = str(info.value)
+    assert msg.startswith(str(path))
+    assert f"line {bad_line}, column {bad_col}" in msg
+    assert "malformed YAML" in msg
+    assert "\n" not in msg
+    with pytest.raises(ProjectError, match=f"line {bad_line}, column {bad_col}"):
+        Project.load(path)
+
+
+def test_duplicate_feature_key_is_an_error(tmp_path: Path) -> None:
+    text = """\
+    name: fraud
+    sources:
+      transactions:
+        columns: {cc_num: text, amount: numeric, ts: timestamptz}
+        timestamp: ts
+    feature_views:
+      card_activity:
+        source: transactions
+        entity: [cc_num]
+        windows: [1h]
+        features:
+          tx_count: {agg: count}
+          amount_max: {agg: max, column: amount}
+          tx_count: {agg: sum, column: amount}
+    """
+    path = write(tmp_path, text)
+    lines = path.read_text().splitlines()
+    first, second = [i + 1 for i, line in enumerate(lines) if line.strip().startswith("tx_count:")]
+    with pytest.raises(ProjectError) as info:
+        Project.load(path)
+    msg = str(info.value)
+    assert "duplicate key 'tx_count'" in msg
+    assert f"line {second}" in msg
+    assert f"first at line {first}" in msg
+
+
+def test_duplicate_top_level_key_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\nengine: postgres\nname: b\n")
+    with pytest.raises(ProjectError, match=r"line 3.*duplicate key 'name' \(first at line 1\)"):
+        load_yaml(path)
+
+
+def test_missing_project_file_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="materializer init"):
+        Project.load(tmp_path / "nope.yml")
+
+
+# ---------------------------------------------------------------- one problem each
+
+
+def test_unknown_aggregate_suggests_closest() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["amount_med"] = {"agg": "medain", "column": "amount"}
+    msg = error_of(raw)
+    assert msg.startswith("materializer.yml: feature_views.card_activity.features.amount_med.agg: ")
+    assert "'medain'" in msg
+    # 'min' is the closest of the supported aggregates (3 edits; every other one needs more).
+    assert "did you mean 'min'?" in msg
+    for agg in AGGREGATES:
+        assert agg in msg
+    assert "\n" not in msg
+
+
+def test_bad_duration_in_windows() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["windows"] = ["10m", "90x", "1d"]
+    msg = error_of(raw)
+    assert "materializer.yml: feature_views.card_activity.windows[1]: '90x' is not a duration" in msg
+    assert "s, m, h, d or w" in msg
+
+
+@pytest.mark.parametrize("value", ["0m", "1.5h", "-1h", "1 day", "h"])
+def test_other_bad_durations(value: str) -> None:
+    raw = base()
+    raw["feature_views"]["card_last_tx"]["max_age"] = value
+    assert f"feature_views.card_last_tx.max_age: '{value}' is not a duration" in error_of(raw)
+
+
+def test_windows_on_latest_view() -> None:
+    raw = base()
+    raw["feature_views"]["card_last_tx"]["windows"] = ["1h"]
+    msg = error_of(raw)
+    assert "feature_views.card_last_tx.windows: " in msg
+    assert "max_age" in msg  # the fix: bound the age with max_age instead
+
+
+def test_feature_column_not_in_source() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["amount_max"]["column"] = "amout"
+    msg = error_of(raw)
+    assert "feature_views.card_activity.features.amount_max.column: 'amout' is not a column" in msg
+    assert "did you mean 'amount'?" in msg
+    assert "tx_id, cc_num, merchant, amount, status, ts" in msg
+
+
+def test_entity_column_not_in_source() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["entity"] = ["cc_numb"]
+    msg = error_of(raw)
+    assert "feature_views.card_activity.entity[0]: 'cc_numb' is not a column" in msg
+    assert "did you mean 'cc_num'?" in msg
+
+
+@pytest.mark.parametrize(
+    ("view", "columns", "entity", "windows", "features", "clash"),
+    [
+        # a latest feature named like the entity key
+        ("last", None, ["cc_num"], None, {"cc_num": {"agg": "latest", "column": "merchant"}}, "cc_num"),
+        # windowed: feature n over window 1h makes n_1h, which is also the key column
+        ("hits", {"n_1h": "text", "ts": "timestamptz"}, ["n_1h"], ["1h"], {"n": {"agg": "count"}}, "n_1h"),
+    ],
+)
+def test_two_columns_with_the_same_name(view, columns, entity, windows, features, clash) -> None:
+    raw = base()
+    source = "transactions"
+    if columns is not None:
+        raw["sources"]["hits_src"] = {"columns": columns, "timestamp": "ts"}
+        source = "hits_src"
+    body = {"source": source, "entity": entity, "features": features}
+    if windows:
+        body["windows"] = windows
+    raw["feature_views"][view] = body
+    msg = error_of(raw)
+    assert f"feature_views.{view}.features: two columns would be named '{clash}'" in msg
+
+
+def test_unknown_top_level_key() -> None:
+    raw = base()
+    raw["feature_view"] = raw.pop("feature_views")
+    msg = error_of(raw)
+    assert "materializer.yml: feature_view: unknown key 'feature_view' (did you mean 'feature_views'?)" in msg
+
+
+def test_unknown_key_in_a_feature() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["tx_count"]["filtre"] = "status = 'x'"
+    msg = error_of(raw)
+    assert "feature_views.card_activity.features.tx_count.filtre: unknown key 'filtre'" in msg
+    assert "did you mean 'filter'?" in msg
+
+
+def test_unknown_source() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["source"] = "transaction"
+    msg = error_of(raw)
+    assert "feature_views.card_activity.source: unknown source 'transaction'" in msg
+    assert "did you mean 'transactions'?" in msg
+    assert "known sources: transactions" in msg
+
+
+def test_bad_column_type() -> None:
+    raw = base()
+    raw["sources"]["transactions"]["columns"]["amount"] = "numbr"
+    msg = error_of(raw)
+    assert "sources.transactions.columns.amount: unsupported type 'numbr'" in msg
+    assert "did you mean 'numeric'?" in msg
+
+
+def test_timestamp_column_must_be_timestamptz() -> None:
+    raw = base()
+    raw["sources"]["transactions"]["columns"]["ts"] = "timestamp"
+    msg = error_of(raw)
+    assert "sources.transactions.columns.ts: the timestamp column must be timestamptz, not timestamp" in msg
+
+
+def test_timestamp_names_a_missing_column() -> None:
+    raw = base()
+    raw["sources"]["transactions"]["timestamp"] = "tss"
+    msg = error_of(raw)
+    assert "sources.transactions.timestamp: 'tss' is not a column of this source" in msg
+    assert "did you mean 'ts'?" in msg
+
+
+@pytest.mark.parametrize("agg", ["sum", "avg", "stddev"])
+def test_numeric_aggregate_on_text_column(agg: str) -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["bad"] = {"agg": agg, "column": "merchant"}
+    msg = error_of(raw)
+    assert f"feature_views.card_activity.features.bad.column: `{agg}` needs a numeric column; 'merchant' is text" in msg
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "word"),
+    [
+        (lambda r: r["sources"]["transactions"]["columns"].update({"order": "text"}),
+         "sources.transactions.columns.order", "order"),
+        (lambda r: r["feature_views"].update({"table": r["feature_views"].pop("card_last_tx")}),
+         "feature_views.table", "table"),
+        (lambda r: r["feature_views"]["card_activity"]["features"].update({"select": {"agg": "count"}}),
+         "feature_views.card_activity.features.select", "select"),
+        (lambda r: r["sources"].update({"user": r["sources"]["transactions"]}),
+         "sources.user", "user"),
+    ],
+)
+def test_reserved_word_as_name(mutate, path: str, word: str) -> None:
+    raw = base()
+    mutate(raw)
+    msg = error_of(raw)
+    assert f"{path}: '{word}' is a reserved SQL word" in msg
+
+
+def test_invalid_identifier() -> None:
+    raw = base()
+    raw["sources"]["transactions"]["columns"]["Amount-USD"] = "numeric"
+    msg = error_of(raw)
+    assert "sources.transactions.columns.Amount-USD: 'Amount-USD' is not a valid column name" in msg
+
+
+def test_unknown_engine() -> None:
+    raw = base()
+    raw["engine"] = "materialise"
+    assert "engine: unknown engine 'materialise' (did you mean 'materialize'?)" in error_of(raw)
+
+
+def test_several_problems_reported_together(tmp_path: Path) -> None:
+    raw = base()
+    raw["feature_view_"] = {}
+    raw["sources"]["transactions"]["columns"]["status"] = "txt"
+    raw["feature_views"]["card_activity"]["windows"] = ["10m", "90x"]
+    raw["feature_views"]["card_last_tx"]["features"]["last_amount"]["agg"] = "lastest"
+    msg = error_of(raw, file="proj.yml")
+    lines = msg.splitlines()
+    assert lines[0].startswith("invalid project file (4 problems)")
+    body = lines[1:]
+    assert len(body) == 4
+    assert all(line.startswith("proj.yml: ") for line in body)
+    joined = "\n".join(body)
+    assert "proj.yml: feature_view_: unknown key" in joined
+    assert "proj.yml: sources.transactions.columns.status: unsupported type 'txt'" in joined
+    assert "proj.yml: feature_views.card_activity.windows[1]: '90x' is not a duration" in joined
+    assert "proj.yml: feature_views.card_last_tx.features.last_amount.agg: unknown aggregate 'lastest'" in joined
+
+
+def test_several_problems_through_project_load(tmp_path: Path) -> None:
+    text = DESIGN_EXAMPLE.replace("windows: [10m, 1h, 1d]", "windows: [10m, 90x, 1d]").replace(
+        "agg: count_distinct", "agg: count_distinc")
+    path = tmp_path / "materializer.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProjectError) as info:
+        Project.load(path)
+    lines = str(info.value).splitlines()
+    assert "(2 problems)" in lines[0]
+    assert lines[1:] == [
+        line for line in lines[1:] if line.startswith(f"{path}: feature_views.card_activity.")
+    ]
+    assert any(".windows[1]: '90x' is not a duration" in line for line in lines)
+    assert any(".features.merchants.agg: unknown aggregate 'count_distinc' (did you mean 'count_distinct'?)" in line
+               for line in lines)
+
+
+def test_top_level_not_a_mapping() -> None:
+    with pytest.raises(ProjectError, match=r"\(top level\): expected a mapping"):
+        parse_project(["not", "a", "mapping"])
