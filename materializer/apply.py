@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 STATE_TABLE = "materializer.applied"
 STATE_DDL = (
     "create schema if not exists materializer",
-    f"create table if not exists {STATE_TABLE} (name text primary key, kind text not null, "
-    "sql text not null, applied_at timestamptz not null default now())",
+    f"create table if not exists {STATE_TABLE} (name text not null, kind text not null, sql text not null)",
 )
 DROP_FLAG = "--drop-data"
 
@@ -119,8 +118,7 @@ def _has_rows(conn: psycopg.Connection, relation: str) -> bool:
 
 
 def _state(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
-    exists = conn.execute("select to_regclass(%s) is not null", [STATE_TABLE]).fetchone()[0]
-    if not exists:
+    if _relation_info(conn, STATE_TABLE) is None:
         return {}
     return {name: (kind, sql) for name, kind, sql in conn.execute(f"select name, kind, sql from {STATE_TABLE}")}
 
@@ -244,11 +242,10 @@ def _record(conn: psycopg.Connection, action: Action) -> None:
     if action.verb == "drop":
         conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.name])
     elif action.obj is not None:
-        conn.execute(
-            f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s) "
-            "on conflict (name) do update set kind = excluded.kind, sql = excluded.sql, applied_at = now()",
-            [action.obj.name, action.obj.kind, action.obj.sql],
-        )
+        # delete + insert rather than `on conflict`, which Materialize and RisingWave lack
+        conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.obj.name])
+        conn.execute(f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)",
+                     [action.obj.name, action.obj.kind, action.obj.sql])
 
 
 def apply(project: "Project", allow_drop_data: bool = False) -> Plan:

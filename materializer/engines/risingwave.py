@@ -21,6 +21,11 @@ class RisingWave(Engine):
     def drop_view(self, name: str) -> str:
         return f"drop materialized view if exists {name} cascade"
 
+    def session_setup(self, cluster: str) -> list[str]:
+        # reads see earlier writes of the session (sql/commands/sql-set-rw-implicit-flush.mdx);
+        # `SET TIME ZONE` is the documented form (sql/commands/sql-set-time-zone.mdx)
+        return ["set time zone 'UTC'", "set rw_implicit_flush = true"]
+
     def lookup_param(self, column_type: str | None) -> str:
         if column_type in ("text", "uuid"):
             column_type = "varchar"
