@@ -61,6 +61,8 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     unchanged: int = 0
     applied: bool = False
+    #: run before the actions: drops of views rebuilt with the views they read (dependents first)
+    prelude: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -75,7 +77,8 @@ class Plan:
         return "\n".join([*lines, counts])
 
     def sql(self) -> str:
-        return "\n\n".join(s.rstrip(";") + ";" for a in self.actions for s in a.statements)
+        statements = [*self.prelude, *(s for a in self.actions for s in a.statements)]
+        return "\n\n".join(s.rstrip(";") + ";" for s in statements)
 
 
 def _split(relation: str) -> tuple[str | None, str]:
@@ -129,6 +132,17 @@ def _index_exists(conn: psycopg.Connection, name: str) -> bool:
     ).fetchone()[0]
 
 
+_READERS_FIRST = ("__versions", "__metrics", "__timeseries", "__drift", "__scored")
+
+
+def _drop_rank(name: str) -> int:
+    """Drop order of objects no longer declared: views that read other views first."""
+    for rank, suffix in enumerate(_READERS_FIRST):
+        if name.endswith(suffix):
+            return rank
+    return len(_READERS_FIRST)
+
+
 def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
     """Compare the project with the database and list the actions apply would take."""
     conn = project.db.conn
@@ -141,6 +155,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
     table_actions: list[Action] = []
     later: list[Action] = []
     setup: list[Action] = []
+    rebuilt: set[str] = set()
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -151,7 +166,6 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 result.unchanged += 1
             continue
         if obj.kind == "table":
-            source = project.spec.sources[obj.source or ""]
             info = _relation_info(conn, obj.name)
             if info is None:
                 table_actions.append(Action("create", "table", obj.name, [obj.sql], obj=obj))
@@ -161,7 +175,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 raise MaterializerError(
                     f"'{obj.name}' exists in the database as a {kind}, not a table; rename the source "
                     f"or declare it with `relation: {obj.name}` to use it as an external source")
-            wanted = source.columns or {}
+            wanted = dict(obj.columns)
             added = [c for c in wanted if c not in existing]
             changed = [c for c in wanted if c in existing and existing[c] != wanted[c]]
             if changed:
@@ -172,7 +186,8 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                         f"table {obj.name} holds rows and its columns changed ({detail}); materializer never "
                         f"rewrites a table that holds data. Change the project back, migrate the table by hand, "
                         f"or rerun with {DROP_FLAG} to drop it and lose its rows")
-                recreated_sources.add(source.name)
+                if obj.source:
+                    recreated_sources.add(obj.source)
                 table_actions.append(Action("replace", "table", obj.name,
                                             [f"drop table {obj.name} cascade", obj.sql],
                                             reason=f"columns changed: {detail}", obj=obj))
@@ -202,12 +217,23 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                     f"'{obj.name}' exists in the database as a table; a feature view cannot replace it. "
                     "Rename the feature view")
             exists = info is not None or (engine.materialized and obj.name in state)
+            changed = state.get(obj.name, (None, None))[1] != obj.sql
+            rebuilt_inputs = [d for d in obj.depends_on if d in rebuilt]
+            has_dependents = any(obj.name in o.depends_on for o in desired)
             if not exists:
                 later.append(Action("create", "view", obj.name, [obj.sql], obj=obj))
+                rebuilt.add(obj.name)
             elif obj.source in recreated_sources:
                 later.append(Action("create", "view", obj.name, [obj.sql], reason="its source was recreated",
                                     obj=obj))
-            elif state.get(obj.name, (None, None))[1] != obj.sql:
+                rebuilt.add(obj.name)
+            elif rebuilt_inputs or (changed and has_dependents):
+                # views that read each other are dropped (readers first) and created again in order
+                result.prelude.insert(0, engine.drop_view(obj.name))
+                reason = f"{rebuilt_inputs[0]} is rebuilt" if rebuilt_inputs else "definition changed"
+                later.append(Action("replace", "view", obj.name, [obj.sql], reason=reason, obj=obj))
+                rebuilt.add(obj.name)
+            elif changed:
                 drop_create = [engine.drop_view(obj.name), obj.sql]
                 replace = engine.replace_view(obj.sql)
                 later.append(Action("replace", "view", obj.name, [replace] if replace else drop_create,
@@ -216,7 +242,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 result.unchanged += 1
 
     wanted_names = {o.name for o in desired}
-    for name, (kind, _sql) in state.items():
+    for name, (kind, _sql) in sorted(state.items(), key=lambda item: _drop_rank(item[0])):
         if name in wanted_names:
             continue
         if kind == "view":
@@ -259,6 +285,8 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                 for statement in STATE_DDL:
                     conn.execute(statement)
                 result = plan(project, allow_drop_data)
+                for statement in result.prelude:
+                    conn.execute(statement)
                 for action in result.actions:
                     if action.fallback:
                         try:
@@ -276,6 +304,8 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
             for statement in STATE_DDL:
                 conn.execute(statement)
             result = plan(project, allow_drop_data)
+            for statement in result.prelude:
+                conn.execute(statement)
             for action in result.actions:
                 for statement in action.statements:
                     conn.execute(statement)

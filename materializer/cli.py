@@ -277,6 +277,102 @@ def features(
     out_console.print(table)
 
 
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def _metrics_view(project: Project, monitor: str, window: Optional[str], by: Optional[str],
+                  as_of: Optional[str]) -> Any:
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+
+    result = project.metrics(monitor, window=window, by=by, as_of=as_of)
+    table = Table(title=escape(f"{monitor}: window {result.window} as of {result.as_of.isoformat()}"),
+                  title_justify="left")
+    table.add_column("metric")
+    for group in result.groups:
+        label = ", ".join(f"{k}={v}" for k, v in group["by"].items()) or "all"
+        table.add_column(escape(label), justify="right")
+    names = list(result.groups[0]["metrics"]) if result.groups else []
+    for name in names:
+        table.add_row(name, *(_fmt(g["metrics"][name]) for g in result.groups))
+    parts: list[Any] = [table]
+    compared = project.versions(monitor, window=result.window, as_of=as_of)
+    if compared:
+        vt = Table(title="versions compared", title_justify="left")
+        for col in ("metric", "a", "b", "value a", "value b", "statistic", "significant"):
+            vt.add_column(col, justify="left" if col in ("metric", "a", "b") else "right")
+        for row in compared:
+            vt.add_row(row["metric"], escape(str(row["version_a"])), escape(str(row["version_b"])),
+                       _fmt(row["value_a"]), _fmt(row["value_b"]), _fmt(row["statistic"]),
+                       "yes" if row["significant"] else "no" if row["significant"] is not None else "n/a")
+        parts.append(vt)
+    drifted = project.drift(monitor, window=result.window, as_of=as_of)
+    if drifted:
+        dt = Table(title="drift against the reference", title_justify="left")
+        for col in ("column", "n", "psi", "js", "ks"):
+            dt.add_column(col, justify="left" if col == "column" else "right")
+        for row in drifted:
+            dt.add_row(escape(row["column_name"]), _fmt(row["n"]), _fmt(row["psi"]), _fmt(row["js"]), _fmt(row["ks"]))
+        parts.append(dt)
+    return result, Group(*parts)
+
+
+@app.command()
+def metrics(
+    monitor: Annotated[str, typer.Argument(help="A monitor of the project.")],
+    window: Annotated[Optional[str], typer.Option("--window", "-w", help="One of the monitor's windows "
+                                                                         "(default: its first).")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Slice by `version` or a segment column.")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    watch: Annotated[Optional[float], typer.Option("--watch", help="Refresh every N seconds until Ctrl-C.",
+                                                   show_default=False)] = None,
+) -> None:
+    """Live model quality: metrics of a window, overall or by version or segment.
+
+    Example: materializer metrics fraud_model --window 1d --by version
+    """
+    import time
+
+    with _load() as project:
+        if as_json:
+            _json(project.metrics(monitor, window=window, by=by, as_of=as_of).to_dict())
+            return
+        _, view = _metrics_view(project, monitor, window, by, as_of)
+        if watch is None:
+            out_console.print(view)
+            return
+        from rich.live import Live
+
+        with Live(view, console=out_console, auto_refresh=False) as live:
+            try:
+                while True:
+                    time.sleep(max(watch, 0.2))
+                    live.update(_metrics_view(project, monitor, window, by, as_of)[1], refresh=True)
+            except KeyboardInterrupt:
+                pass
+
+
+@app.command()
+def reference(
+    monitor: Annotated[str, typer.Argument(help="A monitor with a `reference:`.")],
+) -> None:
+    """Store the fixed drift bins of a monitor's reference (deciles, computed once).
+
+    Example: materializer reference fraud_model
+    """
+    with _load() as project:
+        counts = project.store_reference(monitor)
+    for column, n in counts.items():
+        err_console.print(f"stored 10-bin reference of {column} from {n} rows")
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path(

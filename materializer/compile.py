@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from materializer.engines import Engine, get_engine
 from materializer.render import renderer
-from materializer.spec import FeatureView, ProjectSpec, Source
+from materializer.spec import FeatureView, Monitor, ProjectSpec, Source
+
+REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "double precision",
+                     "upper_bound": "double precision", "share": "double precision"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class DbObject:
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read
+    columns: tuple[tuple[str, str], ...] = ()  # for tables: (column, type)
+    depends_on: tuple[str, ...] = ()  # project objects it reads (views over views)
 
     @property
     def statement(self) -> str:
@@ -62,9 +67,72 @@ def view_body(view: FeatureView, engine: str) -> str:
 
 
 def source_index_columns(spec: ProjectSpec, source: Source) -> list[tuple[str, ...]]:
-    """The distinct (entity..., ts) key lists that the source's feature views look up."""
+    """The distinct key lists read on the source: (entity..., ts) of feature views, (id, ts) of monitors."""
     keys = [(*v.entity, source.timestamp) for v in spec.feature_views.values() if v.source.name == source.name]
+    for m in spec.monitors.values():
+        for side in (m.predictions, m.outcomes):
+            if side.source.name == source.name:
+                keys.append((side.id, side.timestamp))
     return list(dict.fromkeys(keys))
+
+
+def label_checks(spec: ProjectSpec, source: Source) -> list[dict]:
+    """Row checks of a managed source: integer labels of binary monitors are 0 or 1."""
+    checks = []
+    for m in spec.monitors.values():
+        col = m.outcomes.value
+        if m.binary and m.outcomes.source.name == source.name and source.column_type(col) != "boolean":
+            checks.append({"name": f"{source.name}__{col}__binary", "condition": f"{col} in (0, 1)"})
+    return list({c["name"]: c for c in checks}.values())
+
+
+def monitor_args(m: Monitor) -> dict:
+    """The arguments of the monitor macros, from a validated monitor."""
+    extra = list(dict.fromkeys([*(c for _, c in m.slices), *m.features]))
+    return {
+        "predictions": {"relation": m.predictions.source.relation, "id": m.predictions.id,
+                        "timestamp": m.predictions.timestamp, "score": m.predictions.value, "columns": extra},
+        "outcomes": {"relation": m.outcomes.source.relation, "id": m.outcomes.id,
+                     "timestamp": m.outcomes.timestamp, "label": m.outcomes.value},
+        "windows": [{"name": w.text, "interval": w.sql_interval, "seconds": w.seconds} for w in m.windows],
+        "bucket": {"name": m.bucket.text, "interval": m.bucket.sql_interval, "seconds": m.bucket.seconds},
+        "slices": [{"name": n, "column": c} for n, c in m.slices],
+        "drift_columns": [{"name": c, "column": c} for c in (m.predictions.value, *m.features)],
+    }
+
+
+def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
+    """The reference-bins table and the views of one monitor, in creation order."""
+    r = renderer(engine.name)
+    a = monitor_args(m)
+    source = m.predictions.source.name
+    objects: list[DbObject] = []
+    scored = m.view("scored")
+    bodies = {
+        "scored": r.call("monitor_scored", predictions=a["predictions"], outcomes=a["outcomes"], task=m.task,
+                         label_policy=m.label_policy, maturity=m.maturity.sql_interval if m.maturity else None,
+                         threshold=m.threshold),
+        "metrics": r.call("monitor_metrics", scored=scored, task=m.task, label_policy=m.label_policy,
+                          windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn),
+        "timeseries": r.call("monitor_timeseries", scored=scored, task=m.task, label_policy=m.label_policy,
+                             bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn),
+    }
+    if m.version:
+        bodies["versions"] = r.call("monitor_versions", metrics=m.view("metrics"), task=m.task)
+    if m.reference_relation:
+        table = m.view("reference")
+        objects.append(DbObject("table", table,
+                                r.call("source_table", relation=table,
+                                       columns=[{"name": n, "type": t} for n, t in REFERENCE_COLUMNS.items()]),
+                                None, tuple(REFERENCE_COLUMNS.items())))
+        bodies["drift"] = r.call("monitor_drift", scored=scored, reference=table, windows=a["windows"],
+                                 columns=a["drift_columns"])
+    reads = {"scored": (), "metrics": (scored,), "timeseries": (scored,), "versions": (m.view("metrics"),),
+             "drift": (scored, m.view("reference"))}
+    for kind, body in bodies.items():
+        objects.append(DbObject("view", m.view(kind), engine.create_view(m.view(kind), body, cluster), source,
+                                depends_on=reads[kind]))
+    return objects
 
 
 def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[DbObject]:
@@ -81,7 +149,9 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
             continue
         columns = [{"name": n, "type": t} for n, t in (source.columns or {}).items()]
         objects.append(DbObject("table", source.relation,
-                                r.call("source_table", relation=source.relation, columns=columns), source.name))
+                                r.call("source_table", relation=source.relation, columns=columns,
+                                       checks=label_checks(spec, source)),
+                                source.name, tuple((source.columns or {}).items())))
         for cols in source_index_columns(spec, source):
             name = f"{source.relation.replace('.', '_')}__{'_'.join(cols)}__idx"
             sql = r.call("source_index", relation=source.relation, name=name, columns=list(cols)).strip()
@@ -94,6 +164,8 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
         index = engine.view_index(view.name, list(view.entity), spec.cluster)
         if index:
             objects.append(DbObject("view_index", f"{view.name}__lookup_idx", index, view.source.name))
+    for monitor in spec.monitors.values():
+        objects.extend(monitor_objects(monitor, engine, spec.cluster))
     return objects
 
 

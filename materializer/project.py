@@ -20,6 +20,7 @@ from materializer.validate import load_yaml, parse_project
 if TYPE_CHECKING:
     from materializer.apply import Plan
     from materializer.database import Database
+    from materializer.monitor import MetricsResult
     from materializer.online import OnlineResult
 
 PROJECT_FILE = "materializer.yml"
@@ -111,6 +112,40 @@ class Project:
         from materializer.push import push_file
 
         return push_file(self, source, Path(path), progress=progress)
+
+    def metrics(self, monitor: str, window: str | None = None, by: str | None = None,
+                as_of: datetime | str | None = None) -> "MetricsResult":
+        """Live metrics of a monitor for one window, overall or ``by`` ``version`` or a segment column."""
+        from materializer.monitor import metrics
+
+        return metrics(self, monitor, window=window, by=by, as_of=as_of)
+
+    def timeseries(self, monitor: str, by: str | None = None, as_of: datetime | str | None = None,
+                   since: datetime | str | None = None) -> list[dict[str, Any]]:
+        """Metrics per time bucket, oldest first."""
+        from materializer.monitor import timeseries
+
+        return timeseries(self, monitor, by=by, as_of=as_of, since=since)
+
+    def versions(self, monitor: str, window: str | None = None,
+                 as_of: datetime | str | None = None) -> list[dict[str, Any]]:
+        """Pairwise comparisons of model versions in a window, with significance."""
+        from materializer.monitor import versions
+
+        return versions(self, monitor, window=window, as_of=as_of)
+
+    def drift(self, monitor: str, window: str | None = None,
+              as_of: datetime | str | None = None) -> list[dict[str, Any]]:
+        """psi, js and ks of the score and watched features against the stored reference."""
+        from materializer.monitor import drift
+
+        return drift(self, monitor, window=window, as_of=as_of)
+
+    def store_reference(self, monitor: str) -> dict[str, int]:
+        """Compute and store the fixed drift bins of a monitor's reference (once)."""
+        from materializer.monitor import store_reference
+
+        return store_reference(self, monitor)
 
     def online_features(
         self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None

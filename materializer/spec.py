@@ -119,4 +119,54 @@ class ProjectSpec:
     sources: dict[str, Source]
     feature_views: dict[str, FeatureView]
     cluster: str = "quickstart"
-    monitors: dict[str, dict] = field(default_factory=dict)
+    monitors: dict[str, "Monitor"] = field(default_factory=dict)
+
+
+TASKS = ("binary_classification", "regression")
+LABEL_POLICIES = ("explicit", "implicit_negative")
+MONITOR_VIEWS = ("scored", "metrics", "timeseries", "versions", "drift")
+
+
+@dataclass(frozen=True)
+class MonitorSide:
+    """Where a monitor reads predictions or outcomes: a source and its columns."""
+
+    source: Source
+    id: str
+    timestamp: str
+    value: str  # the score (prediction) or the label (actual)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A model monitor: predictions deduplicated and joined to late outcomes (DESIGN §5)."""
+
+    name: str
+    task: str
+    predictions: MonitorSide
+    outcomes: MonitorSide
+    windows: tuple[Duration, ...]
+    bucket: Duration
+    label_policy: str = "explicit"
+    maturity: Duration | None = None
+    threshold: float = 0.5
+    version: str | None = None
+    segments: tuple[str, ...] = ()
+    cost_fp: float | None = None
+    cost_fn: float | None = None
+    reference_relation: str | None = None
+    reference_column: str | None = None
+    features: tuple[str, ...] = ()
+
+    @property
+    def binary(self) -> bool:
+        return self.task == "binary_classification"
+
+    def view(self, kind: str) -> str:
+        """The name of one of the monitor's views: ``<monitor>__metrics`` and so on."""
+        return f"{self.name}__{kind}"
+
+    @property
+    def slices(self) -> list[tuple[str, str]]:
+        """(slice name, column) of every way the metrics are sliced: ``version``, then each segment."""
+        return ([("version", self.version)] if self.version else []) + [(s, s) for s in self.segments]

@@ -173,13 +173,13 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
         if vname in sources and sources[vname].managed:
             p.add(f"feature_views.{vname}", f"'{vname}' is also a source table name; rename the view")
 
-    monitors = raw.get("monitors") or {}
-    if not isinstance(monitors, dict):
-        p.add("monitors", "expected a mapping of monitors")
-        monitors = {}
+    from materializer.validate_monitors import parse_monitors
+
+    taken = set(sources) | set(views)
+    monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
     p.raise_if_any()
     return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
-                       cluster=str(cluster), monitors=dict(monitors))
+                       cluster=str(cluster), monitors=monitors)
 
 
 def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:

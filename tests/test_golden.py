@@ -18,8 +18,7 @@ from materializer.validate import parse_project
 GOLDEN = Path(__file__).parent / "golden"
 ENGINES = ("postgres", "materialize", "risingwave")
 
-# The project of DESIGN §4 (the monitor comes with the monitoring issue; the external
-# chargebacks source is declared but no view reads it).
+# The project of DESIGN §4, with the predictions source its monitor reads.
 DESIGN_EXAMPLE = """
 name: fraud
 engine: postgres
@@ -27,9 +26,16 @@ sources:
   transactions:
     columns: {tx_id: text, cc_num: text, merchant: text, amount: numeric, status: text, ts: timestamptz}
     timestamp: ts
+  predictions:
+    columns: {tx_id: text, predicted_at: timestamptz, score: double precision, model_version: text,
+              channel: text}
+    timestamp: predicted_at
   chargebacks:
     relation: raw.chargebacks
     timestamp: reported_at
+  training_scores:
+    relation: training_scores
+    timestamp: trained_at
 feature_views:
   card_activity:
     source: transactions
@@ -48,6 +54,20 @@ feature_views:
     features:
       last_amount:   {agg: latest, column: amount}
       last_merchant: {agg: latest, column: merchant}
+monitors:
+  fraud_model:
+    task: binary_classification
+    predictions: {source: predictions, id: tx_id, timestamp: predicted_at,
+                  score: score, version: model_version, segments: [channel]}
+    outcomes:    {source: chargebacks, id: tx_id, timestamp: reported_at,
+                  label: is_fraud}
+    threshold: 0.5
+    maturity: 7d
+    label_policy: implicit_negative
+    windows: [1h, 1d]
+    bucket: 1h
+    costs: {fp: 5, fn: 120}
+    reference: {relation: training_scores, column: score}
 """
 
 W = {
@@ -113,6 +133,58 @@ CASES: dict[str, dict[str, dict]] = {
                                  "max_age": None, "tie_break": "tx_id", "columns": ["cc_num", "ts", "amount", "tx_id"]},
     },
 }
+
+
+PREDICTIONS = {"relation": "predictions", "id": "tx_id", "timestamp": "predicted_at", "score": "score",
+               "columns": ["model_version", "channel", "amount"]}
+OUTCOMES = {"relation": "chargebacks", "id": "tx_id", "timestamp": "reported_at", "label": "is_fraud"}
+SLICES = [{"name": "version", "column": "model_version"}, {"name": "channel", "column": "channel"}]
+MW = [W["1h"], W["1d"]]
+
+CASES.update({
+    "monitor_scored": {
+        "binary_implicit_negative": {"predictions": PREDICTIONS, "outcomes": OUTCOMES,
+                                     "task": "binary_classification", "label_policy": "implicit_negative",
+                                     "maturity": "interval '168 hours'", "threshold": 0.5},
+        "binary_explicit": {"predictions": {**PREDICTIONS, "columns": []}, "outcomes": OUTCOMES,
+                            "task": "binary_classification", "label_policy": "explicit", "threshold": 0.7},
+        "regression": {"predictions": {**PREDICTIONS, "score": "predicted_eta", "columns": ["model_version"]},
+                       "outcomes": {**OUTCOMES, "label": "actual_eta"}, "task": "regression",
+                       "label_policy": "explicit"},
+    },
+    "monitor_rollup": {
+        "binary_by_window": {"group_by": ["window_name", "slice", "slice_value"], "task": "binary_classification",
+                             "label_policy": "explicit", "cost_fp": 5, "cost_fn": 120},
+        "regression_by_bucket": {"group_by": ["bucket_start", "slice", "slice_value"], "task": "regression",
+                                 "label_policy": "explicit"},
+    },
+    "monitor_metrics": {
+        "binary_implicit_negative": {"scored": "fraud_model__scored", "task": "binary_classification",
+                                     "label_policy": "implicit_negative", "windows": MW, "slices": SLICES,
+                                     "cost_fp": 5, "cost_fn": 120},
+        "regression_explicit": {"scored": "eta_model__scored", "task": "regression", "label_policy": "explicit",
+                                "windows": [W["1h"]], "slices": SLICES[:1]},
+    },
+    "monitor_timeseries": {
+        "binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
+                            "label_policy": "explicit", "bucket": {"interval": "interval '1 hour'", "seconds": 3600},
+                            "slices": SLICES[:1]},
+    },
+    "monitor_versions": {
+        "binary": {"metrics": "fraud_model__metrics", "task": "binary_classification"},
+        "regression": {"metrics": "eta_model__metrics", "task": "regression"},
+    },
+    "monitor_drift": {
+        "score_and_amount": {"scored": "fraud_model__scored", "reference": "fraud_model__reference", "windows": MW,
+                             "columns": [{"name": "score", "column": "score"},
+                                         {"name": "amount", "column": "amount"}]},
+    },
+    "time_bucket": {"hourly": {"timestamp": "cohort_at", "interval": "interval '1 hour'", "seconds": 3600}},
+    "source_table": {**CASES["source_table"],
+                     "with_label_check": {"relation": "chargebacks", "columns": [
+                         {"name": "tx_id", "type": "text"}, {"name": "is_fraud", "type": "integer"}],
+                         "checks": [{"name": "chargebacks__is_fraud__binary", "condition": "is_fraud in (0, 1)"}]}},
+})
 
 
 def macro_cases(engine: str):

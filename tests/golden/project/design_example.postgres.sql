@@ -18,6 +18,16 @@ create table if not exists transactions (
 
 create index if not exists transactions__cc_num_ts__idx on transactions (cc_num, ts);
 
+create table if not exists predictions (
+    tx_id text,
+    predicted_at timestamptz,
+    score double precision,
+    model_version text,
+    channel text
+);
+
+create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
+
 create view card_activity as
 with events as (
     select
@@ -90,6 +100,611 @@ final as (
         case when _event_ts >= materializer.clock() - interval '168 hours' then last_amount end as last_amount,
         case when _event_ts >= materializer.clock() - interval '168 hours' then last_merchant end as last_merchant
     from latest
+)
+
+select * from final;
+
+create table if not exists fraud_model__reference (
+    column_name text,
+    bin integer,
+    lower_bound double precision,
+    upper_bound double precision,
+    share double precision
+);
+
+create view fraud_model__scored as
+with predictions as (
+    select distinct on (tx_id)
+        tx_id as prediction_id,
+        predicted_at as predicted_at,
+        cast(score as double precision) as score,
+        model_version,
+        channel
+    from predictions
+    where predicted_at <= materializer.clock()
+    order by tx_id, predicted_at, score desc nulls last
+),
+
+outcomes as (
+    select distinct on (o.tx_id)
+        o.tx_id as prediction_id,
+        cast(o.is_fraud as integer) as label
+    from raw.chargebacks as o
+    inner join predictions as p on p.prediction_id = o.tx_id
+    where o.is_fraud is not null
+        and o.reported_at <= p.predicted_at + interval '168 hours'
+    order by o.tx_id, o.reported_at desc, o.is_fraud desc
+),
+
+final as (
+    select
+        predictions.prediction_id,
+        predictions.predicted_at,
+        predictions.predicted_at + interval '168 hours' as cohort_at,
+        predictions.score,
+        predictions.score is not null and predictions.score >= 0 and predictions.score <= 1 as valid,
+        outcomes.prediction_id is not null as labelled,
+        coalesce(outcomes.label, 0) as label,
+        case when predictions.score >= 0.5 then 1 else 0 end as predicted,
+        predictions.model_version,
+        predictions.channel
+    from predictions
+    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+)
+
+select * from final;
+
+create view fraud_model__metrics as
+with windowed as (
+    select
+        '1h' as window_name,
+        'cohort' as kind,
+        scored.*
+    from fraud_model__scored as scored
+    where cohort_at <= materializer.clock()
+        and cohort_at >= materializer.clock() - interval '1 hour'
+
+    union all
+
+    select
+        '1d' as window_name,
+        'cohort' as kind,
+        scored.*
+    from fraud_model__scored as scored
+    where cohort_at <= materializer.clock()
+        and cohort_at >= materializer.clock() - interval '24 hours'
+
+    union all
+
+    -- immature predictions: pending in every window
+    select
+        windows.window_name,
+        'pending' as kind,
+        scored.*
+    from fraud_model__scored as scored
+    cross join (values ('1h'), ('1d')) as windows (window_name)
+    where scored.valid
+        and scored.predicted_at <= materializer.clock()
+        and scored.cohort_at > materializer.clock()
+),
+
+flagged as (
+    select
+        window_name,
+        model_version,
+        channel,
+        kind = 'cohort' and valid as in_metrics,
+        kind = 'cohort' and valid and labelled as labelled,
+        kind = 'pending' as pending,
+        kind = 'cohort' and not valid as invalid,
+        label,
+        predicted,
+        score
+    from windowed
+),
+
+sliced as (
+    select
+        window_name,
+        'all' as slice,
+        'all' as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+
+    union all
+
+    select
+        window_name,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+
+    union all
+
+    select
+        window_name,
+        'channel' as slice,
+        coalesce(cast(channel as text), '(null)') as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+),
+
+counters as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+    from sliced
+    group by window_name, slice, slice_value
+),
+
+histogram as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        least(floor(score * 100), 99) as bin,
+        sum(label) as positives,
+        sum(1 - label) as negatives
+    from sliced
+    where in_metrics
+    group by window_name, slice, slice_value, least(floor(score * 100), 99)
+),
+
+pairs_above as (
+    -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
+    select
+        low.window_name,
+        low.slice,
+        low.slice_value,
+        sum(low.negatives * high.positives) as pairs
+    from histogram as low
+    inner join histogram as high
+        on high.window_name = low.window_name and high.slice = low.slice and high.slice_value = low.slice_value
+        and high.bin > low.bin
+    group by low.window_name, low.slice, low.slice_value
+),
+
+pairs_tied as (
+    -- pairs within a bin count one half
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(negatives * positives) as pairs
+    from histogram
+    group by window_name, slice, slice_value
+),
+
+calibration as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        abs(sum(score) - sum(label)) as gap
+    from sliced
+    where in_metrics
+    group by window_name, slice, slice_value, least(floor(score * 10), 9)
+),
+
+ece as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(gap) as gap
+    from calibration
+    group by window_name, slice, slice_value
+),
+
+final as (
+    select
+        counters.window_name,
+        counters.slice,
+        counters.slice_value,
+        counters.n,
+        counters.n_labelled,
+        cast(counters.n_labelled as double precision) / nullif(counters.n, 0) as coverage,
+        counters.pending,
+        counters.n_invalid,
+        counters.tp,
+        counters.fp,
+        counters.tn,
+        counters.fn,
+        cast(counters.tp + counters.tn as double precision) / nullif(counters.n, 0) as accuracy,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fp, 0) as precision,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fn, 0) as recall,
+        cast(2 * counters.tp as double precision) / nullif(2 * counters.tp + counters.fp + counters.fn, 0) as f1,
+        cast(counters.tn as double precision) / nullif(counters.tn + counters.fp, 0) as specificity,
+        cast(counters.tp + counters.fn as double precision) / nullif(counters.n, 0) as positive_rate,
+        cast(counters.tp + counters.fp as double precision) / nullif(counters.n, 0) as predicted_positive_rate,
+        counters.sum_log_loss / nullif(counters.n, 0) as log_loss,
+        counters.sum_brier / nullif(counters.n, 0) as brier,
+        (coalesce(pairs_above.pairs, 0) + 0.5 * coalesce(pairs_tied.pairs, 0))
+            / nullif(cast(counters.tp + counters.fn as double precision) * (counters.fp + counters.tn), 0) as roc_auc,
+        ece.gap / nullif(counters.n, 0) as ece,
+        cast(counters.fp * 5 + counters.fn * 120 as double precision) as cost
+    from counters
+    left join pairs_above using (window_name, slice, slice_value)
+    left join pairs_tied using (window_name, slice, slice_value)
+    left join ece using (window_name, slice, slice_value)
+)
+
+select * from final;
+
+create view fraud_model__timeseries as
+with flagged as (
+    select
+        date_bin(interval '1 hour', cohort_at, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+        model_version,
+        channel,
+        valid as in_metrics,
+        valid and labelled as labelled,
+        false as pending,
+        not valid as invalid,
+        label,
+        predicted,
+        score
+    from fraud_model__scored
+    where cohort_at <= materializer.clock()
+),
+
+sliced as (
+    select
+        bucket_start,
+        'all' as slice,
+        'all' as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+
+    union all
+
+    select
+        bucket_start,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+
+    union all
+
+    select
+        bucket_start,
+        'channel' as slice,
+        coalesce(cast(channel as text), '(null)') as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+),
+
+counters as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+    from sliced
+    group by bucket_start, slice, slice_value
+),
+
+histogram as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        least(floor(score * 100), 99) as bin,
+        sum(label) as positives,
+        sum(1 - label) as negatives
+    from sliced
+    where in_metrics
+    group by bucket_start, slice, slice_value, least(floor(score * 100), 99)
+),
+
+pairs_above as (
+    -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
+    select
+        low.bucket_start,
+        low.slice,
+        low.slice_value,
+        sum(low.negatives * high.positives) as pairs
+    from histogram as low
+    inner join histogram as high
+        on high.bucket_start = low.bucket_start and high.slice = low.slice and high.slice_value = low.slice_value
+        and high.bin > low.bin
+    group by low.bucket_start, low.slice, low.slice_value
+),
+
+pairs_tied as (
+    -- pairs within a bin count one half
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        sum(negatives * positives) as pairs
+    from histogram
+    group by bucket_start, slice, slice_value
+),
+
+calibration as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        abs(sum(score) - sum(label)) as gap
+    from sliced
+    where in_metrics
+    group by bucket_start, slice, slice_value, least(floor(score * 10), 9)
+),
+
+ece as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        sum(gap) as gap
+    from calibration
+    group by bucket_start, slice, slice_value
+),
+
+final as (
+    select
+        counters.bucket_start,
+        counters.slice,
+        counters.slice_value,
+        counters.n,
+        counters.n_labelled,
+        cast(counters.n_labelled as double precision) / nullif(counters.n, 0) as coverage,
+        counters.pending,
+        counters.n_invalid,
+        counters.tp,
+        counters.fp,
+        counters.tn,
+        counters.fn,
+        cast(counters.tp + counters.tn as double precision) / nullif(counters.n, 0) as accuracy,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fp, 0) as precision,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fn, 0) as recall,
+        cast(2 * counters.tp as double precision) / nullif(2 * counters.tp + counters.fp + counters.fn, 0) as f1,
+        cast(counters.tn as double precision) / nullif(counters.tn + counters.fp, 0) as specificity,
+        cast(counters.tp + counters.fn as double precision) / nullif(counters.n, 0) as positive_rate,
+        cast(counters.tp + counters.fp as double precision) / nullif(counters.n, 0) as predicted_positive_rate,
+        counters.sum_log_loss / nullif(counters.n, 0) as log_loss,
+        counters.sum_brier / nullif(counters.n, 0) as brier,
+        (coalesce(pairs_above.pairs, 0) + 0.5 * coalesce(pairs_tied.pairs, 0))
+            / nullif(cast(counters.tp + counters.fn as double precision) * (counters.fp + counters.tn), 0) as roc_auc,
+        ece.gap / nullif(counters.n, 0) as ece,
+        cast(counters.fp * 5 + counters.fn * 120 as double precision) as cost
+    from counters
+    left join pairs_above using (bucket_start, slice, slice_value)
+    left join pairs_tied using (bucket_start, slice, slice_value)
+    left join ece using (bucket_start, slice, slice_value)
+)
+
+select * from final;
+
+create view fraud_model__versions as
+with versions as (
+    select *
+    from fraud_model__metrics
+    where slice = 'version'
+        and n > 0
+),
+
+pairs as (
+    select
+        a.window_name,
+        a.slice_value as version_a,
+        b.slice_value as version_b,
+        a.n as n_a,
+        b.n as n_b,
+        a.tp + a.tn as correct_a,
+        b.tp + b.tn as correct_b,
+        a.accuracy as accuracy_a,
+        b.accuracy as accuracy_b,
+        a.roc_auc as auc_a,
+        b.roc_auc as auc_b,
+        -- Hanley-McNeil squared standard errors of each AUC
+        (a.roc_auc * (1 - a.roc_auc)
+            + (a.tp + a.fn - 1) * (a.roc_auc / (2 - a.roc_auc) - a.roc_auc * a.roc_auc)
+            + (a.fp + a.tn - 1) * (2 * a.roc_auc * a.roc_auc / (1 + a.roc_auc) - a.roc_auc * a.roc_auc))
+            / nullif(cast(a.tp + a.fn as double precision) * (a.fp + a.tn), 0) as auc_se2_a,
+        (b.roc_auc * (1 - b.roc_auc)
+            + (b.tp + b.fn - 1) * (b.roc_auc / (2 - b.roc_auc) - b.roc_auc * b.roc_auc)
+            + (b.fp + b.tn - 1) * (2 * b.roc_auc * b.roc_auc / (1 + b.roc_auc) - b.roc_auc * b.roc_auc))
+            / nullif(cast(b.tp + b.fn as double precision) * (b.fp + b.tn), 0) as auc_se2_b
+    from versions as a
+    inner join versions as b
+        on b.window_name = a.window_name
+        and a.slice_value < b.slice_value
+),
+
+accuracy as (
+    select
+        window_name,
+        'accuracy' as metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        accuracy_a as value_a,
+        accuracy_b as value_b,
+        (accuracy_a - accuracy_b) / nullif(sqrt(
+            (cast(correct_a + correct_b as double precision) / (n_a + n_b))
+            * (1 - cast(correct_a + correct_b as double precision) / (n_a + n_b))
+            * (1.0 / n_a + 1.0 / n_b)
+        ), 0) as statistic
+    from pairs
+),
+
+auc as (
+    select
+        window_name,
+        'roc_auc' as metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        auc_a as value_a,
+        auc_b as value_b,
+        (auc_a - auc_b) / nullif(sqrt(auc_se2_a + auc_se2_b), 0) as statistic
+    from pairs
+),
+
+compared as (
+    select * from accuracy
+    union all
+    select * from auc
+),
+
+final as (
+    select
+        window_name,
+        metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        value_a,
+        value_b,
+        value_a - value_b as difference,
+        statistic,
+        abs(statistic) > 1.96 as significant
+    from compared
+)
+
+select * from final;
+
+create view fraud_model__drift as
+with observed as (
+    select
+        '1h' as window_name,
+        'score' as column_name,
+        cast(score as double precision) as value
+    from fraud_model__scored
+    where score is not null
+        and predicted_at <= materializer.clock()
+        and predicted_at >= materializer.clock() - interval '1 hour'
+
+    union all
+
+    select
+        '1d' as window_name,
+        'score' as column_name,
+        cast(score as double precision) as value
+    from fraud_model__scored
+    where score is not null
+        and predicted_at <= materializer.clock()
+        and predicted_at >= materializer.clock() - interval '24 hours'
+),
+
+grid as (
+    -- every reference bin in every window, so that empty bins count as zero
+    select
+        windows.window_name,
+        bins.column_name,
+        bins.bin,
+        bins.lower_bound,
+        bins.upper_bound,
+        bins.share as expected
+    from fraud_model__reference as bins
+    cross join (values ('1h'), ('1d')) as windows (window_name)
+),
+
+counted as (
+    select
+        grid.window_name,
+        grid.column_name,
+        grid.bin,
+        grid.expected,
+        count(observed.value) as observed_count
+    from grid
+    left join observed
+        on observed.window_name = grid.window_name
+        and observed.column_name = grid.column_name
+        and observed.value >= grid.lower_bound
+        and observed.value < grid.upper_bound
+    group by grid.window_name, grid.column_name, grid.bin, grid.expected
+),
+
+totals as (
+    select
+        window_name,
+        column_name,
+        sum(observed_count) as n
+    from counted
+    group by window_name, column_name
+),
+
+shares as (
+    select
+        counted.window_name,
+        counted.column_name,
+        counted.bin,
+        counted.expected as p,
+        cast(counted.observed_count as double precision) / nullif(totals.n, 0) as q,
+        totals.n
+    from counted
+    inner join totals using (window_name, column_name)
+),
+
+cumulative as (
+    select
+        shares.window_name,
+        shares.column_name,
+        shares.bin,
+        sum(upto.p) as cum_p,
+        sum(upto.q) as cum_q
+    from shares
+    inner join shares as upto
+        on upto.window_name = shares.window_name
+        and upto.column_name = shares.column_name
+        and upto.bin <= shares.bin
+    group by shares.window_name, shares.column_name, shares.bin
+),
+
+distances as (
+    select
+        window_name,
+        column_name,
+        max(n) as n,
+        sum((greatest(q, 1e-4) - greatest(p, 1e-4)) * ln(greatest(q, 1e-4) / greatest(p, 1e-4))) as psi,
+        sqrt(greatest(0.5 * sum(case when p > 0 then p * ln(p / ((p + q) / 2)) else 0 end)
+            + 0.5 * sum(case when q > 0 then q * ln(q / ((p + q) / 2)) else 0 end), 0)) / sqrt(ln(2)) as js
+    from shares
+    group by window_name, column_name
+),
+
+final as (
+    select
+        distances.window_name,
+        distances.column_name,
+        distances.n,
+        case when distances.n > 0 then distances.psi end as psi,
+        case when distances.n > 0 then distances.js end as js,
+        max(abs(cumulative.cum_p - cumulative.cum_q)) as ks
+    from distances
+    inner join cumulative using (window_name, column_name)
+    group by distances.window_name, distances.column_name, distances.n, distances.psi, distances.js
 )
 
 select * from final;

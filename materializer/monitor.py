@@ -1,0 +1,218 @@
+"""Reading a monitor's views: metrics per window and slice, time series, version comparisons, drift.
+
+All numbers are computed by the views (``<monitor>__metrics`` and so on); this
+module selects, shapes and, for ``--as-of``, pins the clock (PostgreSQL only).
+It also stores the fixed drift bins of a monitor's reference
+(``materializer reference MONITOR``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from materializer.errors import MaterializerError, did_you_mean
+from materializer.spec import Monitor
+from materializer.timeparse import parse_timestamp
+
+if TYPE_CHECKING:
+    from materializer.project import Project
+
+BINARY_METRICS = ("n", "n_labelled", "coverage", "pending", "n_invalid", "tp", "fp", "tn", "fn", "accuracy",
+                  "precision", "recall", "f1", "specificity", "positive_rate", "predicted_positive_rate",
+                  "log_loss", "brier", "roc_auc", "ece", "cost")
+REGRESSION_METRICS = ("n", "n_labelled", "coverage", "pending", "n_invalid", "mae", "rmse", "mean_error", "mape",
+                      "r2")
+COUNTS = ("n", "n_labelled", "pending", "n_invalid", "tp", "fp", "tn", "fn")
+DECILES = [i / 10 for i in range(1, 10)]
+
+
+@dataclass
+class MetricsResult:
+    """Metrics of one window, overall or by a slice (the JSON of ``materializer metrics``)."""
+
+    monitor: str
+    window: str
+    as_of: datetime
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "window": self.window, "as_of": self.as_of.isoformat(),
+                "groups": self.groups}
+
+
+def get_monitor(project: "Project", name: str) -> Monitor:
+    monitors = project.spec.monitors
+    if name not in monitors:
+        raise MaterializerError(f"unknown monitor {name!r}{did_you_mean(name, monitors)}; "
+                                f"known monitors: {', '.join(monitors) or '(none)'}")
+    return monitors[name]
+
+
+def metric_names(monitor: Monitor) -> tuple[str, ...]:
+    return BINARY_METRICS if monitor.binary else REGRESSION_METRICS
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return float(value) if not isinstance(value, (int, bool, str, datetime)) else value
+
+
+def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | str | None
+            ) -> tuple[datetime, list[dict[str, Any]]]:
+    """Rows of a query and the clock reading, in one transaction (pinned by ``as_of`` on PostgreSQL)."""
+    pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
+    if pinned is not None and project.engine != "postgres":
+        raise MaterializerError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
+                                "own clock; read the metrics without --as-of")
+    conn = project.db.conn
+    clock = "materializer.clock()" if project.engine == "postgres" else "now()"
+    with conn.transaction():
+        if pinned is not None:
+            conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
+        now = conn.execute(f"select {clock}").fetchone()[0]
+        cur = conn.execute(sql, params)
+        names = [d.name for d in cur.description or []]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    return now, rows
+
+
+def _slice_name(monitor: Monitor, by: str | None) -> str | None:
+    if by is None:
+        return None
+    names = [name for name, _ in monitor.slices]
+    if by not in names:
+        raise MaterializerError(f"cannot slice monitor {monitor.name} by {by!r}{did_you_mean(by, names)}; "
+                                f"use one of: {', '.join(names) or '(none: declare version or segments)'}")
+    return by
+
+
+def _empty_metrics(monitor: Monitor) -> dict[str, Any]:
+    out: dict[str, Any] = {m: (0 if m in COUNTS else None) for m in metric_names(monitor)}
+    if monitor.binary and monitor.cost_fp is not None:
+        out["cost"] = 0.0
+    return out
+
+
+def metrics(project: "Project", name: str, window: str | None = None, by: str | None = None,
+            as_of: datetime | str | None = None) -> MetricsResult:
+    """Metrics of one window (default: the monitor's first), overall or ``by`` version or a segment."""
+    monitor = get_monitor(project, name)
+    windows = [w.text for w in monitor.windows]
+    window = window or windows[0]
+    if window not in windows:
+        raise MaterializerError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
+    slice_name = _slice_name(monitor, by) or "all"
+    now, rows = _select(
+        project,
+        f"select * from {monitor.view('metrics')} where window_name = %s and slice = %s order by slice_value",
+        [window, slice_name], as_of)
+    groups = []
+    for row in rows:
+        key = {} if slice_name == "all" else {slice_name: row["slice_value"]}
+        groups.append({"by": key, "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}})
+    if slice_name == "all" and not groups:
+        groups.append({"by": {}, "metrics": _empty_metrics(monitor)})
+    return MetricsResult(monitor=name, window=window, as_of=now, groups=groups)
+
+
+def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+               since: datetime | str | None = None) -> list[dict[str, Any]]:
+    """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
+    monitor = get_monitor(project, name)
+    slice_name = _slice_name(monitor, by) or "all"
+    sql = f"select * from {monitor.view('timeseries')} where slice = %s"
+    params: list[Any] = [slice_name]
+    if since is not None:
+        sql += " and bucket_start >= %s"
+        params.append(parse_timestamp(since, "--since"))
+    _, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of)
+    return [{"bucket_start": row["bucket_start"].isoformat(),
+             "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
+             "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]
+
+
+def versions(project: "Project", name: str, window: str | None = None,
+             as_of: datetime | str | None = None) -> list[dict[str, Any]]:
+    """Pairwise comparisons of model versions in a window (empty without a version column)."""
+    monitor = get_monitor(project, name)
+    if not monitor.version:
+        return []
+    window = window or monitor.windows[0].text
+    _, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
+                               "order by metric, version_a, version_b", [window], as_of)
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+def drift(project: "Project", name: str, window: str | None = None,
+          as_of: datetime | str | None = None) -> list[dict[str, Any]]:
+    """psi, js and ks of the score and the watched features in a window (empty without a reference)."""
+    monitor = get_monitor(project, name)
+    if not monitor.reference_relation:
+        return []
+    window = window or monitor.windows[0].text
+    _, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
+                               "order by column_name", [window], as_of)
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+def reference_bins(values: list[float]) -> list[tuple[float, float]]:
+    """(lower, upper) bounds of the bins cut at the distinct deciles, open-ended at both ends."""
+    if not values:
+        return []
+    ordered = sorted(values)
+    cuts: list[float] = []
+    for q in DECILES:  # linear interpolation between closest ranks, as percentile_cont
+        pos = q * (len(ordered) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(ordered) - 1)
+        cut = ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+        if not cuts or cut > cuts[-1]:
+            cuts.append(cut)
+    bounds = [-math.inf, *cuts, math.inf]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def store_reference(project: "Project", name: str) -> dict[str, int]:
+    """Compute the fixed bins of the monitor's reference and store them; returns rows read per column."""
+    monitor = get_monitor(project, name)
+    if not monitor.reference_relation:
+        raise MaterializerError(f"monitor {name} has no `reference:`; add reference: {{relation: ..., column: ...}}")
+    conn = project.db.conn
+    pairs = [(monitor.predictions.value, monitor.reference_column or monitor.predictions.value)]
+    pairs += [(f, f) for f in monitor.features]
+    table = monitor.view("reference")
+    rows_read: dict[str, int] = {}
+    try:
+        with conn.transaction():
+            rows: list[tuple[str, int, float, float, float]] = []
+            for stored, column in pairs:
+                values = [float(v) for (v,) in conn.execute(
+                    f"select {column} from {monitor.reference_relation} where {column} is not null")]
+                if not values:
+                    raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no values; "
+                                            "load the training or validation rows first")
+                bins = reference_bins(values)
+                counts = [0] * len(bins)
+                uppers = [hi for _, hi in bins[:-1]]
+                for v in values:
+                    counts[bisect.bisect_right(uppers, v)] += 1
+                rows += [(stored, i, lo, hi, c / len(values)) for i, ((lo, hi), c) in enumerate(zip(bins, counts))]
+                rows_read[stored] = len(values)
+            conn.execute(f"delete from {table}")
+            with conn.cursor() as cur:
+                cur.executemany(f"insert into {table} (column_name, bin, lower_bound, upper_bound, share) "
+                                "values (%s, %s, %s, %s, %s)", rows)
+    except psycopg.Error as exc:
+        message = " ".join(str(exc).split())
+        raise MaterializerError(f"could not store the reference of {name}: {message}; run `materializer apply` "
+                                "first and check that the reference relation exists") from None
+    return rows_read

@@ -1,0 +1,131 @@
+{#- Drift of the score and of watched feature columns against a fixed reference, per window.
+
+    The reference bins are computed once (`materializer reference MONITOR`) from the reference
+    deciles and stored in the `reference` relation: (column_name, bin, lower_bound,
+    upper_bound, share), the first lower and last upper bound infinite; they are never
+    recomputed per window, so values are comparable across windows. One row per
+    (window_name, column_name): n (the window's non-null values, report it beside psi: under no
+    drift psi shrinks like 1/n), psi (shares floored at 1e-4), js (Jensen-Shannon distance,
+    base 2) and ks (largest gap of the cumulative shares over the bins). A window without
+    values has n = 0 and null distances. Formulas: MONITORING.md.
+
+    Arguments: `scored` (the monitor's scored relation), `reference` (the bins relation),
+    `windows` (list of {name, interval}), `columns` (list of {name, column}: the name stored
+    in the bins and the scored column holding the values).
+-#}
+{% macro monitor_drift(scored, reference, windows, columns) -%}
+    {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns)) }}
+{%- endmacro %}
+
+{% macro default__monitor_drift(scored, reference, windows, columns) -%}
+with observed as (
+{%- for w in windows %}
+{%- set outer = loop %}
+{%- for c in columns %}
+    select
+        '{{ w.name }}' as window_name,
+        '{{ c.name }}' as column_name,
+        cast({{ c.column }} as double precision) as value
+    from {{ scored }}
+    where {{ c.column }} is not null
+        and {{ materializer.temporal_filter('predicted_at', w.interval) }}
+{%- if not (outer.last and loop.last) %}
+
+    union all
+{% endif %}
+{%- endfor %}
+{%- endfor %}
+),
+
+grid as (
+    -- every reference bin in every window, so that empty bins count as zero
+    select
+        windows.window_name,
+        bins.column_name,
+        bins.bin,
+        bins.lower_bound,
+        bins.upper_bound,
+        bins.share as expected
+    from {{ reference }} as bins
+    cross join (values {% for w in windows %}('{{ w.name }}'){{ ", " if not loop.last }}{% endfor %}) as windows (window_name)
+),
+
+counted as (
+    select
+        grid.window_name,
+        grid.column_name,
+        grid.bin,
+        grid.expected,
+        count(observed.value) as observed_count
+    from grid
+    left join observed
+        on observed.window_name = grid.window_name
+        and observed.column_name = grid.column_name
+        and observed.value >= grid.lower_bound
+        and observed.value < grid.upper_bound
+    group by grid.window_name, grid.column_name, grid.bin, grid.expected
+),
+
+totals as (
+    select
+        window_name,
+        column_name,
+        sum(observed_count) as n
+    from counted
+    group by window_name, column_name
+),
+
+shares as (
+    select
+        counted.window_name,
+        counted.column_name,
+        counted.bin,
+        counted.expected as p,
+        cast(counted.observed_count as double precision) / nullif(totals.n, 0) as q,
+        totals.n
+    from counted
+    inner join totals using (window_name, column_name)
+),
+
+cumulative as (
+    select
+        shares.window_name,
+        shares.column_name,
+        shares.bin,
+        sum(upto.p) as cum_p,
+        sum(upto.q) as cum_q
+    from shares
+    inner join shares as upto
+        on upto.window_name = shares.window_name
+        and upto.column_name = shares.column_name
+        and upto.bin <= shares.bin
+    group by shares.window_name, shares.column_name, shares.bin
+),
+
+distances as (
+    select
+        window_name,
+        column_name,
+        max(n) as n,
+        sum((greatest(q, 1e-4) - greatest(p, 1e-4)) * ln(greatest(q, 1e-4) / greatest(p, 1e-4))) as psi,
+        sqrt(greatest(0.5 * sum(case when p > 0 then p * ln(p / ((p + q) / 2)) else 0 end)
+            + 0.5 * sum(case when q > 0 then q * ln(q / ((p + q) / 2)) else 0 end), 0)) / sqrt(ln(2)) as js
+    from shares
+    group by window_name, column_name
+),
+
+final as (
+    select
+        distances.window_name,
+        distances.column_name,
+        distances.n,
+        case when distances.n > 0 then distances.psi end as psi,
+        case when distances.n > 0 then distances.js end as js,
+        max(abs(cumulative.cum_p - cumulative.cum_q)) as ks
+    from distances
+    inner join cumulative using (window_name, column_name)
+    group by distances.window_name, distances.column_name, distances.n, distances.psi, distances.js
+)
+
+select * from final
+{%- endmacro %}

@@ -1,0 +1,99 @@
+{#- One row per prediction id: predictions deduplicated and joined to their outcome (DESIGN §5).
+
+    Arguments:
+      predictions  {relation, id, timestamp, score, columns}: `columns` are the extra columns
+                   carried along (version, segments, drift features)
+      outcomes     {relation, id, timestamp, label}
+      task         binary_classification | regression
+      label_policy explicit | implicit_negative
+      maturity     an interval literal (implicit_negative), or none
+      threshold    the decision threshold of a binary model
+    Columns: prediction_id, predicted_at, cohort_at (when the prediction joins a cohort:
+    predicted_at, or predicted_at + maturity under implicit_negative), score, valid, labelled,
+    label (0/1 or the actual value; 0 for an unlabelled mature prediction under
+    implicit_negative), predicted (0/1, binary only), then the extra columns.
+
+    - predictions: the earliest per id wins; ties go to the non-null, greater score;
+      a null or out-of-range score makes the id invalid (a later copy does not rescue it);
+    - outcomes (explicit): the latest per id with timestamp <= t wins; ties go to the greater label;
+    - outcomes (implicit_negative): the latest per id with timestamp <= predicted_at + maturity;
+    - outcomes with a null label are ignored; outcomes for unknown ids never join.
+    DISTINCT ON is the idiomatic top-1 on PostgreSQL and Materialize and plans as a group top-N
+    on RisingWave, so one text serves the three engines; only the clock differs.
+    https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/
+-#}
+{% macro monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+    {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold)) }}
+{%- endmacro %}
+
+{% macro default__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+{%- set binary = task == 'binary_classification' -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set value_type = 'integer' if binary else 'double precision' -%}
+with predictions as (
+    select distinct on ({{ predictions.id }})
+        {{ predictions.id }} as prediction_id,
+        {{ predictions.timestamp }} as predicted_at,
+        cast({{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
+{%- for c in predictions.columns %}
+        {{ c }}{{ "," if not loop.last }}
+{%- endfor %}
+    from {{ predictions.relation }}
+    where {{ materializer.temporal_filter(predictions.timestamp) }}
+    order by {{ predictions.id }}, {{ predictions.timestamp }}, {{ predictions.score }} desc nulls last
+),
+
+{% if implicit -%}
+outcomes as (
+    select distinct on (o.{{ outcomes.id }})
+        o.{{ outcomes.id }} as prediction_id,
+        cast(o.{{ outcomes.label }} as {{ value_type }}) as label
+    from {{ outcomes.relation }} as o
+    inner join predictions as p on p.prediction_id = o.{{ outcomes.id }}
+    where o.{{ outcomes.label }} is not null
+        and o.{{ outcomes.timestamp }} <= p.predicted_at + {{ maturity }}
+    order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
+),
+{%- else -%}
+outcomes as (
+    select distinct on ({{ outcomes.id }})
+        {{ outcomes.id }} as prediction_id,
+        cast({{ outcomes.label }} as {{ value_type }}) as label
+    from {{ outcomes.relation }}
+    where {{ outcomes.label }} is not null
+        and {{ materializer.temporal_filter(outcomes.timestamp) }}
+    order by {{ outcomes.id }}, {{ outcomes.timestamp }} desc, {{ outcomes.label }} desc
+),
+{%- endif %}
+
+final as (
+    select
+        predictions.prediction_id,
+        predictions.predicted_at,
+        predictions.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
+        predictions.score,
+{%- if binary %}
+        predictions.score is not null and predictions.score >= 0 and predictions.score <= 1 as valid,
+{%- else %}
+        predictions.score is not null as valid,
+{%- endif %}
+        outcomes.prediction_id is not null as labelled,
+{%- if implicit %}
+        coalesce(outcomes.label, 0) as label,
+{%- else %}
+        outcomes.label,
+{%- endif %}
+{%- if binary %}
+        case when predictions.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
+{%- else %}
+        predictions.score as predicted{{ "," if predictions.columns }}
+{%- endif %}
+{%- for c in predictions.columns %}
+        predictions.{{ c }}{{ "," if not loop.last }}
+{%- endfor %}
+    from predictions
+    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+)
+
+select * from final
+{%- endmacro %}

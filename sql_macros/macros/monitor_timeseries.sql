@@ -1,0 +1,65 @@
+{#- Live model quality per time bucket, overall and by each slice: a time series for dashboards.
+
+    One row per (bucket_start, slice, slice_value) with the columns of monitor_metrics.
+    A prediction falls in the bucket of its cohort_at (predicted_at; predicted_at + maturity
+    under implicit_negative, so a bucket fills once its predictions are mature) and only
+    once cohort_at <= t. `pending` here counts the bucket's valid predictions still without an
+    outcome (explicit); under implicit_negative immature predictions are in no bucket yet
+    (see the metrics view for them).
+
+    Arguments: `scored`, `task`, `label_policy`, `bucket` ({interval, seconds}), `slices`,
+    `cost_fp`, `cost_fn`.
+-#}
+{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none) -%}
+    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn)) }}
+{%- endmacro %}
+
+{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none) -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+with flagged as (
+    select
+        {{ materializer.time_bucket('cohort_at', bucket.interval, bucket.seconds) }} as bucket_start,
+{%- for s in slices %}
+        {{ s.column }},
+{%- endfor %}
+{%- if implicit %}
+        valid as in_metrics,
+        valid and labelled as labelled,
+        false as pending,
+{%- else %}
+        valid and labelled as in_metrics,
+        valid and labelled as labelled,
+        valid and not labelled as pending,
+{%- endif %}
+        not valid as invalid,
+        label,
+        predicted,
+        score
+    from {{ scored }}
+    where {{ materializer.temporal_filter('cohort_at') }}
+),
+
+sliced as (
+    select
+        bucket_start,
+        'all' as slice,
+        'all' as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+{%- for s in slices %}
+
+    union all
+
+    select
+        bucket_start,
+        '{{ s.name }}' as slice,
+        coalesce(cast({{ s.column }} as text), '(null)') as slice_value,
+        in_metrics, labelled, pending, invalid, label, predicted, score
+    from flagged
+{%- endfor %}
+),
+
+{{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
+
+select * from final
+{%- endmacro %}

@@ -1,0 +1,111 @@
+counters as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+    from sliced
+    group by window_name, slice, slice_value
+),
+
+histogram as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        least(floor(score * 100), 99) as bin,
+        sum(label) as positives,
+        sum(1 - label) as negatives
+    from sliced
+    where in_metrics
+    group by window_name, slice, slice_value, least(floor(score * 100), 99)
+),
+
+pairs_above as (
+    -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
+    select
+        low.window_name,
+        low.slice,
+        low.slice_value,
+        sum(low.negatives * high.positives) as pairs
+    from histogram as low
+    inner join histogram as high
+        on high.window_name = low.window_name and high.slice = low.slice and high.slice_value = low.slice_value
+        and high.bin > low.bin
+    group by low.window_name, low.slice, low.slice_value
+),
+
+pairs_tied as (
+    -- pairs within a bin count one half
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(negatives * positives) as pairs
+    from histogram
+    group by window_name, slice, slice_value
+),
+
+calibration as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        abs(sum(score) - sum(label)) as gap
+    from sliced
+    where in_metrics
+    group by window_name, slice, slice_value, least(floor(score * 10), 9)
+),
+
+ece as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(gap) as gap
+    from calibration
+    group by window_name, slice, slice_value
+),
+
+final as (
+    select
+        counters.window_name,
+        counters.slice,
+        counters.slice_value,
+        counters.n,
+        counters.n_labelled,
+        cast(counters.n_labelled as double precision) / nullif(counters.n_labelled + counters.pending, 0) as coverage,
+        counters.pending,
+        counters.n_invalid,
+        counters.tp,
+        counters.fp,
+        counters.tn,
+        counters.fn,
+        cast(counters.tp + counters.tn as double precision) / nullif(counters.n, 0) as accuracy,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fp, 0) as precision,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fn, 0) as recall,
+        cast(2 * counters.tp as double precision) / nullif(2 * counters.tp + counters.fp + counters.fn, 0) as f1,
+        cast(counters.tn as double precision) / nullif(counters.tn + counters.fp, 0) as specificity,
+        cast(counters.tp + counters.fn as double precision) / nullif(counters.n, 0) as positive_rate,
+        cast(counters.tp + counters.fp as double precision) / nullif(counters.n, 0) as predicted_positive_rate,
+        counters.sum_log_loss / nullif(counters.n, 0) as log_loss,
+        counters.sum_brier / nullif(counters.n, 0) as brier,
+        (coalesce(pairs_above.pairs, 0) + 0.5 * coalesce(pairs_tied.pairs, 0))
+            / nullif(cast(counters.tp + counters.fn as double precision) * (counters.fp + counters.tn), 0) as roc_auc,
+        ece.gap / nullif(counters.n, 0) as ece,
+        cast(counters.fp * 5 + counters.fn * 120 as double precision) as cost
+    from counters
+    left join pairs_above using (window_name, slice, slice_value)
+    left join pairs_tied using (window_name, slice, slice_value)
+    left join ece using (window_name, slice, slice_value)
+)

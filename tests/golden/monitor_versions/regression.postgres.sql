@@ -1,0 +1,56 @@
+with versions as (
+    select *
+    from eta_model__metrics
+    where slice = 'version'
+        and n > 0
+),
+
+pairs as (
+    select
+        a.window_name,
+        a.slice_value as version_a,
+        b.slice_value as version_b,
+        a.n as n_a,
+        b.n as n_b,
+        a.mae as mae_a,
+        b.mae as mae_b,
+        -- sample variances of the absolute errors
+        (a._sum_sq_error - a._sum_abs_error * a._sum_abs_error / a.n) / nullif(a.n - 1, 0) as var_a,
+        (b._sum_sq_error - b._sum_abs_error * b._sum_abs_error / b.n) / nullif(b.n - 1, 0) as var_b
+    from versions as a
+    inner join versions as b
+        on b.window_name = a.window_name
+        and a.slice_value < b.slice_value
+),
+
+compared as (
+    select
+        window_name,
+        'mae' as metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        mae_a as value_a,
+        mae_b as value_b,
+        (mae_a - mae_b) / nullif(sqrt(var_a / n_a + var_b / n_b), 0) as statistic
+    from pairs
+),
+
+final as (
+    select
+        window_name,
+        metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        value_a,
+        value_b,
+        value_a - value_b as difference,
+        statistic,
+        abs(statistic) > 1.96 as significant
+    from compared
+)
+
+select * from final

@@ -1,0 +1,4 @@
+create table if not exists chargebacks (
+    tx_id varchar,
+    is_fraud integer
+) append only

@@ -1,0 +1,1 @@
+to_timestamp(floor(extract(epoch from cohort_at) / 3600) * 3600)
