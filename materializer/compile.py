@@ -113,7 +113,8 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                          label_policy=m.label_policy, maturity=m.maturity.sql_interval if m.maturity else None,
                          threshold=m.threshold),
         "metrics": r.call("monitor_metrics", scored=scored, task=m.task, label_policy=m.label_policy,
-                          windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn),
+                          windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
+                          maturity=m.maturity.sql_interval if m.maturity else None),
         "timeseries": r.call("monitor_timeseries", scored=scored, task=m.task, label_policy=m.label_policy,
                              bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn),
     }

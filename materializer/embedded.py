@@ -85,7 +85,27 @@ def start(root: Path) -> ServerStatus:
     started = status(root)
     if not started.running:
         raise MaterializerError(f"the embedded PostgreSQL in {pgdata} did not start; see {pgdata / 'log'}")
+    _tune(started)
     return started
+
+
+# Settings of the embedded server for views computed on read: monitor views sort and hash
+# whole tables, which the 4MB default of work_mem sends to disk.
+SETTINGS = {"work_mem": "128MB", "maintenance_work_mem": "256MB"}
+
+
+def _tune(current: ServerStatus) -> None:
+    import psycopg
+
+    assert current.uri is not None
+    with psycopg.connect(current.uri, autocommit=True) as conn:
+        changed = False
+        for name, value in SETTINGS.items():
+            if conn.execute("select current_setting(%s)", [name]).fetchone()[0] != value:
+                conn.execute(f"alter system set {name} = '{value}'")  # names and values are constants above
+                changed = True
+        if changed:
+            conn.execute("select pg_reload_conf()")
 
 
 def stop(root: Path) -> bool:

@@ -161,7 +161,7 @@ CASES.update({
     "monitor_metrics": {
         "binary_implicit_negative": {"scored": "fraud_model__scored", "task": "binary_classification",
                                      "label_policy": "implicit_negative", "windows": MW, "slices": SLICES,
-                                     "cost_fp": 5, "cost_fn": 120},
+                                     "cost_fp": 5, "cost_fn": 120, "maturity": "interval '168 hours'"},
         "regression_explicit": {"scored": "eta_model__scored", "task": "regression", "label_policy": "explicit",
                                 "windows": [W["1h"]], "slices": SLICES[:1]},
     },
@@ -179,6 +179,9 @@ CASES.update({
                              "columns": [{"name": "score", "column": "score"},
                                          {"name": "amount", "column": "amount"}]},
     },
+    "monitor_slices": {"binary": {"cells": "cells", "key": "window_name", "slices": SLICES,
+                                  "task": "binary_classification"}},
+    "clock_between": {"span": {"lower": "predicted_at + spans.opens", "upper": "predicted_at + spans.closes"}},
     "time_bucket": {"hourly": {"timestamp": "cohort_at", "interval": "interval '1 hour'", "seconds": 3600}},
     "source_table": {**CASES["source_table"],
                      "with_label_check": {"relation": "chargebacks", "columns": [

@@ -8,89 +8,82 @@
       task, label_policy, cost_fp, cost_fn   as for monitor_rollup
       windows      list of {name, interval}
       slices       list of {name, column}: `version` and the segment columns
+      maturity     an interval literal (implicit_negative), or none
     Cohort of window W at t: predictions with t - W <= cohort_at <= t (cohort_at is predicted_at,
     or predicted_at + maturity under implicit_negative: only mature predictions count).
     Pending under implicit_negative: every valid prediction with predicted_at <= t < cohort_at,
     whatever the window. Values of a slice column are text; a null value is '(null)'.
 -#}
-{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none) -%}
-    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn)) }}
+{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none) -%}
+    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity)) }}
 {%- endmacro %}
 
-{#- One text for the three engines: the clock appears only in top-level ANDed WHERE conditions
-    (temporal_filter, and `cohort_at > clock` for pending), never in CASE or FILTER. -#}
-{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none) -%}
+{#- One text for the three engines. Every prediction is read once: a small table of time spans
+    (one per window, and under implicit_negative one `pending` span per window, from predicted_at
+    to just before maturity) is joined to it, and the clock only bounds the span in a top-level
+    ANDed WHERE (clock_between), never in CASE or FILTER. Rows are then summed into cells per
+    (window, slice columns, score bin), and the slices and metrics are computed from the cells. -#}
+{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
-with windowed as (
+{%- set offset = maturity if implicit else "interval '0 seconds'" -%}
+{%- set columns = [] -%}
+{%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
+{%- set binary = task == 'binary_classification' -%}
+with spans as (
+    select *
+    from (
+        values
 {%- for w in windows %}
-    select
-        '{{ w.name }}' as window_name,
-        'cohort' as kind,
-        scored.*
-    from {{ scored }} as scored
-    where {{ materializer.temporal_filter('cohort_at', w.interval) }}
-{%- if not loop.last %}
-
-    union all
-{% endif %}
+            ('{{ w.name }}', 'cohort', {{ offset }}, {{ offset }} + {{ w.interval }}){{ "," if implicit or not loop.last }}
 {%- endfor %}
 {%- if implicit %}
-
-    union all
-
-    -- immature predictions: pending in every window
-    select
-        windows.window_name,
-        'pending' as kind,
-        scored.*
-    from {{ scored }} as scored
-    cross join (values {% for w in windows %}('{{ w.name }}'){{ ", " if not loop.last }}{% endfor %}) as windows (window_name)
-    where scored.valid
-        and {{ materializer.temporal_filter('scored.predicted_at') }}
-        and scored.cohort_at > {{ materializer.clock() }}
+{%- for w in windows %}
+            ('{{ w.name }}', 'pending', interval '0 seconds', {{ maturity }} - interval '1 microsecond'){{ "," if not loop.last }}
+{%- endfor %}
 {%- endif %}
+    ) as spans (window_name, kind, opens, closes)
 ),
 
 flagged as (
     select
-        window_name,
-{%- for s in slices %}
-        {{ s.column }},
+        spans.window_name,
+{%- for c in columns %}
+        scored.{{ c }},
 {%- endfor %}
 {%- if implicit %}
-        kind = 'cohort' and valid as in_metrics,
-        kind = 'cohort' and valid and labelled as labelled,
-        kind = 'pending' as pending,
+        spans.kind = 'cohort' and scored.valid as in_metrics,
+        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
+        spans.kind = 'pending' and scored.valid as pending,
 {%- else %}
-        kind = 'cohort' and valid and labelled as in_metrics,
-        kind = 'cohort' and valid and labelled as labelled,
-        kind = 'cohort' and valid and not labelled as pending,
+        scored.valid and scored.labelled as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        scored.valid and not scored.labelled as pending,
 {%- endif %}
-        kind = 'cohort' and not valid as invalid,
-        label,
-        predicted,
-        score
-    from windowed
+        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from {{ scored }} as scored
+    cross join spans
+    where {{ materializer.clock_between('scored.predicted_at + spans.opens', 'scored.predicted_at + spans.closes') }}
+),
+
+cells as (
+    select
+        window_name,
+{%- for c in columns %}
+        {{ c }},
+{%- endfor %}
+{%- if binary %}
+        least(floor(score * 100), 99) as bin,
+{%- endif %}
+{{ materializer.monitor_cell_counters(task) }}
+    from flagged
+    group by window_name{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
 ),
 
 sliced as (
-    select
-        window_name,
-        'all' as slice,
-        'all' as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-{%- for s in slices %}
-
-    union all
-
-    select
-        window_name,
-        '{{ s.name }}' as slice,
-        coalesce(cast({{ s.column }} as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-{%- endfor %}
+{{ materializer.monitor_slices('cells', 'window_name', slices, task) }}
 ),
 
 {{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}

@@ -1,15 +1,52 @@
-{#- The metric CTEs shared by monitor_metrics and monitor_timeseries (MONITORING.md).
+{#- The counters of one monitor cell, and the metric CTEs shared by monitor_metrics and
+    monitor_timeseries (MONITORING.md: every metric is a function of sums, so cells merge by adding).
 
-    Expects a CTE `sliced` with the `group_by` columns and, per prediction row:
-    in_metrics (counted in n), labelled, pending, invalid (booleans), label, predicted, score.
-    Renders the CTEs `counters`, (binary) `histogram`, `pairs_above`, `pairs_tied`,
-    `calibration`, `ece` and `final`, whose columns are the group keys, the counters and the
-    metrics of DESIGN §5. A metric whose denominator is 0 is null. Only sums and a self-join
-    on score bins (no window functions), so every engine maintains it incrementally.
+    `monitor_cell_counters(task)` renders the select list that aggregates flagged prediction rows
+    (columns in_metrics, labelled, pending, invalid, label, predicted, score) into the counters of
+    a cell. `monitor_rollup` expects a CTE `sliced` with the `group_by` columns, `bin` (the
+    score's 100-bin histogram bin, binary only) and those counters, and renders the CTEs
+    `counters`, (binary) `histogram`, `pairs_above`, `pairs_tied`, `calibration`, `ece` and
+    `final`: the group keys, the counters and the metrics of DESIGN §5. A metric whose
+    denominator is 0 is null. Only sums and a self-join on score bins (no window functions), so
+    every engine maintains it incrementally.
 
     Arguments: `group_by` (list of key columns), `task`, `label_policy`, `cost_fp`, `cost_fn`
     (numbers, or none for no cost metric).
 -#}
+{#- The counter columns of a cell, in order (see monitor_cell_counters). -#}
+{% macro monitor_counter_columns(task) -%}
+{%- if task == 'binary_classification' -%}
+    {{ return(['n', 'n_labelled', 'pending', 'n_invalid', 'tp', 'fp', 'tn', 'fn', 'sum_log_loss', 'sum_brier', 'sum_score']) }}
+{%- else -%}
+    {{ return(['n', 'n_labelled', 'pending', 'n_invalid', 'sum_error', 'sum_abs_error', 'sum_sq_error', 'sum_ape', 'n_nonzero', 'sum_y', 'sum_y2']) }}
+{%- endif -%}
+{%- endmacro %}
+
+{% macro monitor_cell_counters(task) -%}
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+{%- if task == 'binary_classification' %}
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+        sum(score) filter (where in_metrics) as sum_score
+{%- else %}
+        sum(label - score) filter (where in_metrics) as sum_error,
+        sum(abs(label - score)) filter (where in_metrics) as sum_abs_error,
+        sum((label - score) * (label - score)) filter (where in_metrics) as sum_sq_error,
+        sum(abs(label - score) / abs(label)) filter (where in_metrics and label <> 0) as sum_ape,
+        count(*) filter (where in_metrics and label <> 0) as n_nonzero,
+        sum(label) filter (where in_metrics) as sum_y,
+        sum(label * label) filter (where in_metrics) as sum_y2
+{%- endif %}
+{%- endmacro %}
+
 {% macro monitor_rollup(group_by, task, label_policy, cost_fp=none, cost_fn=none) -%}
     {{ return(adapter.dispatch('monitor_rollup', 'materializer')(group_by, task, label_policy, cost_fp, cost_fn)) }}
 {%- endmacro %}
@@ -22,26 +59,25 @@ counters as (
 {%- for k in group_by %}
         {{ k }},
 {%- endfor %}
-        count(*) filter (where in_metrics) as n,
-        count(*) filter (where in_metrics and labelled) as n_labelled,
-        count(*) filter (where pending) as pending,
-        count(*) filter (where invalid) as n_invalid,
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
 {%- if binary %}
-        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
-        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
-        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
-        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
-        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
-            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
-        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+        sum(tp) as tp,
+        sum(fp) as fp,
+        sum(tn) as tn,
+        sum(fn) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
 {%- else %}
-        sum(label - score) filter (where in_metrics) as sum_error,
-        sum(abs(label - score)) filter (where in_metrics) as sum_abs_error,
-        sum((label - score) * (label - score)) filter (where in_metrics) as sum_sq_error,
-        sum(abs(label - score) / abs(label)) filter (where in_metrics and label <> 0) as sum_ape,
-        count(*) filter (where in_metrics and label <> 0) as n_nonzero,
-        sum(label) filter (where in_metrics) as sum_y,
-        sum(label * label) filter (where in_metrics) as sum_y2
+        sum(sum_error) as sum_error,
+        sum(sum_abs_error) as sum_abs_error,
+        sum(sum_sq_error) as sum_sq_error,
+        sum(sum_ape) as sum_ape,
+        sum(n_nonzero) as n_nonzero,
+        sum(sum_y) as sum_y,
+        sum(sum_y2) as sum_y2
 {%- endif %}
     from sliced
     group by {{ keys }}
@@ -53,12 +89,13 @@ histogram as (
 {%- for k in group_by %}
         {{ k }},
 {%- endfor %}
-        least(floor(score * 100), 99) as bin,
-        sum(label) as positives,
-        sum(1 - label) as negatives
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
     from sliced
-    where in_metrics
-    group by {{ keys }}, least(floor(score * 100), 99)
+    where n > 0
+    group by {{ keys }}, bin
 ),
 
 pairs_above as (
@@ -87,14 +124,14 @@ pairs_tied as (
 ),
 
 calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
     select
 {%- for k in group_by %}
         {{ k }},
 {%- endfor %}
-        abs(sum(score) - sum(label)) as gap
-    from sliced
-    where in_metrics
-    group by {{ keys }}, least(floor(score * 10), 9)
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by {{ keys }}, floor(bin / 10)
 ),
 
 ece as (

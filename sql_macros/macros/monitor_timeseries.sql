@@ -5,7 +5,7 @@
     under implicit_negative, so a bucket fills once its predictions are mature) and only
     once cohort_at <= t. `pending` here counts the bucket's valid predictions still without an
     outcome (explicit); under implicit_negative immature predictions are in no bucket yet
-    (see the metrics view for them).
+    (the metrics view counts them).
 
     Arguments: `scored`, `task`, `label_policy`, `bucket` ({interval, seconds}), `slices`,
     `cost_fp`, `cost_fn`.
@@ -16,11 +16,14 @@
 
 {% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set columns = [] -%}
+{%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
+{%- set binary = task == 'binary_classification' -%}
 with flagged as (
     select
         {{ materializer.time_bucket('cohort_at', bucket.interval, bucket.seconds) }} as bucket_start,
-{%- for s in slices %}
-        {{ s.column }},
+{%- for c in columns %}
+        {{ c }},
 {%- endfor %}
 {%- if implicit %}
         valid as in_metrics,
@@ -39,24 +42,22 @@ with flagged as (
     where {{ materializer.temporal_filter('cohort_at') }}
 ),
 
-sliced as (
+cells as (
     select
         bucket_start,
-        'all' as slice,
-        'all' as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-{%- for s in slices %}
-
-    union all
-
-    select
-        bucket_start,
-        '{{ s.name }}' as slice,
-        coalesce(cast({{ s.column }} as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
+{%- for c in columns %}
+        {{ c }},
 {%- endfor %}
+{%- if binary %}
+        least(floor(score * 100), 99) as bin,
+{%- endif %}
+{{ materializer.monitor_cell_counters(task) }}
+    from flagged
+    group by bucket_start{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
+),
+
+sliced as (
+{{ materializer.monitor_slices('cells', 'bucket_start', slices, task) }}
 ),
 
 {{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}

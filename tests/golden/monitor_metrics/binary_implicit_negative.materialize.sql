@@ -1,84 +1,39 @@
-with windowed as (
-    select
-        '1h' as window_name,
-        'cohort' as kind,
-        scored.*
-    from fraud_model__scored as scored
-    where mz_now() >= cohort_at
-        and cohort_at + interval '1 hour' >= mz_now()
-
-    union all
-
-    select
-        '1d' as window_name,
-        'cohort' as kind,
-        scored.*
-    from fraud_model__scored as scored
-    where mz_now() >= cohort_at
-        and cohort_at + interval '24 hours' >= mz_now()
-
-    union all
-
-    -- immature predictions: pending in every window
-    select
-        windows.window_name,
-        'pending' as kind,
-        scored.*
-    from fraud_model__scored as scored
-    cross join (values ('1h'), ('1d')) as windows (window_name)
-    where scored.valid
-        and mz_now() >= scored.predicted_at
-        and scored.cohort_at > mz_now()
+with spans as (
+    select *
+    from (
+        values
+            ('1h', 'cohort', interval '168 hours', interval '168 hours' + interval '1 hour'),
+            ('1d', 'cohort', interval '168 hours', interval '168 hours' + interval '24 hours'),
+            ('1h', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond'),
+            ('1d', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond')
+    ) as spans (window_name, kind, opens, closes)
 ),
 
 flagged as (
     select
+        spans.window_name,
+        scored.model_version,
+        scored.channel,
+        spans.kind = 'cohort' and scored.valid as in_metrics,
+        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
+        spans.kind = 'pending' and scored.valid as pending,
+        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    cross join spans
+    where mz_now() >= scored.predicted_at + spans.opens
+        and scored.predicted_at + spans.closes >= mz_now()
+),
+
+cells as (
+    select
         window_name,
         model_version,
         channel,
-        kind = 'cohort' and valid as in_metrics,
-        kind = 'cohort' and valid and labelled as labelled,
-        kind = 'pending' as pending,
-        kind = 'cohort' and not valid as invalid,
-        label,
-        predicted,
-        score
-    from windowed
-),
-
-sliced as (
-    select
-        window_name,
-        'all' as slice,
-        'all' as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-
-    union all
-
-    select
-        window_name,
-        'version' as slice,
-        coalesce(cast(model_version as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-
-    union all
-
-    select
-        window_name,
-        'channel' as slice,
-        coalesce(cast(channel as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-),
-
-counters as (
-    select
-        window_name,
-        slice,
-        slice_value,
-        count(*) filter (where in_metrics) as n,
+        least(floor(score * 100), 99) as bin,
+count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -88,7 +43,54 @@ counters as (
         count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
         sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
             + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
-        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+        sum(score) filter (where in_metrics) as sum_score
+    from flagged
+    group by window_name, model_version, channel, least(floor(score * 100), 99)
+),
+
+sliced as (
+select
+        window_name,
+        'all' as slice,
+        'all' as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        window_name,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        window_name,
+        'channel' as slice,
+        coalesce(cast(channel as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+),
+
+counters as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
+        sum(tp) as tp,
+        sum(fp) as fp,
+        sum(tn) as tn,
+        sum(fn) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
     from sliced
     group by window_name, slice, slice_value
 ),
@@ -98,12 +100,13 @@ histogram as (
         window_name,
         slice,
         slice_value,
-        least(floor(score * 100), 99) as bin,
-        sum(label) as positives,
-        sum(1 - label) as negatives
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
     from sliced
-    where in_metrics
-    group by window_name, slice, slice_value, least(floor(score * 100), 99)
+    where n > 0
+    group by window_name, slice, slice_value, bin
 ),
 
 pairs_above as (
@@ -132,14 +135,14 @@ pairs_tied as (
 ),
 
 calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
     select
         window_name,
         slice,
         slice_value,
-        abs(sum(score) - sum(label)) as gap
-    from sliced
-    where in_metrics
-    group by window_name, slice, slice_value, least(floor(score * 10), 9)
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by window_name, slice, slice_value, floor(bin / 10)
 ),
 
 ece as (

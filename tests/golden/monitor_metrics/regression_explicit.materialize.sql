@@ -1,51 +1,33 @@
-with windowed as (
-    select
-        '1h' as window_name,
-        'cohort' as kind,
-        scored.*
-    from eta_model__scored as scored
-    where mz_now() >= cohort_at
-        and cohort_at + interval '1 hour' >= mz_now()
+with spans as (
+    select *
+    from (
+        values
+            ('1h', 'cohort', interval '0 seconds', interval '0 seconds' + interval '1 hour')
+    ) as spans (window_name, kind, opens, closes)
 ),
 
 flagged as (
     select
+        spans.window_name,
+        scored.model_version,
+        scored.valid and scored.labelled as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        scored.valid and not scored.labelled as pending,
+        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from eta_model__scored as scored
+    cross join spans
+    where mz_now() >= scored.predicted_at + spans.opens
+        and scored.predicted_at + spans.closes >= mz_now()
+),
+
+cells as (
+    select
         window_name,
         model_version,
-        kind = 'cohort' and valid and labelled as in_metrics,
-        kind = 'cohort' and valid and labelled as labelled,
-        kind = 'cohort' and valid and not labelled as pending,
-        kind = 'cohort' and not valid as invalid,
-        label,
-        predicted,
-        score
-    from windowed
-),
-
-sliced as (
-    select
-        window_name,
-        'all' as slice,
-        'all' as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-
-    union all
-
-    select
-        window_name,
-        'version' as slice,
-        coalesce(cast(model_version as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-),
-
-counters as (
-    select
-        window_name,
-        slice,
-        slice_value,
-        count(*) filter (where in_metrics) as n,
+count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -56,6 +38,44 @@ counters as (
         count(*) filter (where in_metrics and label <> 0) as n_nonzero,
         sum(label) filter (where in_metrics) as sum_y,
         sum(label * label) filter (where in_metrics) as sum_y2
+    from flagged
+    group by window_name, model_version
+),
+
+sliced as (
+select
+        window_name,
+        'all' as slice,
+        'all' as slice_value,
+        n, n_labelled, pending, n_invalid, sum_error, sum_abs_error, sum_sq_error, sum_ape, n_nonzero, sum_y, sum_y2
+    from cells
+
+    union all
+
+    select
+        window_name,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        n, n_labelled, pending, n_invalid, sum_error, sum_abs_error, sum_sq_error, sum_ape, n_nonzero, sum_y, sum_y2
+    from cells
+),
+
+counters as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
+        sum(sum_error) as sum_error,
+        sum(sum_abs_error) as sum_abs_error,
+        sum(sum_sq_error) as sum_sq_error,
+        sum(sum_ape) as sum_ape,
+        sum(n_nonzero) as n_nonzero,
+        sum(sum_y) as sum_y,
+        sum(sum_y2) as sum_y2
     from sliced
     group by window_name, slice, slice_value
 ),

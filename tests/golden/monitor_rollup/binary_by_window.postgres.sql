@@ -3,17 +3,16 @@ counters as (
         window_name,
         slice,
         slice_value,
-        count(*) filter (where in_metrics) as n,
-        count(*) filter (where in_metrics and labelled) as n_labelled,
-        count(*) filter (where pending) as pending,
-        count(*) filter (where invalid) as n_invalid,
-        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
-        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
-        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
-        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
-        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
-            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
-        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
+        sum(tp) as tp,
+        sum(fp) as fp,
+        sum(tn) as tn,
+        sum(fn) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
     from sliced
     group by window_name, slice, slice_value
 ),
@@ -23,12 +22,13 @@ histogram as (
         window_name,
         slice,
         slice_value,
-        least(floor(score * 100), 99) as bin,
-        sum(label) as positives,
-        sum(1 - label) as negatives
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
     from sliced
-    where in_metrics
-    group by window_name, slice, slice_value, least(floor(score * 100), 99)
+    where n > 0
+    group by window_name, slice, slice_value, bin
 ),
 
 pairs_above as (
@@ -57,14 +57,14 @@ pairs_tied as (
 ),
 
 calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
     select
         window_name,
         slice,
         slice_value,
-        abs(sum(score) - sum(label)) as gap
-    from sliced
-    where in_metrics
-    group by window_name, slice, slice_value, least(floor(score * 10), 9)
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by window_name, slice, slice_value, floor(bin / 10)
 ),
 
 ece as (

@@ -3,17 +3,17 @@ counters as (
         bucket_start,
         slice,
         slice_value,
-        count(*) filter (where in_metrics) as n,
-        count(*) filter (where in_metrics and labelled) as n_labelled,
-        count(*) filter (where pending) as pending,
-        count(*) filter (where invalid) as n_invalid,
-        sum(label - score) filter (where in_metrics) as sum_error,
-        sum(abs(label - score)) filter (where in_metrics) as sum_abs_error,
-        sum((label - score) * (label - score)) filter (where in_metrics) as sum_sq_error,
-        sum(abs(label - score) / abs(label)) filter (where in_metrics and label <> 0) as sum_ape,
-        count(*) filter (where in_metrics and label <> 0) as n_nonzero,
-        sum(label) filter (where in_metrics) as sum_y,
-        sum(label * label) filter (where in_metrics) as sum_y2
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
+        sum(sum_error) as sum_error,
+        sum(sum_abs_error) as sum_abs_error,
+        sum(sum_sq_error) as sum_sq_error,
+        sum(sum_ape) as sum_ape,
+        sum(n_nonzero) as n_nonzero,
+        sum(sum_y) as sum_y,
+        sum(sum_y2) as sum_y2
     from sliced
     group by bucket_start, slice, slice_value
 ),

@@ -13,30 +13,12 @@ with flagged as (
     where cohort_at <= materializer.clock()
 ),
 
-sliced as (
+cells as (
     select
         bucket_start,
-        'all' as slice,
-        'all' as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-
-    union all
-
-    select
-        bucket_start,
-        'version' as slice,
-        coalesce(cast(model_version as text), '(null)') as slice_value,
-        in_metrics, labelled, pending, invalid, label, predicted, score
-    from flagged
-),
-
-counters as (
-    select
-        bucket_start,
-        slice,
-        slice_value,
-        count(*) filter (where in_metrics) as n,
+        model_version,
+        least(floor(score * 100), 99) as bin,
+count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -46,7 +28,45 @@ counters as (
         count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
         sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
             + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
-        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+        sum(score) filter (where in_metrics) as sum_score
+    from flagged
+    group by bucket_start, model_version, least(floor(score * 100), 99)
+),
+
+sliced as (
+select
+        bucket_start,
+        'all' as slice,
+        'all' as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        bucket_start,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+),
+
+counters as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        sum(n) as n,
+        sum(n_labelled) as n_labelled,
+        sum(pending) as pending,
+        sum(n_invalid) as n_invalid,
+        sum(tp) as tp,
+        sum(fp) as fp,
+        sum(tn) as tn,
+        sum(fn) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
     from sliced
     group by bucket_start, slice, slice_value
 ),
@@ -56,12 +76,13 @@ histogram as (
         bucket_start,
         slice,
         slice_value,
-        least(floor(score * 100), 99) as bin,
-        sum(label) as positives,
-        sum(1 - label) as negatives
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
     from sliced
-    where in_metrics
-    group by bucket_start, slice, slice_value, least(floor(score * 100), 99)
+    where n > 0
+    group by bucket_start, slice, slice_value, bin
 ),
 
 pairs_above as (
@@ -90,14 +111,14 @@ pairs_tied as (
 ),
 
 calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
     select
         bucket_start,
         slice,
         slice_value,
-        abs(sum(score) - sum(label)) as gap
-    from sliced
-    where in_metrics
-    group by bucket_start, slice, slice_value, least(floor(score * 10), 9)
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by bucket_start, slice, slice_value, floor(bin / 10)
 ),
 
 ece as (

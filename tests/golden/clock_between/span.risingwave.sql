@@ -1,0 +1,2 @@
+predicted_at + spans.opens <= now()
+        and predicted_at + spans.closes >= now()
