@@ -24,8 +24,8 @@ def _bodies(engine: str):
             elif engine != "postgres":
                 assert "mz_now" not in obj.sql and "now()" not in obj.sql
     for macro, case, engine_sql in macro_cases(engine):
-        if macro in ("windowed_features", "latest_features") or macro.startswith("monitor_") and macro not in (
-                "monitor_rollup", "monitor_versions"):
+        if macro in ("windowed_features", "latest_features", "monitor_scored", "monitor_metrics",
+                     "monitor_timeseries", "monitor_drift"):
             yield pytest.param(engine_sql, True, id=f"{macro}/{case}")
 
 
