@@ -1,9 +1,13 @@
 """``materializer demo``: the fraud example, streamed live on the embedded PostgreSQL.
 
-It creates the example project, applies it, loads two hours of history, then
-for ``duration`` seconds inserts fresh transactions and shows the features of a
-few cards updating in the terminal. It ends on its own (Ctrl-C ends it early),
-leaves the database running and prints what to try next.
+It creates the example project, applies it, loads three hours of transactions and
+16 days of model predictions with their chargebacks, then for ``duration``
+seconds inserts fresh transactions and shows the features of a few cards
+updating in the terminal. Beside them, the fraud model's quality is replayed over
+the last week on a simulated clock (``as_of``), so labels can be seen arriving
+days late: coverage, pending, accuracy and the comparison of versions v1 and v2.
+It ends on its own (Ctrl-C ends it early), leaves the database running and prints
+what to try next.
 """
 
 from __future__ import annotations
@@ -13,13 +17,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rich import box
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
 from materializer.console import err_console, out_console
-from materializer.demo.scenario import Scenario
+from materializer.demo.scenario import ModelScenario, Scenario
 from materializer.project import Project
 from materializer.scaffold import COLUMNS, scaffold
+
+MODEL_SHOWN = {  # column header -> metric of fraud_model
+    "n": "n",
+    "coverage": "coverage",
+    "pending": "pending",
+    "accuracy": "accuracy",
+    "recall": "recall",
+    "AUC": "roc_auc",
+    "cost": "cost",
+}
 
 SHOWN = {  # column header -> feature of card_activity
     "n 10m": "tx_count_10m",
@@ -52,11 +67,32 @@ def _table(project: Project, cards: list[str], elapsed: float, inserted: int) ->
     return table
 
 
-def _insert(project: Project, rows: list[dict]) -> None:
+def _model_table(project: Project, as_of: datetime) -> Table:
+    result = project.metrics("fraud_model", window="1d", by="version", as_of=as_of)
+    table = Table(title=f"fraud_model, 1d window at {as_of:%Y-%m-%d %H:%M} (a replay: labels come late)",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("version", no_wrap=True)
+    for header in MODEL_SHOWN:
+        table.add_column(header, justify="right", no_wrap=True)
+    for group in result.groups:
+        metrics = group["metrics"]
+        table.add_row(str(group["by"]["version"]), *(_cell(metrics[m]) for m in MODEL_SHOWN.values()))
+    for row in project.versions("fraud_model", window="1d", as_of=as_of):
+        if row["metric"] == "roc_auc" and row["statistic"] is not None:
+            verdict = "significant" if row["significant"] else "not significant"
+            table.caption = (f"AUC {row['version_a']} - {row['version_b']}: {row['difference']:+.3f}, "
+                             f"z = {row['statistic']:.2f} ({verdict} at 5%)")
+    return table
+
+
+def _insert(project: Project, table: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
     conn = project.db.conn
-    with conn.cursor() as cur, cur.copy(f"copy transactions ({', '.join(COLUMNS)}) from stdin") as copy:
+    with conn.cursor() as cur, cur.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
         for row in rows:
-            copy.write_row([row[c] for c in COLUMNS])
+            copy.write_row([row[c] for c in columns])
 
 
 def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> None:
@@ -71,22 +107,30 @@ def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> Non
         scenario = Scenario(seed=int(time.time()))
         now = datetime.now(timezone.utc)
         history = scenario.history(3000, now, timedelta(hours=3))
-        _insert(project, history)
-        err_console.print(f"loaded {len(history)} transactions of the last 3 hours; streaming for {duration:.0f} s "
-                          "(Ctrl-C to stop)")
+        _insert(project, "transactions", history)
+        predictions, chargebacks = ModelScenario(seed=int(time.time())).history(20000, now, timedelta(days=16))
+        _insert(project, "predictions", predictions)
+        _insert(project, "chargebacks", [c for c in chargebacks if datetime.fromisoformat(c["reported_at"]) <= now])
+        err_console.print(f"loaded {len(history)} transactions of the last 3 hours and {len(predictions)} "
+                          f"predictions of the last 16 days; streaming for {duration:.0f} s (Ctrl-C to stop)")
         cards = scenario.watched
         inserted = 0
         started = time.monotonic()
         tick = 0.5
-        with Live(_table(project, cards, 0.0, 0), console=out_console, refresh_per_second=4,
-                  auto_refresh=False) as live:
+        week_ago = now - timedelta(days=7)
+
+        def screen(elapsed: float) -> Group:
+            replayed = week_ago + timedelta(days=7) * min(1.0, elapsed / max(duration, 1e-9))
+            return Group(_table(project, cards, elapsed, inserted), _model_table(project, replayed))
+
+        with Live(screen(0.0), console=out_console, auto_refresh=False) as live:
             try:
                 while (elapsed := time.monotonic() - started) < duration:
                     batch = [scenario.transaction(datetime.now(timezone.utc))
                              for _ in range(max(1, round(rate * tick)))]
-                    _insert(project, batch)
+                    _insert(project, "transactions", batch)
                     inserted += len(batch)
-                    live.update(_table(project, cards, elapsed, inserted), refresh=True)
+                    live.update(screen(elapsed), refresh=True)
                     time.sleep(max(0.0, tick - (time.monotonic() - started - elapsed)))
             except KeyboardInterrupt:
                 err_console.print("stopped early")
@@ -98,6 +142,7 @@ def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> Non
         f"  cd {folder}\n"
         "  materializer features card_activity --key cc_num=4111-0000 --json\n"
         "  materializer features card_last_tx --key cc_num=4111-0001\n"
+        "  materializer metrics fraud_model --window 7d --by version\n"
         "  materializer compile --engine materialize     # the same views for Materialize\n"
         "  psql \"$(materializer db url)\"                 # any psql client; the views are plain SQL\n"
         "  materializer db stop"

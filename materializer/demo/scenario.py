@@ -56,3 +56,46 @@ class Scenario:
         """``n`` transactions spread over ``span`` before ``end``, in time order."""
         times = sorted(end - span * self.rng.random() for _ in range(n))
         return [self.transaction(t) for t in times]
+
+
+@dataclass
+class ModelScenario:
+    """Scored transactions of a fraud model in two versions, and chargebacks that arrive days later.
+
+    About 3% of transactions are fraud. Version v1 (the champion, 70% of traffic) scores with
+    more noise than v2 (the canary). A fraud is charged back after an exponential delay of
+    mean 3 days (some after the 7-day maturity, so they never count); a legitimate transaction
+    never is: under `implicit_negative` the lack of a chargeback is the negative label.
+    """
+
+    seed: int = 11
+    fraud_rate: float = 0.03
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _score(self, fraud: bool, noise: float) -> float:
+        import math
+
+        logit = (2.2 if fraud else -2.2) + self.rng.gauss(0, noise)
+        return round(1 / (1 + math.exp(-logit)), 4)
+
+    def history(self, n: int, end: datetime, span: timedelta) -> tuple[list[dict], list[dict]]:
+        """``n`` predictions spread over ``span`` before ``end``, and their chargebacks (some after ``end``)."""
+        predictions, chargebacks = [], []
+        for i in range(n):
+            ts = end - span * self.rng.random()
+            fraud = self.rng.random() < self.fraud_rate
+            version = "v2" if self.rng.random() < 0.3 else "v1"
+            tx_id = f"p-{self.seed}-{i:07d}"
+            predictions.append({
+                "tx_id": tx_id,
+                "predicted_at": ts.isoformat(),
+                "score": self._score(fraud, 2.6 if version == "v1" else 1.4),
+                "model_version": version,
+                "channel": "web" if self.rng.random() < 0.4 else "app",
+            })
+            if fraud:
+                delay = timedelta(days=self.rng.expovariate(1 / 3))
+                chargebacks.append({"tx_id": tx_id, "reported_at": (ts + delay).isoformat(), "is_fraud": 1})
+        return predictions, chargebacks

@@ -59,15 +59,15 @@ counters as (
 {%- for k in group_by %}
         {{ k }},
 {%- endfor %}
-        sum(n) as n,
-        sum(n_labelled) as n_labelled,
-        sum(pending) as pending,
-        sum(n_invalid) as n_invalid,
+        cast(sum(n) as bigint) as n,
+        cast(sum(n_labelled) as bigint) as n_labelled,
+        cast(sum(pending) as bigint) as pending,
+        cast(sum(n_invalid) as bigint) as n_invalid,
 {%- if binary %}
-        sum(tp) as tp,
-        sum(fp) as fp,
-        sum(tn) as tn,
-        sum(fn) as fn,
+        cast(sum(tp) as bigint) as tp,
+        cast(sum(fp) as bigint) as fp,
+        cast(sum(tn) as bigint) as tn,
+        cast(sum(fn) as bigint) as fn,
         sum(sum_log_loss) as sum_log_loss,
         sum(sum_brier) as sum_brier
 {%- else %}
@@ -75,7 +75,7 @@ counters as (
         sum(sum_abs_error) as sum_abs_error,
         sum(sum_sq_error) as sum_sq_error,
         sum(sum_ape) as sum_ape,
-        sum(n_nonzero) as n_nonzero,
+        cast(sum(n_nonzero) as bigint) as n_nonzero,
         sum(sum_y) as sum_y,
         sum(sum_y2) as sum_y2
 {%- endif %}
