@@ -8,9 +8,11 @@
     {{ return(adapter.dispatch('clock', 'materializer')()) }}
 {%- endmacro %}
 
-{#- PostgreSQL: the pinned time when `materializer.as_of` is set, else now(). -#}
+{#- PostgreSQL: the pinned time when `materializer.as_of` is set, else now(). As a scalar
+    subquery the planner evaluates it once per query (an InitPlan), not once per row, and can
+    still use it in index conditions. -#}
 {% macro postgres__clock() -%}
-materializer.clock()
+(select materializer.clock())
 {%- endmacro %}
 
 {#- Materialize: mz_now() is the only clock a materialized view may read; it may

@@ -1,1 +1,1 @@
-materializer.clock()
+(select materializer.clock())

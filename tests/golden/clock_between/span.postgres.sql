@@ -1,2 +1,2 @@
-predicted_at + spans.opens <= materializer.clock()
-        and predicted_at + spans.closes >= materializer.clock()
+predicted_at + spans.opens <= (select materializer.clock())
+        and predicted_at + spans.closes >= (select materializer.clock())

@@ -9,7 +9,7 @@ with events as (
             order by ts desc
         ) as _rank
     from transactions
-    where ts <= materializer.clock()
+    where ts <= (select materializer.clock())
 ),
 
 latest as (
@@ -27,9 +27,9 @@ final as (
     select
         cc_num,
         _event_ts,
-        _event_ts >= materializer.clock() - interval '168 hours' as _within_max_age,
-        case when _event_ts >= materializer.clock() - interval '168 hours' then last_amount end as last_amount,
-        case when _event_ts >= materializer.clock() - interval '168 hours' then last_merchant end as last_merchant
+        _event_ts >= (select materializer.clock()) - interval '168 hours' as _within_max_age,
+        case when _event_ts >= (select materializer.clock()) - interval '168 hours' then last_amount end as last_amount,
+        case when _event_ts >= (select materializer.clock()) - interval '168 hours' then last_merchant end as last_merchant
     from latest
 )
 

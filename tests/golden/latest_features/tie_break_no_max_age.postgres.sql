@@ -9,7 +9,7 @@ with events as (
             order by ts desc, tx_id desc nulls last
         ) as _rank
     from transactions
-    where ts <= materializer.clock()
+    where ts <= (select materializer.clock())
 ),
 
 latest as (

@@ -5,8 +5,8 @@ with observed as (
         cast(score as double precision) as value
     from fraud_model__scored
     where score is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '1 hour'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
     union all
 
@@ -16,8 +16,8 @@ with observed as (
         cast(amount as double precision) as value
     from fraud_model__scored
     where amount is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '1 hour'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
     union all
 
@@ -27,8 +27,8 @@ with observed as (
         cast(score as double precision) as value
     from fraud_model__scored
     where score is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '24 hours'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '24 hours'
 
     union all
 
@@ -38,8 +38,8 @@ with observed as (
         cast(amount as double precision) as value
     from fraud_model__scored
     where amount is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '24 hours'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '24 hours'
 ),
 
 grid as (

@@ -23,8 +23,8 @@ flagged as (
         scored.score
     from fraud_model__scored as scored
     cross join spans
-    where scored.predicted_at + spans.opens <= materializer.clock()
-        and scored.predicted_at + spans.closes >= materializer.clock()
+    where scored.predicted_at + spans.opens <= (select materializer.clock())
+        and scored.predicted_at + spans.closes >= (select materializer.clock())
 ),
 
 cells as (

@@ -4,7 +4,7 @@ with predictions as (
         predicted_at as predicted_at,
         cast(score as double precision) as score
     from predictions
-    where predicted_at <= materializer.clock()
+    where predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, score desc nulls last
 ),
 
@@ -14,7 +14,7 @@ outcomes as (
         cast(is_fraud as integer) as label
     from chargebacks
     where is_fraud is not null
-        and reported_at <= materializer.clock()
+        and reported_at <= (select materializer.clock())
     order by tx_id, reported_at desc, is_fraud desc
 ),
 

@@ -7,7 +7,7 @@ with predictions as (
         channel,
         amount
     from predictions
-    where predicted_at <= materializer.clock()
+    where predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, score desc nulls last
 ),
 

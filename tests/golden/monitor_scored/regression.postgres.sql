@@ -5,7 +5,7 @@ with predictions as (
         cast(predicted_eta as double precision) as score,
         model_version
     from predictions
-    where predicted_at <= materializer.clock()
+    where predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, predicted_eta desc nulls last
 ),
 
@@ -15,7 +15,7 @@ outcomes as (
         cast(actual_eta as double precision) as label
     from chargebacks
     where actual_eta is not null
-        and reported_at <= materializer.clock()
+        and reported_at <= (select materializer.clock())
     order by tx_id, reported_at desc, actual_eta desc
 ),
 

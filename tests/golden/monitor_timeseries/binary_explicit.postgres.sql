@@ -10,7 +10,7 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
-    where cohort_at <= materializer.clock()
+    where cohort_at <= (select materializer.clock())
 ),
 
 cells as (

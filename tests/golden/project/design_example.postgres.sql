@@ -37,24 +37,24 @@ with events as (
         merchant,
         status
     from transactions
-    where ts <= materializer.clock()
-        and ts >= materializer.clock() - interval '24 hours'
+    where ts <= (select materializer.clock())
+        and ts >= (select materializer.clock()) - interval '24 hours'
 ),
 
 final as (
     select
         cc_num,
         max(ts) as _event_ts,
-        count(*) filter (where ts >= materializer.clock() - interval '10 minutes') as tx_count_10m,
-        max(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_max_10m,
-        avg(amount) filter (where ts >= materializer.clock() - interval '10 minutes') as amount_avg_10m,
-        count(distinct merchant) filter (where ts >= materializer.clock() - interval '10 minutes') as merchants_10m,
-        count(*) filter (where ts >= materializer.clock() - interval '10 minutes' and (status = 'failed')) as failed_count_10m,
-        count(*) filter (where ts >= materializer.clock() - interval '1 hour') as tx_count_1h,
-        max(amount) filter (where ts >= materializer.clock() - interval '1 hour') as amount_max_1h,
-        avg(amount) filter (where ts >= materializer.clock() - interval '1 hour') as amount_avg_1h,
-        count(distinct merchant) filter (where ts >= materializer.clock() - interval '1 hour') as merchants_1h,
-        count(*) filter (where ts >= materializer.clock() - interval '1 hour' and (status = 'failed')) as failed_count_1h,
+        count(*) filter (where ts >= (select materializer.clock()) - interval '10 minutes') as tx_count_10m,
+        max(amount) filter (where ts >= (select materializer.clock()) - interval '10 minutes') as amount_max_10m,
+        avg(amount) filter (where ts >= (select materializer.clock()) - interval '10 minutes') as amount_avg_10m,
+        count(distinct merchant) filter (where ts >= (select materializer.clock()) - interval '10 minutes') as merchants_10m,
+        count(*) filter (where ts >= (select materializer.clock()) - interval '10 minutes' and (status = 'failed')) as failed_count_10m,
+        count(*) filter (where ts >= (select materializer.clock()) - interval '1 hour') as tx_count_1h,
+        max(amount) filter (where ts >= (select materializer.clock()) - interval '1 hour') as amount_max_1h,
+        avg(amount) filter (where ts >= (select materializer.clock()) - interval '1 hour') as amount_avg_1h,
+        count(distinct merchant) filter (where ts >= (select materializer.clock()) - interval '1 hour') as merchants_1h,
+        count(*) filter (where ts >= (select materializer.clock()) - interval '1 hour' and (status = 'failed')) as failed_count_1h,
         count(*) as tx_count_1d,
         max(amount) as amount_max_1d,
         avg(amount) as amount_avg_1d,
@@ -78,7 +78,7 @@ with events as (
             order by ts desc
         ) as _rank
     from transactions
-    where ts <= materializer.clock()
+    where ts <= (select materializer.clock())
 ),
 
 latest as (
@@ -96,9 +96,9 @@ final as (
     select
         cc_num,
         _event_ts,
-        _event_ts >= materializer.clock() - interval '168 hours' as _within_max_age,
-        case when _event_ts >= materializer.clock() - interval '168 hours' then last_amount end as last_amount,
-        case when _event_ts >= materializer.clock() - interval '168 hours' then last_merchant end as last_merchant
+        _event_ts >= (select materializer.clock()) - interval '168 hours' as _within_max_age,
+        case when _event_ts >= (select materializer.clock()) - interval '168 hours' then last_amount end as last_amount,
+        case when _event_ts >= (select materializer.clock()) - interval '168 hours' then last_merchant end as last_merchant
     from latest
 )
 
@@ -121,7 +121,7 @@ with predictions as (
         model_version,
         channel
     from predictions
-    where predicted_at <= materializer.clock()
+    where predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, score desc nulls last
 ),
 
@@ -180,8 +180,8 @@ flagged as (
         scored.score
     from fraud_model__scored as scored
     cross join spans
-    where scored.predicted_at + spans.opens <= materializer.clock()
-        and scored.predicted_at + spans.closes >= materializer.clock()
+    where scored.predicted_at + spans.opens <= (select materializer.clock())
+        and scored.predicted_at + spans.closes >= (select materializer.clock())
 ),
 
 cells as (
@@ -361,7 +361,7 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
-    where cohort_at <= materializer.clock()
+    where cohort_at <= (select materializer.clock())
 ),
 
 cells as (
@@ -627,8 +627,8 @@ with observed as (
         cast(score as double precision) as value
     from fraud_model__scored
     where score is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '1 hour'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
     union all
 
@@ -638,8 +638,8 @@ with observed as (
         cast(score as double precision) as value
     from fraud_model__scored
     where score is not null
-        and predicted_at <= materializer.clock()
-        and predicted_at >= materializer.clock() - interval '24 hours'
+        and predicted_at <= (select materializer.clock())
+        and predicted_at >= (select materializer.clock()) - interval '24 hours'
 ),
 
 grid as (

@@ -1,2 +1,2 @@
-ts <= materializer.clock()
-        and ts >= materializer.clock() - interval '1 hour'
+ts <= (select materializer.clock())
+        and ts >= (select materializer.clock()) - interval '1 hour'

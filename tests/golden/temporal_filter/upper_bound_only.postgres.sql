@@ -1,1 +1,1 @@
-ts <= materializer.clock()
+ts <= (select materializer.clock())

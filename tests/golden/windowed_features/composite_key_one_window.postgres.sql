@@ -1,8 +1,8 @@
 with events as (
     select *
     from raw.events
-    where event_time <= materializer.clock()
-        and event_time >= materializer.clock() - interval '1 hour'
+    where event_time <= (select materializer.clock())
+        and event_time >= (select materializer.clock()) - interval '1 hour'
 ),
 
 final as (
