@@ -277,6 +277,33 @@ def features(
     out_console.print(table)
 
 
+@app.command("training-set")
+def training_set(
+    features: Annotated[str, typer.Option("--features", "-f", help="view:feature, view:* or feature services, "
+                                                                     "comma-separated.")],
+    spine: Annotated[Optional[Path], typer.Option("--spine", help="A CSV or Parquet file of entity keys and "
+                                                                  "timestamps.")] = None,
+    spine_sql: Annotated[Optional[str], typer.Option("--spine-sql", help="A query giving the spine, run on the "
+                                                                          "engine.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here (.csv or .parquet); "
+                                                                    "default stdout.")] = None,
+    timestamp_column: Annotated[str, typer.Option("--timestamp-column", help="The spine's time column.")] =
+        "event_timestamp",
+) -> None:
+    """Build a point-in-time-correct training set: spine rows + features as of each row's time.
+
+    Example: materializer training-set --spine spine.csv --features card_activity:*,card_last_tx:last_amount -o train.csv
+    """
+    from materializer.training import write_csv
+
+    if (spine is None) == (spine_sql is None):
+        raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
+    with _load() as project:
+        count = write_csv(project, spine, features.split(","), out=out, timestamp_column=timestamp_column,
+                          spine_sql=spine_sql)
+    err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "null"

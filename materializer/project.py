@@ -147,6 +147,19 @@ class Project:
 
         return store_reference(self, monitor)
 
+    def training_set(self, spine: Any, features: list[str] | str, timestamp_column: str = "event_timestamp",
+                     spine_sql: str | None = None) -> Any:
+        """A point-in-time training set as a pandas DataFrame (pandas is needed).
+
+        ``spine`` is a DataFrame, or a CSV or Parquet path; ``features`` are ``view:feature``,
+        ``view:*`` or feature service names. Every spine row is kept, in order, with each feature
+        evaluated at the row's own timestamp, exactly as it was served online then.
+        """
+        from materializer.training import training_frame
+
+        refs = [features] if isinstance(features, str) else list(features)
+        return training_frame(self, spine, refs, timestamp_column=timestamp_column, spine_sql=spine_sql)
+
     def online_features(
         self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None
     ) -> "OnlineResult":

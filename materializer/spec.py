@@ -120,6 +120,7 @@ class ProjectSpec:
     feature_views: dict[str, FeatureView]
     cluster: str = "quickstart"
     monitors: dict[str, "Monitor"] = field(default_factory=dict)
+    feature_services: dict[str, list[str]] = field(default_factory=dict)
 
 
 TASKS = ("binary_classification", "regression")

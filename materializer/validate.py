@@ -48,7 +48,7 @@ TYPE_ALIASES = {
 }
 _NUMERIC_PS = re.compile(r"^(numeric|decimal)\s*\(\s*(\d+)\s*(,\s*(\d+)\s*)?\)$")
 
-TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "monitors")
+TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "feature_services", "monitors")
 SOURCE_KEYS = ("columns", "relation", "timestamp")
 VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
 FEATURE_KEYS = ("agg", "column", "filter", "description")
@@ -177,9 +177,34 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
 
     taken = set(sources) | set(views)
     monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
+    services = _parse_services(p, raw.get("feature_services") or {}, views)
     p.raise_if_any()
     return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
-                       cluster=str(cluster), monitors=monitors)
+                       cluster=str(cluster), monitors=monitors, feature_services=services)
+
+
+def _parse_services(p: _Problems, raw: Any, views: dict[str, FeatureView]) -> dict[str, list[str]]:
+    """`feature_services: {name: [view:feature, view:*, ...]}`: the features one model uses."""
+    out: dict[str, list[str]] = {}
+    if _mapping(p, "feature_services", raw, "feature services") is None:
+        return out
+    for name, refs in raw.items():
+        path = f"feature_services.{name}"
+        if _identifier(p, path, name, "feature service") is None:
+            continue
+        if not isinstance(refs, list) or not refs:
+            p.add(path, "expected a list of feature references, for example [card_activity:tx_count_1h, card_last_tx:*]")
+            continue
+        for i, ref in enumerate(refs):
+            view, sep, feature = str(ref).partition(":")
+            if not sep or view not in views:
+                p.add(f"{path}[{i}]", f"{ref!r} is not a feature reference view:feature"
+                                      f"{did_you_mean(view, views) if sep else ''}; views: {', '.join(views)}")
+            elif feature != "*" and feature not in views[view].feature_names:
+                p.add(f"{path}[{i}]", f"{view} has no feature {feature!r}"
+                                      f"{did_you_mean(feature, views[view].feature_names)}")
+        out[name] = [str(r) for r in refs]
+    return out
 
 
 def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:

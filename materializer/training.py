@@ -1,0 +1,287 @@
+"""Point-in-time training sets from the same definitions that serve online (DESIGN §5, §6).
+
+The spine (CSV, Parquet, a pandas DataFrame or a query) is loaded into a
+temporary table with its columns kept as text and a row number; every
+requested feature view is evaluated at each spine row's own timestamp by the
+``training_windowed`` / ``training_latest`` macros; the result is streamed
+through a server-side cursor in the spine's order, so memory does not grow with
+the output. The output has the spine's columns unchanged, then one column per
+feature named ``view__feature``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from materializer.compile import feature_args, window_args
+from materializer.errors import MaterializerError, did_you_mean
+from materializer.render import renderer
+from materializer.spec import FeatureView
+
+if TYPE_CHECKING:
+    from materializer.project import Project
+
+SPINE = "_materializer_spine"
+TIMESTAMP_COLUMN = "event_timestamp"
+
+
+def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
+    """``view:feature``, ``view:*`` or a feature service name -> {view: [feature, ...]} in request order."""
+    services = project.spec.feature_services
+    views = project.spec.feature_views
+    wanted: dict[str, list[str]] = {}
+    expanded: list[str] = []
+    for ref in refs:
+        ref = ref.strip()
+        if not ref:
+            continue
+        if ":" not in ref:
+            if ref not in services:
+                raise MaterializerError(
+                    f"{ref!r} is neither a feature reference (view:feature) nor a feature service"
+                    f"{did_you_mean(ref, services)}; feature services: {', '.join(services) or '(none)'}")
+            expanded.extend(services[ref])
+        else:
+            expanded.append(ref)
+    for ref in expanded:
+        view_name, _, feature = ref.partition(":")
+        if view_name not in views:
+            raise MaterializerError(f"unknown feature view {view_name!r} in {ref!r}{did_you_mean(view_name, views)}; "
+                                    f"known views: {', '.join(views)}")
+        names = views[view_name].feature_names
+        chosen = names if feature == "*" else [feature]
+        for name in chosen:
+            if name not in names:
+                raise MaterializerError(f"unknown feature {ref!r}{did_you_mean(feature, names)}; "
+                                        f"features of {view_name}: {', '.join(names)}")
+            if name not in wanted.setdefault(view_name, []):
+                wanted[view_name].append(name)
+    if not wanted:
+        raise MaterializerError("no features requested; pass --features view:feature,... or view:*")
+    return wanted
+
+
+def _load_csv(conn: psycopg.Connection, path: Path) -> list[str]:
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        header = next(csv.reader([fh.readline()]), [])
+    if not header or header == [""]:
+        raise MaterializerError(f"{path}: line 1: expected a header row naming the spine's columns")
+    _create_spine(conn, header)
+    cols = ", ".join(f"c{i}" for i in range(len(header)))
+    with conn.cursor() as cur, cur.copy(f"copy {SPINE} ({cols}) from stdin (format csv, header true)") as copy, \
+            path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            copy.write(chunk)
+    return header
+
+
+def _create_spine(conn: psycopg.Connection, header: list[str]) -> None:
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise MaterializerError(f"the spine has the column {dupes[0]!r} twice")
+    cols = ", ".join(f"c{i} text" for i in range(len(header)))
+    conn.execute(f"drop table if exists {SPINE}")
+    conn.execute(f"create temporary table {SPINE} (_row bigint generated always as identity, {cols})")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        import math
+
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    except TypeError:
+        pass
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[Any]]) -> None:
+    _create_spine(conn, header)
+    cols = ", ".join(f"c{i}" for i in range(len(header)))
+    with conn.cursor() as cur, cur.copy(f"copy {SPINE} ({cols}) from stdin") as copy:
+        for row in rows:
+            copy.write_row([_text(v) for v in row])
+
+
+def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = None) -> list[str]:
+    """Load the spine into a temporary table; returns its column names."""
+    conn = project.db.conn
+    if spine_sql is not None:
+        cur = conn.execute(f"select * from ({spine_sql}) as spine limit 0")
+        header = [d.name for d in cur.description or []]
+        _create_spine(conn, header)
+        cols = ", ".join(f"c{i}" for i in range(len(header)))
+        casts = ", ".join(f"cast(spine.{psycopg.sql.Identifier(h).as_string(conn)} as text)" for h in header)
+        conn.execute(f"insert into {SPINE} ({cols}) select {casts} from ({spine_sql}) as spine")
+        return header
+    if isinstance(spine, (str, Path)):
+        path = Path(spine)
+        if not path.exists():
+            raise MaterializerError(f"{path}: no such spine file")
+        if path.suffix.lower() == ".parquet":
+            import pandas as pd
+
+            frame = pd.read_parquet(path)
+            _load_rows(conn, [str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
+            return [str(c) for c in frame.columns]
+        return _load_csv(conn, path)
+    if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
+        header = [str(c) for c in spine.columns]
+        _load_rows(conn, header, spine.itertuples(index=False, name=None))
+        return header
+    raise MaterializerError("the spine must be a CSV or Parquet path, a pandas DataFrame, or --spine-sql")
+
+
+def _check_spine(project: "Project", header: list[str], views: list[FeatureView], ts_column: str) -> dict[str, int]:
+    position = {name: i for i, name in enumerate(header)}
+    needed = [ts_column] + [k for v in views for k in v.entity]
+    for name in needed:
+        if name not in position:
+            what = "timestamp column (--timestamp-column)" if name == ts_column else "entity column"
+            raise MaterializerError(f"the spine has no {what} {name!r}{did_you_mean(name, header)}; "
+                                    f"its columns: {', '.join(header) or '(none)'}")
+    conn = project.db.conn
+    ts = f"c{position[ts_column]}"
+    bad = conn.execute(f"select _row, {ts} from {SPINE} where {ts} is null or not pg_input_is_valid({ts}, "
+                       "'timestamptz') order by _row limit 1").fetchone()
+    if bad:
+        raise MaterializerError(f"spine row {bad[0]} (line {bad[0] + 1} of a CSV): {ts_column} = {bad[1]!r} is not a "
+                                "timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z")
+    naive = conn.execute(f"select count(*) from {SPINE} where {ts} !~ '([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$'"
+                         ).fetchone()[0]
+    if naive:
+        print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
+    return position
+
+
+def _view_sql(view: FeatureView, points: str, engine: str) -> str:
+    r = renderer(engine)
+    if view.kind == "latest":
+        return r.call("training_latest", points=points, relation=view.source.relation, entity=list(view.entity),
+                      timestamp=view.source.timestamp, features=feature_args(view),
+                      max_age=view.max_age.sql_interval if view.max_age else None, tie_break=view.tie_break)
+    return r.call("training_windowed", points=points, relation=view.source.relation, entity=list(view.entity),
+                  timestamp=view.source.timestamp, windows=window_args(view), features=feature_args(view),
+                  columns=view.columns_read)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (datetime,)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
+          spine_sql: str | None = None) -> tuple[list[str], list[str], str]:
+    """Load the spine and evaluate the features; returns (spine header, feature columns, the final query)."""
+    if project.engine != "postgres":
+        raise MaterializerError(f"training sets on {project.engine} are not available yet; point MATERIALIZER_DSN "
+                                "at PostgreSQL, or use `materializer compile` for the SQL")
+    wanted = resolve_features(project, features)
+    views = [project.view(name) for name in wanted]
+    conn = project.db.conn
+    header = load_spine(project, spine, spine_sql)
+    position = _check_spine(project, header, views, timestamp_column)
+    joins, selects, out_names = [], [], []
+    for i, view in enumerate(views):
+        points = f"_materializer_points_{i}"
+        keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}"
+                         for k in view.entity)
+        conn.execute(f"drop table if exists {points}")
+        conn.execute(f"create temporary table {points} as select _row, cast(c{position[timestamp_column]} as "
+                     f"timestamptz) as _ts, {keys} from {SPINE}")
+        conn.execute(f"analyze {points}")
+        result = f"_materializer_features_{i}"
+        conn.execute(f"drop table if exists {result}")
+        conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine)}")
+        conn.execute(f"create index on {result} (_row)")
+        joins.append(f"left join {result} as f{i} on f{i}._row = s._row")
+        for name in wanted[view.name]:
+            out = f"{view.name}__{name}"
+            if view.kind == "windowed" and any(o.name == name and o.is_count for o in view.output_features):
+                selects.append(f"coalesce(f{i}.{name}, 0) as {out}")
+            else:
+                selects.append(f"f{i}.{name} as {out}")
+            out_names.append(out)
+    spine_cols = ", ".join(f"s.c{i}" for i in range(len(header)))
+    query = (f"select {spine_cols}, {', '.join(selects)} from {SPINE} as s {' '.join(joins)} order by s._row")
+    return header, out_names, query
+
+
+def stream_rows(project: "Project", query: str, batch: int = 10000) -> Iterator[tuple]:
+    """Rows of the final query through a server-side cursor (constant memory)."""
+    conn = project.db.conn
+    with conn.transaction(), conn.cursor(name="materializer_training_set") as cur:
+        cur.itersize = batch
+        cur.execute(query)
+        yield from cur
+
+
+def write_csv(project: "Project", spine: Any, features: list[str], out: Path | None = None,
+              timestamp_column: str = TIMESTAMP_COLUMN, spine_sql: str | None = None) -> int:
+    """Write the training set as CSV to ``out`` (stdout when None); returns the number of rows."""
+    header, names, query = build(project, spine, features, timestamp_column, spine_sql)
+    if out is not None and out.suffix.lower() == ".parquet":
+        frame = to_frame(project, header, names, query)
+        frame.to_parquet(out, index=False)
+        return len(frame)
+    fh = out.open("w", encoding="utf-8", newline="") if out is not None else io.TextIOWrapper(
+        sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    count = 0
+    try:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow([*header, *names])
+        for row in stream_rows(project, query):
+            writer.writerow([_cell(v) for v in row])
+            count += 1
+    finally:
+        if out is not None:
+            fh.close()
+        else:
+            fh.flush()
+            fh.detach()
+    return count
+
+
+def to_frame(project: "Project", header: list[str], names: list[str], query: str) -> Any:
+    import pandas as pd
+
+    rows = list(stream_rows(project, query))
+    frame = pd.DataFrame.from_records(rows, columns=[*header, *names]) if rows else pd.DataFrame(
+        columns=[*header, *names])
+    for name in names:
+        frame[name] = frame[name].map(lambda v: float(v) if isinstance(v, Decimal) else v)
+    return frame
+
+
+def training_frame(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
+                   spine_sql: str | None = None) -> Any:
+    """The training set as a pandas DataFrame: a DataFrame spine keeps its own columns and dtypes."""
+    import pandas as pd
+
+    header, names, query = build(project, spine, features, timestamp_column, spine_sql)
+    frame = to_frame(project, header, names, query)
+    if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
+        return pd.concat([spine.reset_index(drop=True), frame[names]], axis=1)
+    return frame
