@@ -155,8 +155,9 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
                                     f"its columns: {', '.join(header) or '(none)'}")
     conn = project.db.conn
     ts = f"c{position[ts_column]}"
-    bad = conn.execute(f"select _row, {ts} from {SPINE} where {ts} is null or not pg_input_is_valid({ts}, "
-                       "'timestamptz') order by _row limit 1").fetchone()
+    # PostgreSQL also reads 'now', 'yesterday' or 'epoch' as times: a spine must name its times
+    bad = conn.execute(f"select _row, {ts} from {SPINE} where {ts} is null or {ts} !~ '^\\s*[0-9]' "
+                       f"or not pg_input_is_valid({ts}, 'timestamptz') order by _row limit 1").fetchone()
     if bad:
         raise MaterializerError(f"spine row {bad[0]} (line {bad[0] + 1} of a CSV): {ts_column} = {bad[1]!r} is not a "
                                 "timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z")

@@ -1,0 +1,85 @@
+with bounds as (
+    select
+        min(_ts) - interval '24 hours' as since,
+        max(_ts) as until
+    from points
+),
+
+events as (
+    select
+        e.cc_num,
+        e.ts as _ts,
+        cast(null as bigint) as _row,
+        e.amount,
+        e.merchant,
+        e.status
+    from transactions as e
+    cross join bounds
+    where e.ts >= bounds.since
+        and e.ts <= bounds.until
+        and (cc_num) in (select cc_num from points)
+),
+
+stacked as (
+    select * from events
+    union all
+    select
+        cc_num,
+        _ts,
+        _row,
+        null,
+        null,
+        null
+    from points
+),
+
+framed as (
+    select
+        _row,
+        count(*) filter (where _row is null) over window_10m as tx_count_10m,
+        max(amount) filter (where _row is null) over window_10m as amount_max_10m,
+        count(*) filter (where _row is null and (status = 'failed')) over window_10m as failed_count_10m,
+        count(*) filter (where _row is null) over window_1d as tx_count_1d,
+        max(amount) filter (where _row is null) over window_1d as amount_max_1d,
+        count(*) filter (where _row is null and (status = 'failed')) over window_1d as failed_count_1d
+    from stacked
+    window
+        window_10m as (
+            partition by cc_num
+            order by _ts
+            range between interval '10 minutes' preceding and current row
+        ),
+        window_1d as (
+            partition by cc_num
+            order by _ts
+            range between interval '24 hours' preceding and current row
+        )
+),
+
+final as (
+    select
+        framed._row,
+        framed.tx_count_10m,
+        framed.amount_max_10m,
+        (
+            select count(distinct merchant)
+            from transactions as e
+            where e.cc_num = p.cc_num and e.ts <= p._ts
+                and e.ts >= p._ts - interval '10 minutes'
+        ) as merchants_10m,
+        framed.failed_count_10m,
+        framed.tx_count_1d,
+        framed.amount_max_1d,
+        (
+            select count(distinct merchant)
+            from transactions as e
+            where e.cc_num = p.cc_num and e.ts <= p._ts
+                and e.ts >= p._ts - interval '24 hours'
+        ) as merchants_1d,
+        framed.failed_count_1d
+    from framed
+    inner join points as p on p._row = framed._row
+    where framed._row is not null
+)
+
+select * from final

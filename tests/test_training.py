@@ -1,0 +1,210 @@
+"""Point-in-time training sets against the independent reading of DESIGN §5, and against online lookups.
+
+The spine has rows exactly at event times and at window edges, rows before and after
+events, duplicate rows (kept, in order), keys with no events, and unicode keys; the
+property test checks online(k, t) == training_set(k, t) for random keys and times.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from materializer.cli import app
+from materializer.errors import MaterializerError
+from tests import reference
+from tests.test_values import ACTIVITY, KEYS, PROJECT, T0, TIMES, WINDOWS, close, generate, load
+
+LATEST = {
+    "last": ({"last_amount": "amount", "last_merchant": "merchant"}, timedelta(hours=2), None),
+    "last_forever": ({"amount_ever": "amount"}, None, None),
+    "last_tb": ({"amount_tb": "amount", "merchant_tb": "merchant"}, None, "seq"),
+}
+
+
+def spine_rows(events: list[dict], seed: int) -> list[tuple[str, datetime]]:
+    rng = random.Random(seed)
+    rows = [(k, t) for t in TIMES for k in KEYS]
+    for e in rng.sample(events, 40):                      # exactly at event times
+        rows.append((e["cc_num"], e["ts"]))
+    for e in rng.sample(events, 20):                      # exactly one window after an event: the edge
+        rows.append((e["cc_num"], e["ts"] + rng.choice(list(WINDOWS.values()))))
+    rows += [rows[3], rows[3], rows[0]]                   # duplicates, kept in order
+    rows.append((KEYS[-1], T0 - timedelta(days=30)))      # before any event
+    rng.shuffle(rows)
+    return rows
+
+
+def expected(events: list[dict], key: str, t: datetime) -> dict:
+    want, _ = reference.windowed(events, (key,), ["cc_num"], "ts", t, WINDOWS, ACTIVITY)
+    out = {f"activity__{k}": v for k, v in want.items()}
+    for view, (features, max_age, tie) in LATEST.items():
+        values, _ = reference.latest(events, (key,), ["cc_num"], "ts", t, features, max_age, tie)
+        out.update({f"{view}__{k}": v for k, v in values.items()})
+    return out
+
+
+def plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value
+
+
+@pytest.fixture(params=[5, 17], ids=lambda s: f"seed{s}")
+def loaded(request, make_project):
+    project = make_project(PROJECT)
+    events = generate(request.param)
+    load(project, events)
+    return project, events, request.param
+
+
+def test_training_set_matches_reference_row_by_row(loaded):
+    project, events, seed = loaded
+    rows = spine_rows(events, seed)
+    spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [t for _, t in rows],
+                          "row_id": range(len(rows))})
+    frame = project.training_set(spine, ["activity:*", "last:*", "last_forever:*", "last_tb:*"])
+    assert len(frame) == len(spine)
+    assert list(frame["row_id"]) == list(range(len(rows))), "every spine row once, in the spine's order"
+    assert list(frame.columns[:3]) == ["cc_num", "event_timestamp", "row_id"]
+    for i, (key, t) in enumerate(rows):
+        want = expected(events, key, t)
+        got = {k: plain(frame.at[i, k]) for k in want}
+        bad = {k: (got[k], want[k]) for k in want if not close(got[k], want[k])}
+        assert not bad, f"row {i} ({key!r} at {t}): (got, want) {bad}"
+
+
+def test_training_set_equals_online_at_the_same_time(loaded):
+    project, events, seed = loaded
+    rows = spine_rows(events, seed)[:60]
+    spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [t for _, t in rows]})
+    frame = project.training_set(spine, ["activity:*", "last:*", "last_tb:*"])
+    for i, (key, t) in enumerate(rows):
+        for view in ("activity", "last", "last_tb"):
+            online = project.online_features(view, {"cc_num": key}, as_of=t)
+            for name, value in online.features.items():
+                assert close(plain(frame.at[i, f"{view}__{name}"]), value), (view, name, key, t)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_online_equals_offline_property(make_project, data):
+    """For random keys and times: online(k, t) == training_set(k, t), for every feature type."""
+    project = _property_project(make_project)
+    key = data.draw(st.sampled_from(KEYS))
+    offset = data.draw(st.integers(min_value=-3 * 86400, max_value=3 * 86400))
+    micros = data.draw(st.sampled_from([0, 1, 999999]))
+    t = T0 + timedelta(seconds=offset, microseconds=micros)
+    frame = project.training_set(pd.DataFrame({"cc_num": [key], "event_timestamp": [t]}),
+                                 ["activity:*", "last:*", "last_forever:*", "last_tb:*"])
+    for view in ("activity", "last", "last_forever", "last_tb"):
+        online = project.online_features(view, {"cc_num": key}, as_of=t)
+        for name, value in online.features.items():
+            assert close(plain(frame.at[0, f"{view}__{name}"]), value), (view, name, key, t)
+
+
+_PROPERTY: dict = {}
+
+
+def _property_project(make_project):
+    """One loaded database for all the hypothesis examples of a test run (the fixture is shared)."""
+    if id(make_project) not in _PROPERTY:
+        project = make_project(PROJECT, name="property.yml")
+        load(project, generate(3))
+        _PROPERTY.clear()
+        _PROPERTY[id(make_project)] = project
+    return _PROPERTY[id(make_project)]
+
+
+def test_cli_writes_spine_columns_unchanged_then_features(loaded, tmp_path, monkeypatch):
+    project, events, seed = loaded
+    spine = tmp_path / "spine.csv"
+    spine.write_text(
+        "event_timestamp,cc_num,note\n"
+        f"{TIMES[0].isoformat()},c1,\"a, quoted\"\n"
+        f"2026-01-01 12:00:00,ünï-キー-💳,\n"          # no time zone: UTC, with a warning
+        f"{TIMES[0].isoformat()},ghost,x\n", encoding="utf-8")
+    out = tmp_path / "train.csv"
+    monkeypatch.setenv("MATERIALIZER_DSN", project.db.dsn)
+    result = CliRunner().invoke(app, ["-p", str(project.root / "materializer.yml"), "training-set", "--spine",
+                                      str(spine), "--features", "activity:n_1h,last:last_amount", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no time zone" in result.output
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["event_timestamp", "cc_num", "note", "activity__n_1h", "last__last_amount"]
+    assert [r[:3] for r in rows[1:]] == [[TIMES[0].isoformat(), "c1", "a, quoted"],
+                                        ["2026-01-01 12:00:00", "ünï-キー-💳", ""], [TIMES[0].isoformat(), "ghost", "x"]]
+    for row, (key, t) in zip(rows[1:], [("c1", TIMES[0]), ("ünï-キー-💳", T0), ("ghost", TIMES[0])]):
+        want = expected(events, key, t)
+        assert int(row[3]) == want["activity__n_1h"]
+        assert (row[4] == "" and want["last__last_amount"] is None) or close(float(row[4]), want["last__last_amount"])
+
+
+def test_bad_spines_and_refs(make_project, tmp_path):
+    project = make_project(PROJECT)
+    project.apply()
+    spine = tmp_path / "spine.csv"
+    spine.write_text("key,ts\nc1,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    with pytest.raises(MaterializerError, match=r"no entity column 'cc_num'.*its columns: key, ts"):
+        project.training_set(spine, ["activity:n_1h"], timestamp_column="ts")
+    with pytest.raises(MaterializerError, match=r"no timestamp column.*'event_timestamp'"):
+        project.training_set(spine, ["activity:n_1h"])
+    with pytest.raises(MaterializerError, match=r"did you mean 'activity:n_1h'|did you mean 'n_1h'"):
+        project.training_set(spine, ["activity:n_1hh"], timestamp_column="ts")
+    with pytest.raises(MaterializerError, match="unknown feature view 'activty'"):
+        project.training_set(spine, ["activty:n_1h"], timestamp_column="ts")
+    bad_ts = tmp_path / "bad.csv"
+    bad_ts.write_text("cc_num,event_timestamp\nc1,2026-01-01T00:00:00Z\nc2,yesterday\n", encoding="utf-8")
+    with pytest.raises(MaterializerError, match=r"line 3.*'yesterday' is not a timestamp"):
+        project.training_set(bad_ts, ["activity:n_1h"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("cc_num,event_timestamp\n", encoding="utf-8")
+    frame = project.training_set(empty, ["activity:n_1h", "last:*"])
+    assert list(frame.columns) == ["cc_num", "event_timestamp", "activity__n_1h", "last__last_amount",
+                                   "last__last_merchant"]
+    assert len(frame) == 0
+
+
+def test_feature_services(make_project, tmp_path):
+    project = make_project(PROJECT + "feature_services:\n  fraud_v1: [activity:n_1h, last:*]\n")
+    load(project, generate(7))
+    spine = pd.DataFrame({"cc_num": ["c1", "c2"], "event_timestamp": [TIMES[0], TIMES[1]]})
+    frame = project.training_set(spine, "fraud_v1")
+    assert list(frame.columns) == ["cc_num", "event_timestamp", "activity__n_1h", "last__last_amount",
+                                   "last__last_merchant"]
+    with pytest.raises(MaterializerError, match="feature service"):
+        project.training_set(spine, "fraud_v2")
+
+
+def test_spine_sql(loaded):
+    project, events, seed = loaded
+    frame = project.training_set(None, ["activity:n_1d"], spine_sql=(
+        "select cc_num, ts + interval '1 second' as event_timestamp from tx where tx_id in ('t1', 't2', 't3') "
+        "order by tx_id"))
+    assert len(frame) == 3
+    for i in range(3):
+        e = next(ev for ev in events if ev["tx_id"] == f"t{i + 1}")
+        want, _ = reference.windowed(events, (e["cc_num"],), ["cc_num"], "ts", e["ts"] + timedelta(seconds=1),
+                                     WINDOWS, ACTIVITY)
+        assert frame.at[i, "activity__n_1d"] == want["n_1d"]
+        assert frame.at[i, "cc_num"] == e["cc_num"]
+
+
+def test_time_zone_rule_is_utc(make_project):
+    project = make_project(PROJECT)
+    load(project, [{"tx_id": "a", "cc_num": "k", "merchant": "alpha", "amount": Decimal("1"), "status": None,
+                    "seq": 1, "ts": datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)}])
+    spine = pd.DataFrame({"cc_num": ["k", "k"], "event_timestamp": ["2026-01-01 11:59:59", "2026-01-01 12:00:00"]})
+    frame = project.training_set(spine, ["activity:n_10m"])
+    assert list(frame["activity__n_10m"]) == [0, 1]
