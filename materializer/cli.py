@@ -304,6 +304,30 @@ def training_set(
     err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
 
 
+@app.command()
+def verify(
+    entities: Annotated[int, typer.Option("--entities", "-n", help="Entities sampled per feature view.")] = 20,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Compare at this time (default: now).")] = None,
+) -> None:
+    """Check that online values equal training-set values (train/serve skew); exit 1 on any mismatch.
+
+    Example: materializer verify --entities 50
+    """
+    from materializer.verify import verify as run_verify
+
+    with _load() as project:
+        report = run_verify(project, entities=entities, as_of=as_of)
+    for m in report.mismatches[:20]:
+        keys = ", ".join(f"{k}={v}" for k, v in m.entity.items())
+        err_console.print(f"mismatch {m.view}:{m.feature} [{keys}]: online {m.online!r}, offline {m.offline!r}",
+                          markup=False)
+    summary = (f"{report.checked} values of {report.entities} entities checked at {report.as_of.isoformat()}: "
+               f"{len(report.mismatches)} mismatches")
+    out_console.print(summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "null"
