@@ -208,3 +208,20 @@ def test_time_zone_rule_is_utc(make_project):
     spine = pd.DataFrame({"cc_num": ["k", "k"], "event_timestamp": ["2026-01-01 11:59:59", "2026-01-01 12:00:00"]})
     frame = project.training_set(spine, ["activity:n_10m"])
     assert list(frame["activity__n_10m"]) == [0, 1]
+
+
+def test_parquet_in_and_out(loaded, tmp_path):
+    project, events, seed = loaded
+    from materializer.training import write_csv
+
+    spine = pd.DataFrame({"cc_num": ["c1", "c2"], "event_timestamp": [TIMES[0], TIMES[2]], "label": [1, 0]})
+    path = tmp_path / "spine.parquet"
+    spine.to_parquet(path)
+    out = tmp_path / "train.parquet"
+    assert write_csv(project, path, ["activity:n_1d", "last:last_amount"], out=out) == 2
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == ["cc_num", "event_timestamp", "label", "activity__n_1d", "last__last_amount"]
+    for i, (key, t) in enumerate([("c1", TIMES[0]), ("c2", TIMES[2])]):
+        want = expected(events, key, t)
+        assert frame.at[i, "activity__n_1d"] == want["activity__n_1d"]
+        assert close(plain(frame.at[i, "last__last_amount"]), want["last__last_amount"])
