@@ -67,3 +67,41 @@ final as (
 
 select * from final
 {%- endmacro %}
+
+{#- RisingWave: ASOF LEFT JOIN finds each point's latest event time (streaming since 2.1; the
+    native point-in-time join), then the tied events at that time are read per column with max()
+    as everywhere. https://docs.risingwave.com/processing/sql/joins#asof-joins -#}
+{% macro risingwave__training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
+{%- if tie_break -%}
+{{ materializer.default__training_latest(points, relation, entity, timestamp, features, max_age, tie_break) }}
+{%- else -%}
+{%- set keys = entity | join(', ') -%}
+with newest as (
+    select
+        p._row,
+        p._ts,
+{%- for c in entity %}
+        p.{{ c }},
+{%- endfor %}
+        e.{{ timestamp }} as _event_ts
+    from {{ points }} as p
+    asof left join {{ relation }} as e
+        on {% for c in entity %}e.{{ c }} = p.{{ c }} and {% endfor %}e.{{ timestamp }} <= p._ts
+),
+
+final as (
+    select
+        p._row,
+        p._event_ts{{ "," if features }}
+{%- for f in features %}
+        max(e.{{ f.column }}){% if max_age is not none %} filter (where p._event_ts >= p._ts - {{ max_age }}){% endif %} as {{ f.name }}{{ "," if not loop.last }}
+{%- endfor %}
+    from newest as p
+    left join {{ relation }} as e
+        on {% for c in entity %}e.{{ c }} = p.{{ c }} and {% endfor %}e.{{ timestamp }} = p._event_ts
+    group by p._row, p._ts, p._event_ts
+)
+
+select * from final
+{%- endif %}
+{%- endmacro %}
