@@ -235,12 +235,13 @@ def push(
         err_console.print(f"pushed {count} rows into {source}")
 
 
-def _parse_keys(keys: list[str]) -> dict[str, str]:
+def _parse_keys(keys: list[str], option: str = "--key") -> dict[str, str]:
     out: dict[str, str] = {}
     for item in keys:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise MaterializerError(f"--key {item!r}: expected COLUMN=VALUE, for example --key cc_num=4111")
+            what, example = ("COLUMN", "cc_num=4111") if option == "--key" else ("FIELD", "amount=120")
+            raise MaterializerError(f"{option} {item!r}: expected {what}=VALUE, for example {option} {example}")
         out[name.strip()] = value
     return out
 
@@ -251,6 +252,8 @@ def features(
     key: Annotated[list[str], typer.Option("--key", "-k", help="An entity key, COLUMN=VALUE (repeat for each key).")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    request: Annotated[Optional[list[str]], typer.Option("--request", "-r", help="A request field of an on-demand "
+                                                                              "view, NAME=VALUE (repeat).")] = None,
 ) -> None:
     """Look up the current features of one entity (Feast-style statuses).
 
@@ -259,7 +262,8 @@ def features(
     from rich.table import Table
 
     with _load() as project:
-        result = project.online_features(view, _parse_keys(key), as_of=as_of)
+        result = project.online_features(view, _parse_keys(key), as_of=as_of,
+                                         request=_parse_keys(request or [], "--request") if request else None)
     if as_json:
         _json(result.to_dict())
         return

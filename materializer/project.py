@@ -64,7 +64,7 @@ class Project:
         except KeyError:
             from materializer.errors import did_you_mean
 
-            known = ", ".join(self.spec.feature_views) or "(none)"
+            known = ", ".join([*self.spec.feature_views, *self.spec.on_demand]) or "(none)"
             raise MaterializerError(
                 f"unknown feature view {name!r}{did_you_mean(name, self.spec.feature_views)}; known views: {known}"
             ) from None
@@ -161,9 +161,17 @@ class Project:
         return training_frame(self, spine, refs, timestamp_column=timestamp_column, spine_sql=spine_sql)
 
     def online_features(
-        self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None
+        self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None,
+        request: dict[str, Any] | None = None,
     ) -> "OnlineResult":
-        """The current feature values of one entity, with Feast-style statuses."""
+        """The current feature values of one entity, with Feast-style statuses.
+
+        For an on-demand view, ``request`` gives the request fields (bound as parameters).
+        """
+        if view in self.spec.on_demand:
+            from materializer.on_demand import online_on_demand
+
+            return online_on_demand(self, view, entity, request, as_of=as_of)
         from materializer.online import online_features
 
         return online_features(self, view, entity, as_of=as_of)

@@ -90,18 +90,57 @@ def _csv_file_line(path: Path, record: int) -> int:
     return record
 
 
-def _copy_error(path: Path, exc: psycopg.Error, line_of: Callable[[int], int] | None = None) -> PushError:
+def _csv_record(path: Path, record: int) -> list[str] | None:
+    """CSV record ``record`` of the file (the header is record 1), or None."""
+    try:
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            for n, row in enumerate(csv.reader(fh), start=1):
+                if n == record:
+                    return row
+    except (csv.Error, UnicodeDecodeError):
+        pass
+    return None
+
+
+def _binary_label_column(exc: psycopg.Error, source: Source | None) -> str | None:
+    """The label column when ``exc`` is a violation of the CHECK that apply creates for the integer
+    label of a binary monitor (``<source>__<column>__binary``, see compile.label_checks)."""
+    name = exc.diag.constraint_name or ""
+    prefix = f"{source.name}__" if source is not None else ""
+    if source is None or exc.diag.sqlstate != "23514" or not name.startswith(prefix) or not name.endswith("__binary"):
+        return None
+    return name[len(prefix):-len("__binary")] or None
+
+
+def _copy_error(path: Path, exc: psycopg.Error, line_of: Callable[[int], int] | None = None,
+                source: Source | None = None,
+                value_of: Callable[[int, str], Any] | None = None) -> PushError:
+    """A PushError naming the file, its line and column; ``value_of(record, column)`` reads the bad value
+    of a row that broke a binary-label check, so the message can show it."""
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     m = _CONTEXT.search(diag.context or "")
+    label = _binary_label_column(exc, source)
+    if label is not None:
+        value = None
+        if m and value_of is not None:
+            try:
+                value = value_of(int(m.group(1)), label)
+            except (IndexError, ValueError, KeyError):
+                value = None
+        got = f"{value!r} is not a binary label" if value is not None else "not a binary label"
+        primary = f"{got}; a binary monitor's label must be 0 or 1 (or true/false), or empty for none"
     if m:
         line = int(m.group(1))
         if line_of is not None:
             line = line_of(line)
         where = f"line {line}"
-        if m.group(2):
-            where += f", column {m.group(2)}"
+        column = m.group(2) or label
+        if column:
+            where += f", column {column}"
         return PushError(f"{path}: {where}: {primary}; nothing was inserted")
+    if label is not None:
+        return PushError(f"{path}: column {label}: {primary}; nothing was inserted")
     return PushError(f"{path}: {primary}; nothing was inserted")
 
 
@@ -138,7 +177,11 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
                         bar.advance(task, len(chunk))
             total = cur.rowcount
     except psycopg.Error as exc:
-        raise _copy_error(path, exc, lambda record: _csv_file_line(path, record)) from None
+        def value_of(record: int, column: str) -> Any:
+            row = _csv_record(path, record)
+            return None if row is None else row[names.index(column)]
+
+        raise _copy_error(path, exc, lambda record: _csv_file_line(path, record), source, value_of) from None
     return total
 
 
@@ -219,4 +262,10 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
             cur.execute("flush")
         return count
     except psycopg.Error as exc:
-        raise _copy_error(path, exc, None if line_of is None else (lambda n: line_of.get(n, n))) from None
+        kept = rows if isinstance(rows, list) else None
+
+        def value_of(record: int, column: str) -> Any:
+            return None if kept is None else kept[record - 1][columns.index(column)]
+
+        raise _copy_error(path, exc, None if line_of is None else (lambda n: line_of.get(n, n)), source,
+                          value_of) from None

@@ -121,6 +121,7 @@ class ProjectSpec:
     cluster: str = "quickstart"
     monitors: dict[str, "Monitor"] = field(default_factory=dict)
     feature_services: dict[str, list[str]] = field(default_factory=dict)
+    on_demand: dict[str, "OnDemandView"] = field(default_factory=dict)
 
 
 TASKS = ("binary_classification", "regression")
@@ -171,3 +172,23 @@ class Monitor:
     def slices(self) -> list[tuple[str, str]]:
         """(slice name, column) of every way the metrics are sliced: ``version``, then each segment."""
         return ([("version", self.version)] if self.version else []) + [(s, s) for s in self.segments]
+
+
+@dataclass(frozen=True)
+class OnDemandView:
+    """Features computed at request time from request data and stored features (SQL expressions).
+
+    ``features`` maps a name to an expression in which ``{field}`` is a request field and
+    ``{view:feature}`` a stored feature; the same text runs online (request values bound as
+    parameters) and offline (request values from spine columns), so the two cannot skew.
+    """
+
+    name: str
+    entity: tuple[str, ...]
+    request: dict[str, str]  # field -> canonical SQL type
+    features: dict[str, str]  # name -> expression with {references}
+    inputs: tuple[str, ...]  # feature views referenced, in order of first use
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)

@@ -25,7 +25,7 @@ import psycopg
 from materializer.compile import feature_args, window_args
 from materializer.errors import MaterializerError, did_you_mean
 from materializer.render import renderer
-from materializer.spec import FeatureView
+from materializer.spec import FeatureView, OnDemandView
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -37,7 +37,7 @@ TIMESTAMP_COLUMN = "event_timestamp"
 def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
     """``view:feature``, ``view:*`` or a feature service name -> {view: [feature, ...]} in request order."""
     services = project.spec.feature_services
-    views = project.spec.feature_views
+    views: dict[str, Any] = {**project.spec.feature_views, **project.spec.on_demand}
     wanted: dict[str, list[str]] = {}
     expanded: list[str] = []
     for ref in refs:
@@ -193,6 +193,43 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str) -> str:
+    """Evaluate one feature view at every spine row into a temporary table; returns its name."""
+    conn = project.db.conn
+    points = f"_materializer_points_{view.name}"
+    keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
+    conn.execute(f"drop table if exists {points}")
+    conn.execute(f"create temporary table {points} as select _row, cast(c{position[timestamp_column]} as "
+                 f"timestamptz) as _ts, {keys} from {SPINE}")
+    conn.execute(f"analyze {points}")
+    result = f"_materializer_features_{view.name}"
+    conn.execute(f"drop table if exists {result}")
+    conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine)}")
+    conn.execute(f"create index on {result} (_row)")
+    return result
+
+
+def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
+                        header: list[str]) -> str:
+    """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
+    from materializer.on_demand import select_list
+
+    for field_name in od.request:
+        if field_name not in position:
+            raise MaterializerError(f"the spine has no column {field_name!r}, a request field of {od.name}"
+                                    f"{did_you_mean(field_name, header)}; its columns: {', '.join(header)}")
+    views = {v: project.spec.feature_views[v] for v in od.inputs}
+    request = ", ".join(f"cast(s.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
+    joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = s._row" for v in od.inputs)
+    result = f"_materializer_features_{od.name}"
+    conn = project.db.conn
+    conn.execute(f"drop table if exists {result}")
+    conn.execute(f"create temporary table {result} as select s._row, {select_list(od, views)} from {SPINE} as s "
+                 f"cross join lateral (select {request}) as request {joins}")
+    conn.execute(f"create index on {result} (_row)")
+    return result
+
+
 def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
           spine_sql: str | None = None) -> tuple[list[str], list[str], str]:
     """Load the spine and evaluate the features; returns (spine header, feature columns, the final query)."""
@@ -200,33 +237,27 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
         raise MaterializerError(f"training sets on {project.engine} are not available yet; point MATERIALIZER_DSN "
                                 "at PostgreSQL, or use `materializer compile` for the SQL")
     wanted = resolve_features(project, features)
-    views = [project.view(name) for name in wanted]
-    conn = project.db.conn
+    on_demand = {n: project.spec.on_demand[n] for n in wanted if n in project.spec.on_demand}
+    stored = [n for n in wanted if n not in on_demand]
+    for od in on_demand.values():
+        stored += [v for v in od.inputs if v not in stored]
+    views = [project.spec.feature_views[n] for n in stored]
     header = load_spine(project, spine, spine_sql)
     position = _check_spine(project, header, views, timestamp_column)
+    tables = {view.name: _evaluate_view(project, view, position, timestamp_column) for view in views}
+    for od in on_demand.values():
+        tables[od.name] = _evaluate_on_demand(project, od, position, tables, header)
     joins, selects, out_names = [], [], []
-    for i, view in enumerate(views):
-        points = f"_materializer_points_{i}"
-        keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}"
-                         for k in view.entity)
-        conn.execute(f"drop table if exists {points}")
-        conn.execute(f"create temporary table {points} as select _row, cast(c{position[timestamp_column]} as "
-                     f"timestamptz) as _ts, {keys} from {SPINE}")
-        conn.execute(f"analyze {points}")
-        result = f"_materializer_features_{i}"
-        conn.execute(f"drop table if exists {result}")
-        conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine)}")
-        conn.execute(f"create index on {result} (_row)")
-        joins.append(f"left join {result} as f{i} on f{i}._row = s._row")
-        for name in wanted[view.name]:
-            out = f"{view.name}__{name}"
-            if view.kind == "windowed" and any(o.name == name and o.is_count for o in view.output_features):
-                selects.append(f"coalesce(f{i}.{name}, 0) as {out}")
-            else:
-                selects.append(f"f{i}.{name} as {out}")
+    for i, name in enumerate(wanted):
+        joins.append(f"left join {tables[name]} as f{i} on f{i}._row = s._row")
+        view = project.spec.feature_views.get(name)
+        for feature in wanted[name]:
+            out = f"{name}__{feature}"
+            counted = view is not None and any(o.name == feature and o.is_count for o in view.output_features)
+            selects.append(f"coalesce(f{i}.{feature}, 0) as {out}" if counted else f"f{i}.{feature} as {out}")
             out_names.append(out)
     spine_cols = ", ".join(f"s.c{i}" for i in range(len(header)))
-    query = (f"select {spine_cols}, {', '.join(selects)} from {SPINE} as s {' '.join(joins)} order by s._row")
+    query = f"select {spine_cols}, {', '.join(selects)} from {SPINE} as s {' '.join(joins)} order by s._row"
     return header, out_names, query
 
 

@@ -15,7 +15,8 @@ import yaml
 
 from materializer.durations import Duration
 from materializer.errors import ProjectError, did_you_mean
-from materializer.spec import AGGREGATES, ENGINES, NUMERIC_TYPES, Feature, FeatureView, ProjectSpec, Source
+from materializer.spec import (AGGREGATES, ENGINES, NUMERIC_TYPES, Feature, FeatureView, OnDemandView,
+                               ProjectSpec, Source)
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 RELATION = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
@@ -48,7 +49,9 @@ TYPE_ALIASES = {
 }
 _NUMERIC_PS = re.compile(r"^(numeric|decimal)\s*\(\s*(\d+)\s*(,\s*(\d+)\s*)?\)$")
 
-TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "feature_services", "monitors")
+TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "on_demand_features", "feature_services",
+            "monitors")
+REFERENCE = re.compile(r"\{([^{}]*)\}")
 SOURCE_KEYS = ("columns", "relation", "timestamp")
 VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
 FEATURE_KEYS = ("agg", "column", "filter", "description")
@@ -177,10 +180,87 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
 
     taken = set(sources) | set(views)
     monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
-    services = _parse_services(p, raw.get("feature_services") or {}, views)
+    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, taken)
+    services = _parse_services(p, raw.get("feature_services") or {}, {**views, **on_demand})
     p.raise_if_any()
     return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
-                       cluster=str(cluster), monitors=monitors, feature_services=services)
+                       cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
+
+
+def _parse_on_demand(p: _Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]
+                     ) -> dict[str, OnDemandView]:
+    """`on_demand_features: {name: {request: {field: type}, features: {name: expression}}}`."""
+    out: dict[str, OnDemandView] = {}
+    if _mapping(p, "on_demand_features", raw, "on-demand feature views") is None:
+        return out
+    for name, body in raw.items():
+        path = f"on_demand_features.{name}"
+        if _identifier(p, path, name, "on-demand view") is None or _mapping(p, path, body, "settings") is None:
+            continue
+        if name in taken:
+            p.add(path, f"'{name}' is already the name of a source or feature view; rename it")
+            continue
+        _check_keys(p, path, body, ("request", "features", "description"))
+        before = len(p.lines)
+        request: dict[str, str] = {}
+        req = body.get("request") or {}
+        if _mapping(p, f"{path}.request", req, "field: type") is not None:
+            for field_name, ftype in req.items():
+                if _identifier(p, f"{path}.request.{field_name}", field_name, "request field") is None:
+                    continue
+                canon = canonical_type(ftype) if isinstance(ftype, str) else None
+                if canon is None:
+                    p.add(f"{path}.request.{field_name}", f"unsupported type {ftype!r}; use text, bigint, numeric, "
+                                                          "double precision, boolean, timestamptz, ...")
+                    continue
+                request[field_name] = canon
+        features: dict[str, str] = {}
+        inputs: list[str] = []
+        fraw = body.get("features")
+        if _mapping(p, f"{path}.features", fraw, "name: expression") is None or not fraw:
+            if isinstance(fraw, dict):
+                p.add(f"{path}.features", "an on-demand view needs at least one feature")
+            continue
+        for fname, expr in fraw.items():
+            fpath = f"{path}.features.{fname}"
+            if _identifier(p, fpath, fname, "feature") is None:
+                continue
+            if not isinstance(expr, str) or not expr.strip():
+                p.add(fpath, "expected an SQL expression such as \"{amount} / nullif({card_activity:amount_avg_1d}, 0)\"")
+                continue
+            if ";" in expr or "--" in expr or "/*" in expr:
+                p.add(fpath, "an on-demand feature is one SQL expression: no `;` and no comments")
+                continue
+            refs = REFERENCE.findall(expr)
+            if not refs:
+                p.add(fpath, "the expression uses no {request field} or {view:feature}; reference at least one")
+                continue
+            for ref in refs:
+                view_name, sep, feature = ref.partition(":")
+                if not sep:
+                    if ref not in request:
+                        p.add(fpath, f"{{{ref}}} is not a request field{did_you_mean(ref, request)}; declare it "
+                                     f"under `request:` (fields: {', '.join(request) or 'none'})")
+                elif view_name not in views:
+                    p.add(fpath, f"{{{ref}}}: unknown feature view {view_name!r}{did_you_mean(view_name, views)}")
+                elif feature not in views[view_name].feature_names:
+                    p.add(fpath, f"{{{ref}}}: {view_name} has no feature {feature!r}"
+                                 f"{did_you_mean(feature, views[view_name].feature_names)}")
+                elif view_name not in inputs:
+                    inputs.append(view_name)
+            features[fname] = expr
+        entities = {views[v].entity for v in inputs}
+        if len(entities) > 1:
+            p.add(path, "the feature views it reads have different entity keys; use views of one entity")
+        if len(p.lines) > before:
+            continue
+        entity = next(iter(entities)) if entities else ()
+        if not entity:
+            p.add(path, "an on-demand view must read at least one stored feature ({view:feature}), which gives its "
+                        "entity keys")
+            continue
+        out[name] = OnDemandView(name=name, entity=entity, request=request, features=features, inputs=tuple(inputs))
+    return out
 
 
 def _parse_services(p: _Problems, raw: Any, views: dict[str, FeatureView]) -> dict[str, list[str]]:

@@ -225,3 +225,65 @@ def test_parquet_in_and_out(loaded, tmp_path):
         want = expected(events, key, t)
         assert frame.at[i, "activity__n_1d"] == want["activity__n_1d"]
         assert close(plain(frame.at[i, "last__last_amount"]), want["last__last_amount"])
+
+
+ON_DEMAND = PROJECT + """
+on_demand_features:
+  tx_risk:
+    request: {amount: numeric, merchant: text}
+    features:
+      amount_vs_mean: "{amount} / nullif({activity:mean_1h}, 0)"
+      new_merchant: "{merchant} is distinct from {last:last_merchant}"
+      burst: "{activity:n_10m} + 1"
+"""
+
+
+def _on_demand_expected(events, key, t, amount, merchant):
+    want = expected(events, key, t)
+    mean = want["activity__mean_1h"]
+    return {
+        "amount_vs_mean": None if not mean else float(amount) / mean,
+        "new_merchant": merchant != want["last__last_merchant"],
+        "burst": want["activity__n_10m"] + 1,
+    }
+
+
+def test_on_demand_online_equals_offline_equals_reference(make_project):
+    project = make_project(ON_DEMAND)
+    events = generate(9)
+    load(project, events)
+    rng = random.Random(9)
+    rows = [(rng.choice(KEYS), T0 + timedelta(seconds=rng.randrange(-86400, 86400)), rng.choice(["10", "250.5"]),
+             rng.choice(["alpha", "bravo", "echo"])) for _ in range(40)]
+    spine = pd.DataFrame({"cc_num": [r[0] for r in rows], "event_timestamp": [r[1] for r in rows],
+                          "amount": [r[2] for r in rows], "merchant": [r[3] for r in rows]})
+    frame = project.training_set(spine, ["tx_risk:*"])
+    for i, (key, t, amount, merchant) in enumerate(rows):
+        want = _on_demand_expected(events, key, t, amount, merchant)
+        online = project.online_features("tx_risk", {"cc_num": key}, as_of=t,
+                                         request={"amount": amount, "merchant": merchant})
+        for name, value in want.items():
+            assert close(plain(frame.at[i, f"tx_risk__{name}"]), value), (name, key, t, "offline")
+            assert close(online.features[name], value), (name, key, t, "online")
+
+
+def test_on_demand_bad_input(make_project, tmp_path):
+    from materializer.errors import ProjectError
+
+    with pytest.raises(ProjectError, match=r"on_demand_features.tx_risk.features.bad: \{amout\} is not a request "
+                                           r"field \(did you mean 'amount'\?\)"):
+        make_project(ON_DEMAND + '      bad: "{amout} * 2"\n', name="bad1.yml")
+    with pytest.raises(ProjectError, match=r"\{activity:nope\}: activity has no feature 'nope'"):
+        make_project(ON_DEMAND + '      bad: "{activity:nope} * 2"\n', name="bad2.yml")
+    project = make_project(ON_DEMAND, name="ok.yml")
+    load(project, generate(9))
+    with pytest.raises(MaterializerError, match="needs the request field 'merchant'"):
+        project.online_features("tx_risk", {"cc_num": "c1"}, request={"amount": 1})
+    with pytest.raises(MaterializerError, match=r"spine has no column 'merchant', a request field of tx_risk"):
+        project.training_set(pd.DataFrame({"cc_num": ["c1"], "event_timestamp": [T0], "amount": [1]}),
+                             ["tx_risk:burst"])
+    # request values are bound parameters: an injection attempt is just a string
+    result = project.online_features("tx_risk", {"cc_num": "c1"},
+                                     request={"amount": 1, "merchant": "x'; drop table tx; --"})
+    assert result.features["new_merchant"] is True
+    assert project.db.conn.execute("select count(*) from tx").fetchone()[0] > 0
