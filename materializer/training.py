@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -94,15 +95,9 @@ def _create_spine(conn: psycopg.Connection, header: list[str]) -> None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    """A spine value as the text stored for it: None and NaN (pandas' missing value) are null."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    try:
-        import math
-
-        if isinstance(value, float) and math.isnan(value):
-            return None
-    except TypeError:
-        pass
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
@@ -180,16 +175,15 @@ def _view_sql(view: FeatureView, points: str, engine: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A value as CSV text: empty for null, true/false, ISO 8601 times, floats round-trip exactly."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, (datetime,)):
+    if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
     return str(value)
 
 
