@@ -68,22 +68,10 @@ flagged as (
     where {{ materializer.clock_between('scored.predicted_at + spans.opens', 'scored.predicted_at + spans.closes') }}
 ),
 
-cells as (
-    select
-        window_name,
-{%- for c in columns %}
-        {{ c }},
-{%- endfor %}
-{%- if binary %}
-        least(floor(score * 100), 99) as bin,
-{%- endif %}
-{{ materializer.monitor_cell_counters(task) }}
-    from flagged
-    group by window_name{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
+cells as ({{ materializer.monitor_cells('flagged', 'window_name', columns, task) }}
 ),
 
-sliced as (
-{{ materializer.monitor_slices('cells', 'window_name', slices, task) }}
+sliced as ({{ materializer.monitor_slices('cells', 'window_name', slices, task) }}
 ),
 
 {{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}

@@ -22,7 +22,23 @@
 {%- endif -%}
 {%- endmacro %}
 
-{% macro monitor_cell_counters(task) -%}
+{#- The `cells` query: flagged prediction rows summed per (key, slice columns, score bin). -#}
+{% macro monitor_cells(flagged, key, columns, task) -%}
+{%- set binary = task == 'binary_classification' %}
+    select
+        {{ key }},
+{%- for c in columns %}
+        {{ c }},
+{%- endfor %}
+{%- if binary %}
+        least(floor(score * 100), 99) as bin,
+{%- endif %}
+{{- materializer.monitor_cell_counters(task) }}
+    from {{ flagged }}
+    group by {{ key }}{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
+{%- endmacro %}
+
+{% macro monitor_cell_counters(task) %}
         count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,

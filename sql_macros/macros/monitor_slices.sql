@@ -11,7 +11,7 @@
 
 {% macro default__monitor_slices(cells, key, slices, task) -%}
 {%- set counters = materializer.monitor_counter_columns(task) -%}
-{%- set extra = ['bin'] if task == 'binary_classification' else [] -%}
+{%- set extra = ['bin'] if task == 'binary_classification' else [] %}
     select
         {{ key }},
         'all' as slice,

@@ -42,22 +42,10 @@ with flagged as (
     where {{ materializer.temporal_filter('cohort_at') }}
 ),
 
-cells as (
-    select
-        bucket_start,
-{%- for c in columns %}
-        {{ c }},
-{%- endfor %}
-{%- if binary %}
-        least(floor(score * 100), 99) as bin,
-{%- endif %}
-{{ materializer.monitor_cell_counters(task) }}
-    from flagged
-    group by bucket_start{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
+cells as ({{ materializer.monitor_cells('flagged', 'bucket_start', columns, task) }}
 ),
 
-sliced as (
-{{ materializer.monitor_slices('cells', 'bucket_start', slices, task) }}
+sliced as ({{ materializer.monitor_slices('cells', 'bucket_start', slices, task) }}
 ),
 
 {{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}

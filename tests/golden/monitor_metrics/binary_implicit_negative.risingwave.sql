@@ -33,7 +33,7 @@ cells as (
         model_version,
         channel,
         least(floor(score * 100), 99) as bin,
-count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -50,7 +50,7 @@ count(*) filter (where in_metrics) as n,
 ),
 
 sliced as (
-select
+    select
         window_name,
         'all' as slice,
         'all' as slice_value,

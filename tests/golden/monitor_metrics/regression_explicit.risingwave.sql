@@ -27,7 +27,7 @@ cells as (
     select
         window_name,
         model_version,
-count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -43,7 +43,7 @@ count(*) filter (where in_metrics) as n,
 ),
 
 sliced as (
-select
+    select
         window_name,
         'all' as slice,
         'all' as slice_value,

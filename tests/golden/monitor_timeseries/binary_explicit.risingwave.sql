@@ -18,7 +18,7 @@ cells as (
         bucket_start,
         model_version,
         least(floor(score * 100), 99) as bin,
-count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -35,7 +35,7 @@ count(*) filter (where in_metrics) as n,
 ),
 
 sliced as (
-select
+    select
         bucket_start,
         'all' as slice,
         'all' as slice_value,

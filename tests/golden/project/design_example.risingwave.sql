@@ -235,7 +235,7 @@ cells as (
         model_version,
         channel,
         least(floor(score * 100), 99) as bin,
-count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -252,7 +252,7 @@ count(*) filter (where in_metrics) as n,
 ),
 
 sliced as (
-select
+    select
         window_name,
         'all' as slice,
         'all' as slice_value,
@@ -415,7 +415,7 @@ cells as (
         model_version,
         channel,
         least(floor(score * 100), 99) as bin,
-count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,
         count(*) filter (where pending) as pending,
         count(*) filter (where invalid) as n_invalid,
@@ -432,7 +432,7 @@ count(*) filter (where in_metrics) as n,
 ),
 
 sliced as (
-select
+    select
         bucket_start,
         'all' as slice,
         'all' as slice_value,
