@@ -30,7 +30,7 @@
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
-with predictions as (
+with deduped as (
     select distinct on ({{ predictions.id }})
         {{ predictions.id }} as prediction_id,
         {{ predictions.timestamp }} as predicted_at,
@@ -44,18 +44,22 @@ with predictions as (
 ),
 
 {% if implicit -%}
-outcomes as (
+labels as (
+    -- the label is the latest outcome reported by the deadline of the id's earliest prediction
     select distinct on (o.{{ outcomes.id }})
         o.{{ outcomes.id }} as prediction_id,
         cast(o.{{ outcomes.label }} as {{ value_type }}) as label
     from {{ outcomes.relation }} as o
-    inner join predictions as p on p.prediction_id = o.{{ outcomes.id }}
     where o.{{ outcomes.label }} is not null
-        and o.{{ outcomes.timestamp }} <= p.predicted_at + {{ maturity }}
+        and o.{{ outcomes.timestamp }} <= (
+            select min(p.{{ predictions.timestamp }})
+            from {{ predictions.relation }} as p
+            where p.{{ predictions.id }} = o.{{ outcomes.id }}
+        ) + {{ maturity }}
     order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
 ),
 {%- else -%}
-outcomes as (
+labels as (
     select distinct on ({{ outcomes.id }})
         {{ outcomes.id }} as prediction_id,
         cast({{ outcomes.label }} as {{ value_type }}) as label
@@ -68,31 +72,31 @@ outcomes as (
 
 final as (
     select
-        predictions.prediction_id,
-        predictions.predicted_at,
-        predictions.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
-        predictions.score,
+        deduped.prediction_id,
+        deduped.predicted_at,
+        deduped.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
+        deduped.score,
 {%- if binary %}
-        predictions.score is not null and predictions.score >= 0 and predictions.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
 {%- else %}
-        predictions.score is not null as valid,
+        deduped.score is not null as valid,
 {%- endif %}
-        outcomes.prediction_id is not null as labelled,
+        labels.prediction_id is not null as labelled,
 {%- if implicit %}
-        coalesce(outcomes.label, 0) as label,
+        coalesce(labels.label, 0) as label,
 {%- else %}
-        outcomes.label,
+        labels.label,
 {%- endif %}
 {%- if binary %}
-        case when predictions.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
+        case when deduped.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
 {%- else %}
-        predictions.score as predicted{{ "," if predictions.columns }}
+        deduped.score as predicted{{ "," if predictions.columns }}
 {%- endif %}
 {%- for c in predictions.columns %}
-        predictions.{{ c }}{{ "," if not loop.last }}
+        deduped.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
-    from predictions
-    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+    from deduped
+    left join labels on labels.prediction_id = deduped.prediction_id
 )
 
 select * from final

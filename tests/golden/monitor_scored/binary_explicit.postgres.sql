@@ -1,4 +1,4 @@
-with predictions as (
+with deduped as (
     select distinct on (tx_id)
         tx_id as prediction_id,
         predicted_at as predicted_at,
@@ -8,7 +8,7 @@ with predictions as (
     order by tx_id, predicted_at, score desc nulls last
 ),
 
-outcomes as (
+labels as (
     select distinct on (tx_id)
         tx_id as prediction_id,
         cast(is_fraud as integer) as label
@@ -20,16 +20,16 @@ outcomes as (
 
 final as (
     select
-        predictions.prediction_id,
-        predictions.predicted_at,
-        predictions.predicted_at as cohort_at,
-        predictions.score,
-        predictions.score is not null and predictions.score >= 0 and predictions.score <= 1 as valid,
-        outcomes.prediction_id is not null as labelled,
-        outcomes.label,
-        case when predictions.score >= 0.7 then 1 else 0 end as predicted
-    from predictions
-    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+        deduped.prediction_id,
+        deduped.predicted_at,
+        deduped.predicted_at as cohort_at,
+        deduped.score,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        labels.prediction_id is not null as labelled,
+        labels.label,
+        case when deduped.score >= 0.7 then 1 else 0 end as predicted
+    from deduped
+    left join labels on labels.prediction_id = deduped.prediction_id
 )
 
 select * from final

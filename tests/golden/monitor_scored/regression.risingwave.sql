@@ -1,4 +1,4 @@
-with predictions as (
+with deduped as (
     select distinct on (tx_id)
         tx_id as prediction_id,
         predicted_at as predicted_at,
@@ -9,7 +9,7 @@ with predictions as (
     order by tx_id, predicted_at, predicted_eta desc nulls last
 ),
 
-outcomes as (
+labels as (
     select distinct on (tx_id)
         tx_id as prediction_id,
         cast(actual_eta as double precision) as label
@@ -21,17 +21,17 @@ outcomes as (
 
 final as (
     select
-        predictions.prediction_id,
-        predictions.predicted_at,
-        predictions.predicted_at as cohort_at,
-        predictions.score,
-        predictions.score is not null as valid,
-        outcomes.prediction_id is not null as labelled,
-        outcomes.label,
-        predictions.score as predicted,
-        predictions.model_version
-    from predictions
-    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+        deduped.prediction_id,
+        deduped.predicted_at,
+        deduped.predicted_at as cohort_at,
+        deduped.score,
+        deduped.score is not null as valid,
+        labels.prediction_id is not null as labelled,
+        labels.label,
+        deduped.score as predicted,
+        deduped.model_version
+    from deduped
+    left join labels on labels.prediction_id = deduped.prediction_id
 )
 
 select * from final

@@ -162,7 +162,7 @@ create table if not exists fraud_model__reference (
 );
 
 create materialized view fraud_model__scored in cluster quickstart as
-with predictions as (
+with deduped as (
     select distinct on (tx_id)
         tx_id as prediction_id,
         predicted_at as predicted_at,
@@ -174,31 +174,35 @@ with predictions as (
     order by tx_id, predicted_at, score desc nulls last
 ),
 
-outcomes as (
+labels as (
+    -- the label is the latest outcome reported by the deadline of the id's earliest prediction
     select distinct on (o.tx_id)
         o.tx_id as prediction_id,
         cast(o.is_fraud as integer) as label
     from raw.chargebacks as o
-    inner join predictions as p on p.prediction_id = o.tx_id
     where o.is_fraud is not null
-        and o.reported_at <= p.predicted_at + interval '168 hours'
+        and o.reported_at <= (
+            select min(p.predicted_at)
+            from predictions as p
+            where p.tx_id = o.tx_id
+        ) + interval '168 hours'
     order by o.tx_id, o.reported_at desc, o.is_fraud desc
 ),
 
 final as (
     select
-        predictions.prediction_id,
-        predictions.predicted_at,
-        predictions.predicted_at + interval '168 hours' as cohort_at,
-        predictions.score,
-        predictions.score is not null and predictions.score >= 0 and predictions.score <= 1 as valid,
-        outcomes.prediction_id is not null as labelled,
-        coalesce(outcomes.label, 0) as label,
-        case when predictions.score >= 0.5 then 1 else 0 end as predicted,
-        predictions.model_version,
-        predictions.channel
-    from predictions
-    left join outcomes on outcomes.prediction_id = predictions.prediction_id
+        deduped.prediction_id,
+        deduped.predicted_at,
+        deduped.predicted_at + interval '168 hours' as cohort_at,
+        deduped.score,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        labels.prediction_id is not null as labelled,
+        coalesce(labels.label, 0) as label,
+        case when deduped.score >= 0.5 then 1 else 0 end as predicted,
+        deduped.model_version,
+        deduped.channel
+    from deduped
+    left join labels on labels.prediction_id = deduped.prediction_id
 )
 
 select * from final;
