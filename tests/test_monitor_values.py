@@ -887,3 +887,36 @@ def test_validation_error_through_project_load(make_project) -> None:
     text = PROJECT.replace("maturity: 2d\n    threshold: 0.3", "threshold: 0.3")
     with pytest.raises(ProjectError, match=r"materializer\.yml.*monitors\.fraud_implicit\.maturity"):
         make_project(text)
+
+
+def test_streaming_form_gives_the_same_metrics(loaded) -> None:
+    """The Materialize/RisingWave text of every monitor view (a min() reduction instead of the index
+    probe; the engines' own clock replaced by PostgreSQL's) gives the same rows as the views apply made."""
+    from materializer.compile import monitor_args
+    from materializer.render import renderer
+
+    project = loaded
+    conn = project.db.conn
+    macros = renderer("postgres").macros
+    for name, monitor in project.spec.monitors.items():
+        a = monitor_args(monitor)
+        scored = str(macros["default__monitor_scored"](
+            predictions=a["predictions"], outcomes=a["outcomes"], task=monitor.task,
+            label_policy=monitor.label_policy, maturity=monitor.maturity.sql_interval if monitor.maturity else None,
+            threshold=monitor.threshold))
+        conn.execute(f"create view {name}__scored_stream as {scored}")
+        metrics = str(macros["default__monitor_metrics"](
+            scored=f"{name}__scored_stream", task=monitor.task, label_policy=monitor.label_policy,
+            windows=a["windows"], slices=a["slices"], cost_fp=monitor.cost_fp, cost_fn=monitor.cost_fn,
+            maturity=monitor.maturity.sql_interval if monitor.maturity else None))
+        conn.execute(f"create view {name}__metrics_stream as {metrics}")
+        for t in TIMES:
+            with conn.transaction():
+                conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
+                ours = conn.execute(f"select * from {monitor.view('metrics')} order by 1, 2, 3").fetchall()
+                theirs = conn.execute(f"select * from {name}__metrics_stream order by 1, 2, 3").fetchall()
+            assert len(ours) == len(theirs), (name, t)
+            for a_row, b_row in zip(ours, theirs):
+                for x, y in zip(a_row, b_row):
+                    same = x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-9 * max(1, abs(x)))
+                    assert same, (name, t, a_row[:3], x, y)

@@ -26,7 +26,23 @@
     {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold)) }}
 {%- endmacro %}
 
-{% macro default__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+{#- PostgreSQL computes the view on read: an outcome finds its prediction's earliest time with
+    one probe of the (id, ts) index that apply creates on a managed predictions table. -#}
+{% macro postgres__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold, probe=true) }}
+{%- endmacro %}
+
+{#- Materialize and RisingWave maintain the view: the earliest time per id is a min() reduction
+    joined to the outcomes (no correlated subquery to decorrelate). -#}
+{% macro materialize__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
+{%- endmacro %}
+
+{% macro risingwave__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5) -%}
+{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
+{%- endmacro %}
+
+{% macro default__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, probe=false) -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
@@ -50,12 +66,24 @@ labels as (
         o.{{ outcomes.id }} as prediction_id,
         cast(o.{{ outcomes.label }} as {{ value_type }}) as label
     from {{ outcomes.relation }} as o
+{%- if probe %}
     where o.{{ outcomes.label }} is not null
         and o.{{ outcomes.timestamp }} <= (
             select min(p.{{ predictions.timestamp }})
             from {{ predictions.relation }} as p
             where p.{{ predictions.id }} = o.{{ outcomes.id }}
         ) + {{ maturity }}
+{%- else %}
+    inner join (
+        select
+            {{ predictions.id }} as prediction_id,
+            min({{ predictions.timestamp }}) as first_predicted_at
+        from {{ predictions.relation }}
+        group by {{ predictions.id }}
+    ) as p on p.prediction_id = o.{{ outcomes.id }}
+    where o.{{ outcomes.label }} is not null
+        and o.{{ outcomes.timestamp }} <= p.first_predicted_at + {{ maturity }}
+{%- endif %}
     order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
 ),
 {%- else -%}

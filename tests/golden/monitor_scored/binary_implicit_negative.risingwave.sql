@@ -17,12 +17,15 @@ labels as (
         o.tx_id as prediction_id,
         cast(o.is_fraud as integer) as label
     from chargebacks as o
+    inner join (
+        select
+            tx_id as prediction_id,
+            min(predicted_at) as first_predicted_at
+        from predictions
+        group by tx_id
+    ) as p on p.prediction_id = o.tx_id
     where o.is_fraud is not null
-        and o.reported_at <= (
-            select min(p.predicted_at)
-            from predictions as p
-            where p.tx_id = o.tx_id
-        ) + interval '168 hours'
+        and o.reported_at <= p.first_predicted_at + interval '168 hours'
     order by o.tx_id, o.reported_at desc, o.is_fraud desc
 ),
 
