@@ -16,8 +16,10 @@
 {#- PostgreSQL: the events of the spine's keys and the spine's points are sorted together once
     per key and every window is a RANGE frame ending at the current row (its peers included, so
     events at exactly t count), so the cost grows with (points + events) * log, not with
-    points * events per window. count_distinct has no window form in PostgreSQL: it is read per
-    point through the (entity, ts) index. -#}
+    points * events per window. Points carry nulls in every event column (`_event` marks events),
+    so no aggregate needs a FILTER: PostgreSQL slides count/sum/avg/stddev frames with inverse
+    transitions only without one (a filter is a CASE inside the argument). count_distinct has no
+    window form in PostgreSQL: it is read per point through the (entity, ts) index. -#}
 {% macro postgres__training_windowed(points, relation, entity, timestamp, windows, features, columns=none) -%}
 {%- if columns is none -%}
 {#- the events' columns are unknown (an external source with filters): read per point -#}
@@ -42,7 +44,8 @@ events as (
         e.{{ c }},
 {%- endfor %}
         e.{{ timestamp }} as _ts,
-        cast(null as bigint) as _row{{ "," if event_columns }}
+        cast(null as bigint) as _row,
+        1 as _event{{ "," if event_columns }}
 {%- for c in event_columns %}
         e.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
@@ -61,7 +64,8 @@ stacked as (
         {{ c }},
 {%- endfor %}
         _ts,
-        _row{{ "," if event_columns }}
+        _row,
+        null{{ "," if event_columns }}
 {%- for c in event_columns %}
         null{{ "," if not loop.last }}
 {%- endfor %}
@@ -74,7 +78,7 @@ framed as (
 {%- for w in windows %}
 {%- set outer = loop %}
 {%- for f in framed %}
-        {{ materializer.aggregate(f, '_row is null') }} over window_{{ w.name }} as {{ f.name }}_{{ w.name }}{{ "," if not (outer.last and loop.last) }}
+        {{ materializer.training_aggregate(f) }} over window_{{ w.name }} as {{ f.name }}_{{ w.name }}{{ "," if not (outer.last and loop.last) }}
 {%- endfor %}
 {%- endfor %}
     from stacked
@@ -113,6 +117,14 @@ final as (
 
 select * from final
 {%- endif %}
+{%- endmacro %}
+
+{#- A windowed aggregate without FILTER: `count(*)` counts `_event`, a feature's filter is a CASE. -#}
+{% macro training_aggregate(feature) -%}
+{%- set column = feature.column or '_event' -%}
+{%- set value = ('case when (' ~ feature.filter ~ ') then ' ~ column ~ ' end') if feature.filter else column -%}
+{%- set function = {'count': 'count', 'sum': 'sum', 'avg': 'avg', 'min': 'min', 'max': 'max', 'stddev': 'stddev_samp'}[feature.agg] -%}
+{{ function }}({{ value }})
 {%- endmacro %}
 
 {#- Materialize and RisingWave: a one-off SELECT (ENGINES.md: never maintain training sets as views),

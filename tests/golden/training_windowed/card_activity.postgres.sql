@@ -10,6 +10,7 @@ events as (
         e.cc_num,
         e.ts as _ts,
         cast(null as bigint) as _row,
+        1 as _event,
         e.amount,
         e.merchant,
         e.status
@@ -29,6 +30,7 @@ stacked as (
         _row,
         null,
         null,
+        null,
         null
     from points
 ),
@@ -36,12 +38,12 @@ stacked as (
 framed as (
     select
         _row,
-        count(*) filter (where _row is null) over window_10m as tx_count_10m,
-        max(amount) filter (where _row is null) over window_10m as amount_max_10m,
-        count(*) filter (where _row is null and (status = 'failed')) over window_10m as failed_count_10m,
-        count(*) filter (where _row is null) over window_1d as tx_count_1d,
-        max(amount) filter (where _row is null) over window_1d as amount_max_1d,
-        count(*) filter (where _row is null and (status = 'failed')) over window_1d as failed_count_1d
+        count(_event) over window_10m as tx_count_10m,
+        max(amount) over window_10m as amount_max_10m,
+        count(case when (status = 'failed') then _event end) over window_10m as failed_count_10m,
+        count(_event) over window_1d as tx_count_1d,
+        max(amount) over window_1d as amount_max_1d,
+        count(case when (status = 'failed') then _event end) over window_1d as failed_count_1d
     from stacked
     window
         window_10m as (
