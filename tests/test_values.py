@@ -268,3 +268,28 @@ def test_unpinned_clock_reads_now(make_project):
     got = project.online_features("activity", {"cc_num": "k"})
     assert got.features["n_10m"] == 1 and got.features["n_1h"] == 1 and got.features["n_1d"] == 2
     assert abs((got.as_of - datetime.now(timezone.utc)).total_seconds()) < 60
+
+
+def test_null_tie_breaks_in_both_forms(make_project):
+    """Tied rows whose tie-break is null: the non-null one wins; all null, per column max (both SQL forms)."""
+    project = make_project(PROJECT)
+    ts = T0 - timedelta(minutes=1)
+    rows = [("a", Decimal("1"), "alpha", None), ("a", Decimal("5"), "bravo", 3), ("a", Decimal("9"), "charlie", None),
+            ("b", Decimal("2"), "alpha", None), ("b", Decimal("7"), None, None)]
+    events = [{"tx_id": f"n{i}", "cc_num": k, "merchant": m, "amount": a, "status": None, "seq": s, "ts": ts}
+              for i, (k, a, m, s) in enumerate(rows)]
+    load(project, events)
+    conn = project.db.conn
+    tb = project.spec.feature_views["last_tb"]
+    conn.execute("create view last_tb_stream as " + str(renderer("postgres").macros["default__latest_features"](
+        relation="tx", entity=["cc_num"], timestamp="ts", features=feature_args(tb), max_age=None,
+        tie_break="seq", columns=tb.columns_read)))
+    features = {"amount_tb": "amount", "merchant_tb": "merchant"}
+    for key in ("a", "b"):
+        want, _ = reference.latest(events, (key,), ["cc_num"], "ts", T0, features, None, "seq")
+        got = project.online_features("last_tb", {"cc_num": key}, as_of=T0).features
+        assert_same(got, want, f"postgres form {key}")
+        streamed = _all_rows(conn, "last_tb_stream", T0)[key]
+        assert_same({k: float(v) if isinstance(v, Decimal) else v for k, v in streamed.items() if k in want}, want,
+                    f"streaming form {key}")
+    assert want == {"amount_tb": 7.0, "merchant_tb": "alpha"}

@@ -103,7 +103,6 @@ latest_tie as (
     inner join latest_ts using ({{ tie_keys | join(', ') }})
     group by {{ tie_keys | join(', ') }}
 ),
-{%- set tie_keys = tie_keys + [tie_break] %}
 {%- endif %}
 
 latest as (
@@ -113,10 +112,16 @@ latest as (
 {%- endfor %}
         {{ timestamp }} as _event_ts,
 {%- for f in features %}
-        max({{ f.column }}) as {{ f.name }}{{ "," if not loop.last }}
+        max(events.{{ f.column }}) as {{ f.name }}{{ "," if not loop.last }}
 {%- endfor %}
     from events
-    inner join {{ 'latest_tie' if tie_break else 'latest_ts' }} using ({{ tie_keys | join(', ') }})
+{%- if tie_break %}
+    inner join latest_tie using ({{ (entity + [timestamp]) | join(', ') }})
+    -- rows whose tie-break is null win only when every tied row's is null (as `nulls last`)
+    where events.{{ tie_break }} is not distinct from latest_tie.{{ tie_break }}
+{%- else %}
+    inner join latest_ts using ({{ tie_keys | join(', ') }})
+{%- endif %}
     group by {{ (entity + [timestamp]) | join(', ') }}
 ),
 {%- if max_age is not none %}

@@ -20,8 +20,8 @@ latest as (
     select
         cc_num,
         ts as _event_ts,
-        max(amount) as last_amount,
-        max(merchant) as last_merchant
+        max(events.amount) as last_amount,
+        max(events.merchant) as last_merchant
     from events
     inner join latest_ts using (cc_num, ts)
     group by cc_num, ts
