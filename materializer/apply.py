@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from materializer.compile import DbObject, compile_project
+from materializer.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 from materializer.errors import DatabaseError, MaterializerError
 
 if TYPE_CHECKING:
@@ -202,6 +202,19 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             else:
                 result.unchanged += 1
             continue
+        if obj.kind == "maintenance":
+            # derived tables, functions and triggers: rebuilt from the sources whenever they change
+            state_table, _ = maintenance_tables(obj.name.removesuffix("__maintenance"))
+            exists = obj.name in state and _relation_info(conn, state_table) is not None
+            recreated = [s for s in obj.sources if s in recreated_sources]
+            if not exists or recreated or state[obj.name][1] != obj.sql:
+                reason = ("its source was recreated" if recreated else "definition changed") if exists else ""
+                later.append(Action("replace" if exists else "create", "maintenance", obj.name, [obj.sql],
+                                    reason=reason, obj=obj))
+                rebuilt.add(obj.name)
+            else:
+                result.unchanged += 1
+            continue
         if obj.kind in ("index", "view_index"):
             exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
                 obj.name in state)
@@ -247,6 +260,8 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             continue
         if kind == "view":
             drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
+        elif kind == "maintenance":
+            drops.append(Action("drop", kind, name, maintenance_drop(name), reason="no longer in the project"))
         elif kind in ("index", "view_index"):
             drops.append(Action("drop", kind, name, [f"drop index if exists {name}"], reason="no longer in the project"))
         elif kind == "table":

@@ -21,12 +21,13 @@ REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "do
 class DbObject:
     """One database object and the statement that creates it."""
 
-    kind: str  # schema | function | table | index | view | view_index
+    kind: str  # schema | function | table | index | view | view_index | maintenance
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read
     columns: tuple[tuple[str, str], ...] = ()  # for tables: (column, type)
     depends_on: tuple[str, ...] = ()  # project objects it reads (views over views)
+    sources: tuple[str, ...] = ()  # for maintenance: the sources whose triggers it installs
 
     @property
     def statement(self) -> str:
@@ -86,14 +87,41 @@ def label_checks(spec: ProjectSpec, source: Source) -> list[dict]:
     return list({c["name"]: c for c in checks}.values())
 
 
+def maintained(m: Monitor, engine: Engine) -> bool:
+    """Whether ``apply`` maintains the monitor's counters with triggers: on PostgreSQL, when both of
+    its sources are managed tables (external relations are never touched; their views compute on read)."""
+    return not engine.materialized and m.predictions.source.managed and m.outcomes.source.managed
+
+
+def maintenance_tables(name: str) -> tuple[str, str]:
+    """The state and cells tables of a maintained monitor."""
+    return f"materializer.{name}__state", f"materializer.{name}__cells"
+
+
+def maintenance_name(name: str) -> str:
+    return f"{name}__maintenance"
+
+
+def maintenance_drop(object_name: str) -> list[str]:
+    """Statements removing a monitor's maintenance (its triggers go with their functions)."""
+    name = object_name.removesuffix("__maintenance")
+    functions = [f"drop function if exists materializer.{name}__{f} cascade"
+                 for f in ("on_predictions", "on_outcomes", "refresh", "rebuild")]
+    return [*functions, f"drop table if exists {', '.join(maintenance_tables(name))} cascade"]
+
+
 def monitor_args(m: Monitor) -> dict:
     """The arguments of the monitor macros, from a validated monitor."""
     extra = list(dict.fromkeys([*(c for _, c in m.slices), *m.features]))
+    pred_source, out_source = m.predictions.source, m.outcomes.source
     return {
-        "predictions": {"relation": m.predictions.source.relation, "id": m.predictions.id,
-                        "timestamp": m.predictions.timestamp, "score": m.predictions.value, "columns": extra},
-        "outcomes": {"relation": m.outcomes.source.relation, "id": m.outcomes.id,
-                     "timestamp": m.outcomes.timestamp, "label": m.outcomes.value},
+        "predictions": {"relation": pred_source.relation, "id": m.predictions.id,
+                        "timestamp": m.predictions.timestamp, "score": m.predictions.value, "columns": extra,
+                        "id_type": pred_source.column_type(m.predictions.id),
+                        "column_types": {c: pred_source.column_type(c) for c in extra}},
+        "outcomes": {"relation": out_source.relation, "id": m.outcomes.id,
+                     "timestamp": m.outcomes.timestamp, "label": m.outcomes.value,
+                     "id_type": out_source.column_type(m.outcomes.id)},
         "windows": [{"name": w.text, "interval": w.sql_interval, "seconds": w.seconds} for w in m.windows],
         "bucket": {"name": m.bucket.text, "interval": m.bucket.sql_interval, "seconds": m.bucket.seconds},
         "slices": [{"name": n, "column": c} for n, c in m.slices],
@@ -108,15 +136,24 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
     source = m.predictions.source.name
     objects: list[DbObject] = []
     scored = m.view("scored")
+    maturity = m.maturity.sql_interval if m.maturity else None
+    state = cells = None
+    if maintained(m, engine):
+        state, cells = maintenance_tables(m.name)
+        sql = r.call("monitor_maintenance", monitor=m.name, state=state, cells=cells, predictions=a["predictions"],
+                     outcomes=a["outcomes"], task=m.task, label_policy=m.label_policy, maturity=maturity,
+                     threshold=m.threshold, bucket=a["bucket"], slices=a["slices"])
+        objects.append(DbObject("maintenance", maintenance_name(m.name), sql, source,
+                                sources=(m.predictions.source.name, m.outcomes.source.name)))
     bodies = {
         "scored": r.call("monitor_scored", predictions=a["predictions"], outcomes=a["outcomes"], task=m.task,
-                         label_policy=m.label_policy, maturity=m.maturity.sql_interval if m.maturity else None,
-                         threshold=m.threshold),
+                         label_policy=m.label_policy, maturity=maturity, threshold=m.threshold, state=state),
         "metrics": r.call("monitor_metrics", scored=scored, task=m.task, label_policy=m.label_policy,
                           windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
-                          maturity=m.maturity.sql_interval if m.maturity else None),
+                          maturity=maturity, cells=cells, bucket=a["bucket"]),
         "timeseries": r.call("monitor_timeseries", scored=scored, task=m.task, label_policy=m.label_policy,
-                             bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn),
+                             bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
+                             cells=cells),
     }
     if m.version:
         bodies["versions"] = r.call("monitor_versions", metrics=m.view("metrics"), task=m.task)
@@ -128,8 +165,9 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                                 None, tuple(REFERENCE_COLUMNS.items())))
         bodies["drift"] = r.call("monitor_drift", scored=scored, reference=table, windows=a["windows"],
                                  columns=a["drift_columns"])
-    reads = {"scored": (), "metrics": (scored,), "timeseries": (scored,), "versions": (m.view("metrics"),),
-             "drift": (scored, m.view("reference"))}
+    upkeep = (maintenance_name(m.name),) if state else ()
+    reads = {"scored": upkeep, "metrics": (scored, *upkeep), "timeseries": (scored, *upkeep),
+             "versions": (m.view("metrics"),), "drift": (scored, m.view("reference"))}
     for kind, body in bodies.items():
         objects.append(DbObject("view", m.view(kind), engine.create_view(m.view(kind), body, cluster), source,
                                 depends_on=reads[kind]))

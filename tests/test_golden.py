@@ -140,6 +140,10 @@ PREDICTIONS = {"relation": "predictions", "id": "tx_id", "timestamp": "predicted
 OUTCOMES = {"relation": "chargebacks", "id": "tx_id", "timestamp": "reported_at", "label": "is_fraud"}
 SLICES = [{"name": "version", "column": "model_version"}, {"name": "channel", "column": "channel"}]
 MW = [W["1h"], W["1d"]]
+HOURLY = {"interval": "interval '1 hour'", "seconds": 3600}
+MAINTAINED_PREDICTIONS = {**PREDICTIONS, "id_type": "text",
+                          "column_types": {"model_version": "text", "channel": "text", "amount": "numeric"}}
+MAINTAINED_OUTCOMES = {**OUTCOMES, "id_type": "text"}
 
 CASES.update({
     "monitor_scored": {
@@ -151,6 +155,22 @@ CASES.update({
         "regression": {"predictions": {**PREDICTIONS, "score": "predicted_eta", "columns": ["model_version"]},
                        "outcomes": {**OUTCOMES, "label": "actual_eta"}, "task": "regression",
                        "label_policy": "explicit"},
+        "maintained_explicit": {"predictions": PREDICTIONS, "outcomes": OUTCOMES, "task": "binary_classification",
+                                "label_policy": "explicit", "threshold": 0.5,
+                                "state": "materializer.fraud_model__state"},
+    },
+    "monitor_maintenance": {
+        "binary_implicit_negative": {
+            "monitor": "fraud_model", "state": "materializer.fraud_model__state",
+            "cells": "materializer.fraud_model__cells", "predictions": MAINTAINED_PREDICTIONS,
+            "outcomes": MAINTAINED_OUTCOMES, "task": "binary_classification", "label_policy": "implicit_negative",
+            "maturity": "interval '168 hours'", "threshold": 0.5, "bucket": HOURLY, "slices": SLICES},
+        "regression_explicit": {
+            "monitor": "eta_model", "state": "materializer.eta_model__state", "cells": "materializer.eta_model__cells",
+            "predictions": {**MAINTAINED_PREDICTIONS, "score": "predicted_eta", "columns": ["model_version"],
+                            "column_types": {"model_version": "text"}},
+            "outcomes": {**MAINTAINED_OUTCOMES, "label": "actual_eta"}, "task": "regression",
+            "label_policy": "explicit", "maturity": None, "threshold": 0.5, "bucket": HOURLY, "slices": SLICES[:1]},
     },
     "monitor_rollup": {
         "binary_by_window": {"group_by": ["window_name", "slice", "slice_value"], "task": "binary_classification",
@@ -164,11 +184,21 @@ CASES.update({
                                      "cost_fp": 5, "cost_fn": 120, "maturity": "interval '168 hours'"},
         "regression_explicit": {"scored": "eta_model__scored", "task": "regression", "label_policy": "explicit",
                                 "windows": [W["1h"]], "slices": SLICES[:1]},
+        "maintained_binary_implicit_negative": {
+            "scored": "fraud_model__scored", "task": "binary_classification", "label_policy": "implicit_negative",
+            "windows": MW, "slices": SLICES, "cost_fp": 5, "cost_fn": 120, "maturity": "interval '168 hours'",
+            "cells": "materializer.fraud_model__cells", "bucket": HOURLY},
+        "maintained_regression_explicit": {
+            "scored": "eta_model__scored", "task": "regression", "label_policy": "explicit", "windows": [W["1h"]],
+            "slices": SLICES[:1], "cells": "materializer.eta_model__cells", "bucket": HOURLY},
     },
     "monitor_timeseries": {
         "binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
                             "label_policy": "explicit", "bucket": {"interval": "interval '1 hour'", "seconds": 3600},
                             "slices": SLICES[:1]},
+        "maintained_binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
+                                       "label_policy": "explicit", "bucket": HOURLY, "slices": SLICES[:1],
+                                       "cells": "materializer.fraud_model__cells"},
     },
     "monitor_versions": {
         "binary": {"metrics": "fraud_model__metrics", "task": "binary_classification"},
@@ -240,11 +270,39 @@ def test_macro_golden_files(engine, request):
         _check(GOLDEN / macro / f"{case}.{engine}.sql", sql, update)
 
 
+# A monitor whose sources are both managed: on PostgreSQL apply maintains its counters with triggers.
+MANAGED_MONITOR = """
+name: fraud
+sources:
+  predictions:
+    columns: {tx_id: text, predicted_at: timestamptz, score: double precision, model_version: text,
+              channel: text}
+    timestamp: predicted_at
+  chargebacks:
+    columns: {tx_id: text, reported_at: timestamptz, is_fraud: integer}
+    timestamp: reported_at
+monitors:
+  fraud_model:
+    task: binary_classification
+    predictions: {source: predictions, id: tx_id, timestamp: predicted_at,
+                  score: score, version: model_version, segments: [channel]}
+    outcomes:    {source: chargebacks, id: tx_id, timestamp: reported_at, label: is_fraud}
+    threshold: 0.5
+    maturity: 7d
+    label_policy: implicit_negative
+    windows: [1h, 1d]
+    bucket: 1h
+    costs: {fp: 5, fn: 120}
+"""
+
+
+@pytest.mark.parametrize("project", ["design_example", "managed_monitor"])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_project_golden_files(engine, request):
-    """The whole DESIGN §4 project as `materializer compile --engine <engine>` prints it."""
-    spec = parse_project(yaml.safe_load(DESIGN_EXAMPLE))
-    _check(GOLDEN / "project" / f"design_example.{engine}.sql", compile_sql(spec, engine),
+def test_project_golden_files(engine, project, request):
+    """The DESIGN §4 project, and a monitor of managed sources, as `materializer compile --engine <engine>` prints them."""
+    text = {"design_example": DESIGN_EXAMPLE, "managed_monitor": MANAGED_MONITOR}[project]
+    spec = parse_project(yaml.safe_load(text))
+    _check(GOLDEN / "project" / f"{project}.{engine}.sql", compile_sql(spec, engine),
            request.config.getoption("--update-golden"))
 
 

@@ -9,13 +9,15 @@
       windows      list of {name, interval}
       slices       list of {name, column}: `version` and the segment columns
       maturity     an interval literal (implicit_negative), or none
+      cells, bucket  PostgreSQL only: the monitor's maintained cells table (monitor_maintenance)
+                   and its bucket {interval, seconds}
     Cohort of window W at t: predictions with t - W <= cohort_at <= t (cohort_at is predicted_at,
     or predicted_at + maturity under implicit_negative: only mature predictions count).
     Pending under implicit_negative: every valid prediction with predicted_at <= t < cohort_at,
     whatever the window. Values of a slice column are text; a null value is '(null)'.
 -#}
-{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none) -%}
-    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity)) }}
+{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity, cells, bucket)) }}
 {%- endmacro %}
 
 {#- One text for the three engines. Every prediction is read once: a small table of time spans
@@ -23,7 +25,7 @@
     to just before maturity) is joined to it, and the clock only bounds the span in a top-level
     ANDed WHERE (clock_between), never in CASE or FILTER. Rows are then summed into cells per
     (window, slice columns, score bin), and the slices and metrics are computed from the cells. -#}
-{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none) -%}
+{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set offset = maturity if implicit else "interval '0 seconds'" -%}
 {%- set columns = [] -%}
@@ -77,4 +79,59 @@ sliced as ({{ materializer.monitor_slices('cells', 'window_name', slices, task) 
 {{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
 
 select * from final
+{%- endmacro %}
+
+{#- PostgreSQL with maintained cells (monitor_maintenance): a window's whole buckets are summed
+    from the cells, and only the rows of the partial buckets at both ends of its span are read
+    from the scored view, so a read costs (buckets x cells + the rows of two buckets), not the
+    rows of the window. Under explicit, a bucket holding an outcome dated after t (a reading in
+    the past) is read from the scored rows too. -#}
+{% macro postgres__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{%- if cells is none -%}
+{{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
+{%- else -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set clock = materializer.clock() -%}
+{%- set spans = [] -%}
+{%- for w in windows %}{% do spans.append((w.name, 'cohort', w.interval)) %}{% endfor -%}
+{%- if implicit %}{% for w in windows %}{% do spans.append((w.name, 'pending', maturity ~ " - interval '1 microsecond'")) %}{% endfor %}{% endif -%}
+with spans as (
+    -- each window reads cohort times (and, under implicit_negative, prediction times of the
+    -- pending rows) from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    select
+        window_name,
+        kind,
+        opens,
+        whole_from,
+        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
+    from (
+        select
+            window_name,
+            kind,
+            {{ clock }} - length as opens,
+            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
+        from (
+            values
+{%- for name, kind, length in spans %}
+                ('{{ name }}', '{{ kind }}', {{ length }}){{ "," if not loop.last }}
+{%- endfor %}
+        ) as spans (window_name, kind, length)
+    ) as bounds
+),
+
+{{ materializer.monitor_cells_read(cells, scored, task, label_policy, slices, bucket, 'window_name') }}
+
+{{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
+
+select * from final
+{%- endif %}
+{%- endmacro %}
+
+{#- Materialize and RisingWave maintain the view itself (no cells). -#}
+{% macro materialize__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
+{%- endmacro %}
+
+{% macro risingwave__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- endmacro %}

@@ -97,6 +97,8 @@ counters as (
 {%- endif %}
     from sliced
     group by {{ keys }}
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 {%- if binary %}
 

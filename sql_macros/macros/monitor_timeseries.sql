@@ -8,13 +8,13 @@
     (the metrics view counts them).
 
     Arguments: `scored`, `task`, `label_policy`, `bucket` ({interval, seconds}), `slices`,
-    `cost_fp`, `cost_fn`.
+    `cost_fp`, `cost_fn`, and on PostgreSQL `cells`, the maintained cells (monitor_maintenance).
 -#}
-{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none) -%}
-    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn)) }}
+{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, cells)) }}
 {%- endmacro %}
 
-{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none) -%}
+{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set columns = [] -%}
 {%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
@@ -51,4 +51,35 @@ sliced as ({{ materializer.monitor_slices('cells', 'bucket_start', slices, task)
 {{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
 
 select * from final
+{%- endmacro %}
+
+{#- PostgreSQL with maintained cells: the buckets before the one holding t come from the cells
+    (under explicit, but those holding an outcome dated after t), the rest from the scored rows. -#}
+{% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{%- if cells is none -%}
+{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
+{%- else -%}
+with spans as (
+    select
+        'cohort' as kind,
+        timestamptz '-infinity' as opens,
+        timestamptz '-infinity' as whole_from,
+        {{ materializer.time_bucket(materializer.clock(), bucket.interval, bucket.seconds) }} as whole_until
+),
+
+{{ materializer.monitor_cells_read(cells, scored, task, label_policy, slices, bucket, 'bucket_start') }}
+
+{{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
+
+select * from final
+{%- endif %}
+{%- endmacro %}
+
+{#- Materialize and RisingWave maintain the view itself (no cells). -#}
+{% macro materialize__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
+{%- endmacro %}
+
+{% macro risingwave__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- endmacro %}

@@ -78,6 +78,8 @@ counters as (
         sum(sum_y2) as sum_y2
     from sliced
     group by window_name, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 final as (

@@ -4,7 +4,8 @@ with deduped as (
         predicted_at as predicted_at,
         cast(score as double precision) as score
     from predictions
-    where mz_now() >= predicted_at
+    where tx_id is not null
+        and mz_now() >= predicted_at
     order by tx_id, predicted_at, score desc nulls last
 ),
 

@@ -7,7 +7,8 @@ with deduped as (
         channel,
         amount
     from predictions
-    where mz_now() >= predicted_at
+    where tx_id is not null
+        and mz_now() >= predicted_at
     order by tx_id, predicted_at, score desc nulls last
 ),
 

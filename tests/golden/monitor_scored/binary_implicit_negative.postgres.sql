@@ -7,7 +7,8 @@ with deduped as (
         channel,
         amount
     from predictions
-    where predicted_at <= (select materializer.clock())
+    where tx_id is not null
+        and predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, score desc nulls last
 ),
 

@@ -7,7 +7,8 @@ with deduped as (
         channel,
         amount
     from predictions
-    where predicted_at <= now()
+    where tx_id is not null
+        and predicted_at <= now()
     order by tx_id, predicted_at, score desc nulls last
 ),
 

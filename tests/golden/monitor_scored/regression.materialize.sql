@@ -5,7 +5,8 @@ with deduped as (
         cast(predicted_eta as double precision) as score,
         model_version
     from predictions
-    where mz_now() >= predicted_at
+    where tx_id is not null
+        and mz_now() >= predicted_at
     order by tx_id, predicted_at, predicted_eta desc nulls last
 ),
 

@@ -5,7 +5,8 @@ with deduped as (
         cast(predicted_eta as double precision) as score,
         model_version
     from predictions
-    where predicted_at <= (select materializer.clock())
+    where tx_id is not null
+        and predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, predicted_eta desc nulls last
 ),
 

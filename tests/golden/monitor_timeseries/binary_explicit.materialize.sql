@@ -69,6 +69,8 @@ counters as (
         sum(sum_brier) as sum_brier
     from sliced
     group by bucket_start, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 histogram as (

@@ -170,7 +170,8 @@ with deduped as (
         model_version,
         channel
     from predictions
-    where mz_now() >= predicted_at
+    where tx_id is not null
+        and mz_now() >= predicted_at
     order by tx_id, predicted_at, score desc nulls last
 ),
 
@@ -306,6 +307,8 @@ counters as (
         sum(sum_brier) as sum_brier
     from sliced
     group by window_name, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 histogram as (
@@ -486,6 +489,8 @@ counters as (
         sum(sum_brier) as sum_brier
     from sliced
     group by bucket_start, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 histogram as (

@@ -121,7 +121,8 @@ with deduped as (
         model_version,
         channel
     from predictions
-    where predicted_at <= (select materializer.clock())
+    where tx_id is not null
+        and predicted_at <= (select materializer.clock())
     order by tx_id, predicted_at, score desc nulls last
 ),
 
@@ -254,6 +255,8 @@ counters as (
         sum(sum_brier) as sum_brier
     from sliced
     group by window_name, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 histogram as (
@@ -434,6 +437,8 @@ counters as (
         sum(sum_brier) as sum_brier
     from sliced
     group by bucket_start, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
 ),
 
 histogram as (

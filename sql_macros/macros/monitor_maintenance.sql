@@ -1,0 +1,465 @@
+{#- Incremental maintenance of a monitor on PostgreSQL: what Materialize and RisingWave do for
+    the monitor views, done by statement-level triggers on the two managed source tables.
+
+    Two tables in the `materializer` schema hold derived data only (apply drops and rebuilds
+    them whenever the monitor's definition changes; they never hold anything the sources do not):
+
+    - `state`: one row per prediction id, the deduplicated prediction joined to its outcome,
+      without the clock. Under implicit_negative the label (the latest outcome by the deadline)
+      does not depend on t; under explicit the stored label is the latest outcome of all, and
+      `labelled_at` (its timestamp) tells a reader at t whether it is the label at t.
+    - `cells`: the counters of MONITORING.md summed per (kind, time bucket, slice columns, score
+      bin), over the state rows: kind `cohort` buckets a row by its cohort time (the windows and
+      the time series), kind `pending` (implicit_negative) by its prediction time. Counters are
+      sums, so a change of some ids subtracts their old rows and adds their new ones.
+
+    After every statement that writes a source, `refresh(ids)` takes the touched ids' rows out of
+    the cells, recomputes their state rows from the sources and adds them back: the cost of a
+    write grows with the rows it touches, and a read sums whole buckets of cells plus the rows of
+    the partial buckets at the ends of its span (see monitor_metrics). Writers of one monitor take
+    turns (a transaction-level advisory lock), so each recomputes from what committed before it.
+    TRUNCATE of either source rebuilds everything. Needs PostgreSQL 14 (create or replace trigger).
+
+    Arguments (all from the validated project):
+      monitor      the monitor's name
+      state, cells the two tables (schema-qualified)
+      predictions  {relation, id, timestamp, score, columns, id_type, column_types}
+      outcomes     {relation, id, timestamp, label, id_type}
+      task, label_policy, maturity (interval literal or none), threshold
+      bucket       {interval, seconds}
+      slices       list of {name, column}
+-#}
+{% macro monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+    {{ return(adapter.dispatch('monitor_maintenance', 'materializer')(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices)) }}
+{%- endmacro %}
+
+{#- Materialize and RisingWave maintain the monitor views themselves: nothing to create. -#}
+{% macro default__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{%- endmacro %}
+
+{% macro materialize__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{%- endmacro %}
+
+{% macro risingwave__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{%- endmacro %}
+
+{% macro postgres__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{%- set binary = task == 'binary_classification' -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set value_type = 'integer' if binary else 'double precision' -%}
+{%- set keys = materializer.monitor_slice_columns(slices) -%}
+{%- set key_list = (['kind', 'bucket_start'] + keys + (['bin'] if binary else [])) | join(', ') -%}
+{%- set counters = materializer.monitor_counter_columns(task) -%}
+{%- set lock = "perform pg_advisory_xact_lock(hashtext('materializer.monitor." ~ monitor ~ "'))" -%}
+drop table if exists {{ cells }}, {{ state }} cascade;
+
+create table {{ state }} (
+    prediction_id {{ predictions.id_type }} primary key,
+    predicted_at timestamptz not null,
+    cohort_at timestamptz not null,
+    score double precision,
+    valid boolean not null,
+    labelled boolean not null,
+    label {{ value_type }},
+    labelled_at timestamptz,
+    predicted {{ value_type }}{{ "," if predictions.columns }}
+{%- for c in predictions.columns %}
+    {{ c }} {{ predictions.column_types[c] }}{{ "," if not loop.last }}
+{%- endfor %}
+);
+
+create index on {{ state }} (cohort_at);
+
+create index on {{ state }} (predicted_at);
+
+create table {{ cells }} (
+    kind text not null,
+    bucket_start timestamptz not null,
+{%- for c in keys %}
+    {{ c }} text not null,
+{%- endfor %}
+{%- if binary %}
+    bin integer not null,
+{%- endif %}
+{%- for c in counters %}
+    {{ c }} {{ 'double precision' if c.startswith('sum_') else 'bigint' }} not null,
+{%- endfor %}
+    max_labelled_at timestamptz,
+    primary key ({{ key_list }})
+);
+
+create index on {{ cells }} (kind) where n = 0 and pending = 0 and n_invalid = 0;
+{%- if not implicit %}
+
+create index on {{ cells }} (max_labelled_at);
+{%- endif %}
+
+create or replace function materializer.{{ monitor }}__refresh(_materializer_ids {{ predictions.id_type }}[]) returns void
+language plpgsql as $$
+begin
+    {{ lock }};
+    -- take the touched ids' rows out of the cells
+    with changed as (
+        delete from {{ state }} as s
+        where s.prediction_id = any(_materializer_ids)
+        returning s.*
+    ),
+{{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
+{{ materializer.monitor_state_upsert(cells, key_list, counters, '-') }};
+    -- recompute them from the sources and add them back
+    with changed as (
+        insert into {{ state }}
+{{ materializer.monitor_state_rows(predictions, outcomes, task, label_policy, maturity, threshold, '_materializer_ids') | indent(8, true) }}
+        returning *
+    ),
+{{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
+{{ materializer.monitor_state_upsert(cells, key_list, counters, '+') }};
+    delete from {{ cells }} where n = 0 and pending = 0 and n_invalid = 0;
+end
+$$;
+
+create or replace function materializer.{{ monitor }}__rebuild() returns void
+language plpgsql as $$
+begin
+    {{ lock }};
+    truncate {{ state }}, {{ cells }};
+    with changed as (
+        insert into {{ state }}
+{{ materializer.monitor_state_rows(predictions, outcomes, task, label_policy, maturity, threshold) | indent(8, true) }}
+        returning *
+    ),
+{{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
+{{ materializer.monitor_state_upsert(cells, key_list, counters, '+') }};
+end
+$$;
+{%- for side, name in [(predictions, 'predictions'), (outcomes, 'outcomes')] %}
+
+create or replace function materializer.{{ monitor }}__on_{{ name }}() returns trigger
+language plpgsql as $$
+declare
+    _materializer_ids {{ predictions.id_type }}[];
+begin
+    if tg_op = 'TRUNCATE' then
+        perform materializer.{{ monitor }}__rebuild();
+        return null;
+    elsif tg_op = 'INSERT' then
+        select array_agg(distinct {{ side.id }}) into _materializer_ids from new_rows where {{ side.id }} is not null;
+    elsif tg_op = 'UPDATE' then
+        select array_agg(distinct {{ side.id }}) into _materializer_ids
+        from (select {{ side.id }} from old_rows union all select {{ side.id }} from new_rows) as touched
+        where {{ side.id }} is not null;
+    else
+        select array_agg(distinct {{ side.id }}) into _materializer_ids from old_rows where {{ side.id }} is not null;
+    end if;
+    if _materializer_ids is not null then
+        perform materializer.{{ monitor }}__refresh(_materializer_ids);
+    end if;
+    return null;
+end
+$$;
+{%- for event, referencing in [('insert', 'new table as new_rows'), ('update', 'old table as old_rows new table as new_rows'), ('delete', 'old table as old_rows'), ('truncate', none)] %}
+
+create or replace trigger {{ monitor }}__{{ name }}_{{ event }}
+after {{ event }} on {{ side.relation }}
+{%- if referencing %}
+referencing {{ referencing }}
+{%- endif %}
+for each statement execute function materializer.{{ monitor }}__on_{{ name }}();
+{%- endfor %}
+{%- endfor %}
+
+select materializer.{{ monitor }}__rebuild()
+{%- endmacro %}
+
+{#- The slice columns of a monitor, each once, in order. -#}
+{% macro monitor_slice_columns(slices) -%}
+{%- set columns = [] -%}
+{%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
+{{ return(columns) }}
+{%- endmacro %}
+
+{#- The state rows of the predictions (of the ids in the array variable `ids`, or of all):
+    the earliest row per id (ties: the non-null, greater score; rows with a null id or time
+    never count), joined to its outcome with one probe of the outcomes' (id, ts) index:
+    implicit_negative, the latest outcome reported by predicted_at + maturity; explicit, the
+    latest of all (a reader at t checks labelled_at). -#}
+{% macro monitor_state_rows(predictions, outcomes, task, label_policy, maturity, threshold, ids=none) -%}
+{%- set binary = task == 'binary_classification' -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set value_type = 'integer' if binary else 'double precision' -%}
+with deduped as (
+    select distinct on (p.{{ predictions.id }})
+        p.{{ predictions.id }} as prediction_id,
+        p.{{ predictions.timestamp }} as predicted_at,
+        cast(p.{{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
+{%- for c in predictions.columns %}
+        p.{{ c }}{{ "," if not loop.last }}
+{%- endfor %}
+    from {{ predictions.relation }} as p
+    where p.{{ predictions.id }} is not null
+        and p.{{ predictions.timestamp }} is not null
+{%- if ids %}
+        and p.{{ predictions.id }} = any({{ ids }})
+{%- endif %}
+    order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last
+)
+
+select
+    deduped.prediction_id,
+    deduped.predicted_at,
+    deduped.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
+    deduped.score,
+{%- if binary %}
+    deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+{%- else %}
+    deduped.score is not null as valid,
+{%- endif %}
+    outcome.label is not null as labelled,
+{%- if implicit %}
+    coalesce(outcome.label, 0) as label,
+{%- else %}
+    outcome.label,
+{%- endif %}
+    outcome.labelled_at,
+{%- if binary %}
+    case when deduped.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
+{%- else %}
+    deduped.score as predicted{{ "," if predictions.columns }}
+{%- endif %}
+{%- for c in predictions.columns %}
+    deduped.{{ c }}{{ "," if not loop.last }}
+{%- endfor %}
+from deduped
+left join lateral (
+    select
+        cast(o.{{ outcomes.label }} as {{ value_type }}) as label,
+        o.{{ outcomes.timestamp }} as labelled_at
+    from {{ outcomes.relation }} as o
+    where o.{{ outcomes.id }} = deduped.prediction_id
+        and o.{{ outcomes.label }} is not null
+{%- if implicit %}
+        and o.{{ outcomes.timestamp }} <= deduped.predicted_at + {{ maturity }}
+{%- endif %}
+    order by o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
+    limit 1
+) as outcome on true
+{%- endmacro %}
+
+{#- CTEs `flagged` and `delta`: the state rows of `rows` summed into cells. A row counts in
+    the `cohort` cell of its cohort time and, under implicit_negative, when valid, in the
+    `pending` cell of its prediction time (score bin -1). Slice values are text, '(null)' for
+    null; a null score has bin -1. -#}
+{% macro monitor_state_delta(rows, task, label_policy, bucket, slices) -%}
+{%- set binary = task == 'binary_classification' -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set keys = materializer.monitor_slice_columns(slices) %}
+    flagged as (
+        select
+            kinds.kind,
+            {{ materializer.time_bucket("case when kinds.kind = 'cohort' then " ~ rows ~ ".cohort_at else " ~ rows ~ ".predicted_at end", bucket.interval, bucket.seconds) }} as bucket_start,
+{%- for c in keys %}
+            coalesce(cast({{ rows }}.{{ c }} as text), '(null)') as {{ c }},
+{%- endfor %}
+{%- if binary %}
+            case when kinds.kind = 'cohort' then coalesce(least(floor({{ rows }}.score * 100), 99), -1) else -1 end as bin,
+{%- endif %}
+{%- if implicit %}
+            kinds.kind = 'cohort' and {{ rows }}.valid as in_metrics,
+            kinds.kind = 'cohort' and {{ rows }}.valid and {{ rows }}.labelled as labelled,
+            kinds.kind = 'pending' and {{ rows }}.valid as pending,
+{%- else %}
+            {{ rows }}.valid and {{ rows }}.labelled as in_metrics,
+            {{ rows }}.valid and {{ rows }}.labelled as labelled,
+            {{ rows }}.valid and not {{ rows }}.labelled as pending,
+{%- endif %}
+            kinds.kind = 'cohort' and not {{ rows }}.valid as invalid,
+            {{ rows }}.label,
+            {{ rows }}.predicted,
+            {{ rows }}.score,
+            {{ rows }}.labelled_at
+        from {{ rows }}
+        cross join (values ('cohort'){% if implicit %}, ('pending'){% endif %}) as kinds (kind)
+{%- if implicit %}
+        where kinds.kind = 'cohort' or {{ rows }}.valid
+{%- endif %}
+    ),
+
+    delta as (
+        select
+            kind,
+            bucket_start,
+{%- for c in keys %}
+            {{ c }},
+{%- endfor %}
+{%- if binary %}
+            bin,
+{%- endif %}
+{{- materializer.monitor_cell_counters(task) | indent(4) }},
+            max(labelled_at) as max_labelled_at
+        from flagged
+        group by kind, bucket_start{% for c in keys %}, {{ c }}{% endfor %}{% if binary %}, bin{% endif %}
+    )
+{%- endmacro %}
+
+{#- Add (`+`) or subtract (`-`) the `delta` cells: a sum that is null (no rows in metrics) adds 0.
+    The newest outcome time of a cell only grows (a reader at t recomputes a bucket holding an
+    outcome dated after t, so a stale, later time only costs a recomputation). -#}
+{% macro monitor_state_upsert(cells, key_list, counters, sign) %}
+    insert into {{ cells }} as c ({{ key_list }}, {{ counters | join(', ') }}, max_labelled_at)
+    select
+        {{ key_list }},
+{%- for x in counters %}
+        {{ sign if sign == '-' }}coalesce({{ x }}, 0),
+{%- endfor %}
+        max_labelled_at
+    from delta
+    on conflict ({{ key_list }}) do update set
+{%- for x in counters %}
+        {{ x }} = c.{{ x }} + excluded.{{ x }},
+{%- endfor %}
+        max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at)
+{%- endmacro %}
+
+{#- The CTEs through `sliced` of a monitor view that reads maintained cells (PostgreSQL).
+
+    A CTE `spans` has, per row, `kind` (cohort or pending), `opens` (rows from this time to t count),
+    and `whole_from`, `whole_until` (the whole buckets inside, read from the cells), plus
+    `window_name` when `key` is window_name. With `key` bucket_start, every row and cell keeps
+    its own bucket (the time series). The rows of the partial buckets (and, under explicit,
+    of buckets holding an outcome dated after t) come from the `scored` view, flagged as in
+    monitor_metrics, and are summed into cells of the same shape.
+-#}
+{% macro monitor_cells_read(cells, scored, task, label_policy, slices, bucket, key) -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set binary = task == 'binary_classification' -%}
+{%- set clock = materializer.clock() -%}
+{%- set keys = materializer.monitor_slice_columns(slices) -%}
+{%- set counters = materializer.monitor_counter_columns(task) -%}
+{%- set span_key = 'spans.window_name, ' if key == 'window_name' else '' -%}
+{%- if not implicit %}
+unsettled as (
+    -- buckets holding an outcome dated after t: their labels at t are not the maintained ones
+    select distinct bucket_start
+    from {{ cells }}
+    where kind = 'cohort'
+        and max_labelled_at > {{ clock }}
+),
+{% endif %}
+stored as (
+    select
+        {{ 'spans.window_name' if key == 'window_name' else 'cells.bucket_start' }},
+{%- for c in keys %}
+        cells.{{ c }},
+{%- endfor %}
+{%- if binary %}
+        cells.bin,
+{%- endif %}
+{%- for c in counters %}
+{%- if c == 'sum_ape' %}
+        case when cells.n_nonzero > 0 then cells.{{ c }} end as {{ c }}{{ "," if not loop.last }}
+{%- elif c.startswith('sum_') %}
+        case when cells.n > 0 then cells.{{ c }} end as {{ c }}{{ "," if not loop.last }}
+{%- else %}
+        cells.{{ c }}{{ "," if not loop.last }}
+{%- endif %}
+{%- endfor %}
+    from spans
+    inner join {{ cells }} as cells
+        on cells.kind = spans.kind
+        and cells.bucket_start >= spans.whole_from
+        and cells.bucket_start < spans.whole_until
+{%- if not implicit %}
+    where cells.bucket_start not in (select bucket_start from unsettled)
+{%- endif %}
+),
+
+live as (
+    -- the partial bucket at each end of a span
+    select {{ span_key }}spans.kind, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.cohort_at >= spans.opens
+        and scored.cohort_at < spans.whole_from
+        and scored.cohort_at <= {{ clock }}
+    where spans.kind = 'cohort'
+
+    union all
+
+    select {{ span_key }}spans.kind, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.cohort_at >= spans.whole_until
+        and scored.cohort_at <= {{ clock }}
+    where spans.kind = 'cohort'
+{%- if implicit %}
+
+    union all
+
+    select {{ span_key }}spans.kind, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.predicted_at >= spans.opens
+        and scored.predicted_at < spans.whole_from
+    where spans.kind = 'pending'
+
+    union all
+
+    select {{ span_key }}spans.kind, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.predicted_at >= spans.whole_until
+    where spans.kind = 'pending'
+{%- else %}
+
+    union all
+
+    select {{ span_key }}spans.kind, scored.*
+    from spans
+    inner join unsettled
+        on unsettled.bucket_start >= spans.whole_from
+        and unsettled.bucket_start < spans.whole_until
+    inner join {{ scored }} as scored
+        on scored.cohort_at >= unsettled.bucket_start
+        and scored.cohort_at < unsettled.bucket_start + {{ bucket.interval }}
+    where spans.kind = 'cohort'
+{%- endif %}
+),
+
+flagged as (
+    select
+{%- if key == 'window_name' %}
+        live.window_name,
+{%- else %}
+        {{ materializer.time_bucket('live.cohort_at', bucket.interval, bucket.seconds) }} as bucket_start,
+{%- endif %}
+{%- for c in keys %}
+        coalesce(cast(live.{{ c }} as text), '(null)') as {{ c }},
+{%- endfor %}
+{%- if implicit %}
+        live.kind = 'cohort' and live.valid as in_metrics,
+        live.kind = 'cohort' and live.valid and live.labelled as labelled,
+        live.kind = 'pending' and live.valid as pending,
+{%- else %}
+        live.valid and live.labelled as in_metrics,
+        live.valid and live.labelled as labelled,
+        live.valid and not live.labelled as pending,
+{%- endif %}
+        live.kind = 'cohort' and not live.valid as invalid,
+        live.label,
+        live.predicted,
+        live.score
+    from live
+),
+
+live_cells as ({{ materializer.monitor_cells('flagged', key, keys, task) }}
+),
+
+cells as (
+    select * from stored
+    union all
+    select * from live_cells
+),
+
+sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
+),
+{%- endmacro %}

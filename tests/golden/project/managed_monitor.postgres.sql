@@ -1,0 +1,1122 @@
+-- materializer: project fraud, engine postgres
+
+create schema if not exists materializer;
+
+create or replace function materializer.clock() returns timestamptz
+language sql stable parallel safe as $$
+    select coalesce(nullif(current_setting('materializer.as_of', true), '')::timestamptz, now())
+$$;
+
+create table if not exists predictions (
+    tx_id text,
+    predicted_at timestamptz,
+    score double precision,
+    model_version text,
+    channel text
+);
+
+create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
+
+create table if not exists chargebacks (
+    tx_id text,
+    reported_at timestamptz,
+    is_fraud integer,
+    constraint chargebacks__is_fraud__binary check (is_fraud in (0, 1))
+);
+
+create index if not exists chargebacks__tx_id_reported_at__idx on chargebacks (tx_id, reported_at);
+
+drop table if exists materializer.fraud_model__cells, materializer.fraud_model__state cascade;
+
+create table materializer.fraud_model__state (
+    prediction_id text primary key,
+    predicted_at timestamptz not null,
+    cohort_at timestamptz not null,
+    score double precision,
+    valid boolean not null,
+    labelled boolean not null,
+    label integer,
+    labelled_at timestamptz,
+    predicted integer,
+    model_version text,
+    channel text
+);
+
+create index on materializer.fraud_model__state (cohort_at);
+
+create index on materializer.fraud_model__state (predicted_at);
+
+create table materializer.fraud_model__cells (
+    kind text not null,
+    bucket_start timestamptz not null,
+    model_version text not null,
+    channel text not null,
+    bin integer not null,
+    n bigint not null,
+    n_labelled bigint not null,
+    pending bigint not null,
+    n_invalid bigint not null,
+    tp bigint not null,
+    fp bigint not null,
+    tn bigint not null,
+    fn bigint not null,
+    sum_log_loss double precision not null,
+    sum_brier double precision not null,
+    sum_score double precision not null,
+    max_labelled_at timestamptz,
+    primary key (kind, bucket_start, model_version, channel, bin)
+);
+
+create index on materializer.fraud_model__cells (kind) where n = 0 and pending = 0 and n_invalid = 0;
+
+create or replace function materializer.fraud_model__refresh(_materializer_ids text[]) returns void
+language plpgsql as $$
+begin
+    perform pg_advisory_xact_lock(hashtext('materializer.monitor.fraud_model'));
+    -- take the touched ids' rows out of the cells
+    with changed as (
+        delete from materializer.fraud_model__state as s
+        where s.prediction_id = any(_materializer_ids)
+        returning s.*
+    ),
+
+    flagged as (
+        select
+            kinds.kind,
+            date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            coalesce(cast(changed.model_version as text), '(null)') as model_version,
+            coalesce(cast(changed.channel as text), '(null)') as channel,
+            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            kinds.kind = 'cohort' and changed.valid as in_metrics,
+            kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
+            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'cohort' and not changed.valid as invalid,
+            changed.label,
+            changed.predicted,
+            changed.score,
+            changed.labelled_at
+        from changed
+        cross join (values ('cohort'), ('pending')) as kinds (kind)
+        where kinds.kind = 'cohort' or changed.valid
+    ),
+
+    delta as (
+        select
+            kind,
+            bucket_start,
+            model_version,
+            channel,
+            bin,
+            count(*) filter (where in_metrics) as n,
+            count(*) filter (where in_metrics and labelled) as n_labelled,
+            count(*) filter (where pending) as pending,
+            count(*) filter (where invalid) as n_invalid,
+            count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+            count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+            sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+                + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+            sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+            sum(score) filter (where in_metrics) as sum_score,
+            max(labelled_at) as max_labelled_at
+        from flagged
+        group by kind, bucket_start, model_version, channel, bin
+    )
+
+    insert into materializer.fraud_model__cells as c (kind, bucket_start, model_version, channel, bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score, max_labelled_at)
+    select
+        kind, bucket_start, model_version, channel, bin,
+        -coalesce(n, 0),
+        -coalesce(n_labelled, 0),
+        -coalesce(pending, 0),
+        -coalesce(n_invalid, 0),
+        -coalesce(tp, 0),
+        -coalesce(fp, 0),
+        -coalesce(tn, 0),
+        -coalesce(fn, 0),
+        -coalesce(sum_log_loss, 0),
+        -coalesce(sum_brier, 0),
+        -coalesce(sum_score, 0),
+        max_labelled_at
+    from delta
+    on conflict (kind, bucket_start, model_version, channel, bin) do update set
+        n = c.n + excluded.n,
+        n_labelled = c.n_labelled + excluded.n_labelled,
+        pending = c.pending + excluded.pending,
+        n_invalid = c.n_invalid + excluded.n_invalid,
+        tp = c.tp + excluded.tp,
+        fp = c.fp + excluded.fp,
+        tn = c.tn + excluded.tn,
+        fn = c.fn + excluded.fn,
+        sum_log_loss = c.sum_log_loss + excluded.sum_log_loss,
+        sum_brier = c.sum_brier + excluded.sum_brier,
+        sum_score = c.sum_score + excluded.sum_score,
+        max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at);
+    -- recompute them from the sources and add them back
+    with changed as (
+        insert into materializer.fraud_model__state
+        with deduped as (
+            select distinct on (p.tx_id)
+                p.tx_id as prediction_id,
+                p.predicted_at as predicted_at,
+                cast(p.score as double precision) as score,
+                p.model_version,
+                p.channel
+            from predictions as p
+            where p.tx_id is not null
+                and p.predicted_at is not null
+                and p.tx_id = any(_materializer_ids)
+            order by p.tx_id, p.predicted_at, p.score desc nulls last
+        )
+
+        select
+            deduped.prediction_id,
+            deduped.predicted_at,
+            deduped.predicted_at + interval '168 hours' as cohort_at,
+            deduped.score,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            outcome.label is not null as labelled,
+            coalesce(outcome.label, 0) as label,
+            outcome.labelled_at,
+            case when deduped.score >= 0.5 then 1 else 0 end as predicted,
+            deduped.model_version,
+            deduped.channel
+        from deduped
+        left join lateral (
+            select
+                cast(o.is_fraud as integer) as label,
+                o.reported_at as labelled_at
+            from chargebacks as o
+            where o.tx_id = deduped.prediction_id
+                and o.is_fraud is not null
+                and o.reported_at <= deduped.predicted_at + interval '168 hours'
+            order by o.reported_at desc, o.is_fraud desc
+            limit 1
+        ) as outcome on true
+        returning *
+    ),
+
+    flagged as (
+        select
+            kinds.kind,
+            date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            coalesce(cast(changed.model_version as text), '(null)') as model_version,
+            coalesce(cast(changed.channel as text), '(null)') as channel,
+            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            kinds.kind = 'cohort' and changed.valid as in_metrics,
+            kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
+            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'cohort' and not changed.valid as invalid,
+            changed.label,
+            changed.predicted,
+            changed.score,
+            changed.labelled_at
+        from changed
+        cross join (values ('cohort'), ('pending')) as kinds (kind)
+        where kinds.kind = 'cohort' or changed.valid
+    ),
+
+    delta as (
+        select
+            kind,
+            bucket_start,
+            model_version,
+            channel,
+            bin,
+            count(*) filter (where in_metrics) as n,
+            count(*) filter (where in_metrics and labelled) as n_labelled,
+            count(*) filter (where pending) as pending,
+            count(*) filter (where invalid) as n_invalid,
+            count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+            count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+            sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+                + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+            sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+            sum(score) filter (where in_metrics) as sum_score,
+            max(labelled_at) as max_labelled_at
+        from flagged
+        group by kind, bucket_start, model_version, channel, bin
+    )
+
+    insert into materializer.fraud_model__cells as c (kind, bucket_start, model_version, channel, bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score, max_labelled_at)
+    select
+        kind, bucket_start, model_version, channel, bin,
+        coalesce(n, 0),
+        coalesce(n_labelled, 0),
+        coalesce(pending, 0),
+        coalesce(n_invalid, 0),
+        coalesce(tp, 0),
+        coalesce(fp, 0),
+        coalesce(tn, 0),
+        coalesce(fn, 0),
+        coalesce(sum_log_loss, 0),
+        coalesce(sum_brier, 0),
+        coalesce(sum_score, 0),
+        max_labelled_at
+    from delta
+    on conflict (kind, bucket_start, model_version, channel, bin) do update set
+        n = c.n + excluded.n,
+        n_labelled = c.n_labelled + excluded.n_labelled,
+        pending = c.pending + excluded.pending,
+        n_invalid = c.n_invalid + excluded.n_invalid,
+        tp = c.tp + excluded.tp,
+        fp = c.fp + excluded.fp,
+        tn = c.tn + excluded.tn,
+        fn = c.fn + excluded.fn,
+        sum_log_loss = c.sum_log_loss + excluded.sum_log_loss,
+        sum_brier = c.sum_brier + excluded.sum_brier,
+        sum_score = c.sum_score + excluded.sum_score,
+        max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at);
+    delete from materializer.fraud_model__cells where n = 0 and pending = 0 and n_invalid = 0;
+end
+$$;
+
+create or replace function materializer.fraud_model__rebuild() returns void
+language plpgsql as $$
+begin
+    perform pg_advisory_xact_lock(hashtext('materializer.monitor.fraud_model'));
+    truncate materializer.fraud_model__state, materializer.fraud_model__cells;
+    with changed as (
+        insert into materializer.fraud_model__state
+        with deduped as (
+            select distinct on (p.tx_id)
+                p.tx_id as prediction_id,
+                p.predicted_at as predicted_at,
+                cast(p.score as double precision) as score,
+                p.model_version,
+                p.channel
+            from predictions as p
+            where p.tx_id is not null
+                and p.predicted_at is not null
+            order by p.tx_id, p.predicted_at, p.score desc nulls last
+        )
+
+        select
+            deduped.prediction_id,
+            deduped.predicted_at,
+            deduped.predicted_at + interval '168 hours' as cohort_at,
+            deduped.score,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            outcome.label is not null as labelled,
+            coalesce(outcome.label, 0) as label,
+            outcome.labelled_at,
+            case when deduped.score >= 0.5 then 1 else 0 end as predicted,
+            deduped.model_version,
+            deduped.channel
+        from deduped
+        left join lateral (
+            select
+                cast(o.is_fraud as integer) as label,
+                o.reported_at as labelled_at
+            from chargebacks as o
+            where o.tx_id = deduped.prediction_id
+                and o.is_fraud is not null
+                and o.reported_at <= deduped.predicted_at + interval '168 hours'
+            order by o.reported_at desc, o.is_fraud desc
+            limit 1
+        ) as outcome on true
+        returning *
+    ),
+
+    flagged as (
+        select
+            kinds.kind,
+            date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            coalesce(cast(changed.model_version as text), '(null)') as model_version,
+            coalesce(cast(changed.channel as text), '(null)') as channel,
+            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            kinds.kind = 'cohort' and changed.valid as in_metrics,
+            kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
+            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'cohort' and not changed.valid as invalid,
+            changed.label,
+            changed.predicted,
+            changed.score,
+            changed.labelled_at
+        from changed
+        cross join (values ('cohort'), ('pending')) as kinds (kind)
+        where kinds.kind = 'cohort' or changed.valid
+    ),
+
+    delta as (
+        select
+            kind,
+            bucket_start,
+            model_version,
+            channel,
+            bin,
+            count(*) filter (where in_metrics) as n,
+            count(*) filter (where in_metrics and labelled) as n_labelled,
+            count(*) filter (where pending) as pending,
+            count(*) filter (where invalid) as n_invalid,
+            count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+            count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+            count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+            sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+                + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+            sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+            sum(score) filter (where in_metrics) as sum_score,
+            max(labelled_at) as max_labelled_at
+        from flagged
+        group by kind, bucket_start, model_version, channel, bin
+    )
+
+    insert into materializer.fraud_model__cells as c (kind, bucket_start, model_version, channel, bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score, max_labelled_at)
+    select
+        kind, bucket_start, model_version, channel, bin,
+        coalesce(n, 0),
+        coalesce(n_labelled, 0),
+        coalesce(pending, 0),
+        coalesce(n_invalid, 0),
+        coalesce(tp, 0),
+        coalesce(fp, 0),
+        coalesce(tn, 0),
+        coalesce(fn, 0),
+        coalesce(sum_log_loss, 0),
+        coalesce(sum_brier, 0),
+        coalesce(sum_score, 0),
+        max_labelled_at
+    from delta
+    on conflict (kind, bucket_start, model_version, channel, bin) do update set
+        n = c.n + excluded.n,
+        n_labelled = c.n_labelled + excluded.n_labelled,
+        pending = c.pending + excluded.pending,
+        n_invalid = c.n_invalid + excluded.n_invalid,
+        tp = c.tp + excluded.tp,
+        fp = c.fp + excluded.fp,
+        tn = c.tn + excluded.tn,
+        fn = c.fn + excluded.fn,
+        sum_log_loss = c.sum_log_loss + excluded.sum_log_loss,
+        sum_brier = c.sum_brier + excluded.sum_brier,
+        sum_score = c.sum_score + excluded.sum_score,
+        max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at);
+end
+$$;
+
+create or replace function materializer.fraud_model__on_predictions() returns trigger
+language plpgsql as $$
+declare
+    _materializer_ids text[];
+begin
+    if tg_op = 'TRUNCATE' then
+        perform materializer.fraud_model__rebuild();
+        return null;
+    elsif tg_op = 'INSERT' then
+        select array_agg(distinct tx_id) into _materializer_ids from new_rows where tx_id is not null;
+    elsif tg_op = 'UPDATE' then
+        select array_agg(distinct tx_id) into _materializer_ids
+        from (select tx_id from old_rows union all select tx_id from new_rows) as touched
+        where tx_id is not null;
+    else
+        select array_agg(distinct tx_id) into _materializer_ids from old_rows where tx_id is not null;
+    end if;
+    if _materializer_ids is not null then
+        perform materializer.fraud_model__refresh(_materializer_ids);
+    end if;
+    return null;
+end
+$$;
+
+create or replace trigger fraud_model__predictions_insert
+after insert on predictions
+referencing new table as new_rows
+for each statement execute function materializer.fraud_model__on_predictions();
+
+create or replace trigger fraud_model__predictions_update
+after update on predictions
+referencing old table as old_rows new table as new_rows
+for each statement execute function materializer.fraud_model__on_predictions();
+
+create or replace trigger fraud_model__predictions_delete
+after delete on predictions
+referencing old table as old_rows
+for each statement execute function materializer.fraud_model__on_predictions();
+
+create or replace trigger fraud_model__predictions_truncate
+after truncate on predictions
+for each statement execute function materializer.fraud_model__on_predictions();
+
+create or replace function materializer.fraud_model__on_outcomes() returns trigger
+language plpgsql as $$
+declare
+    _materializer_ids text[];
+begin
+    if tg_op = 'TRUNCATE' then
+        perform materializer.fraud_model__rebuild();
+        return null;
+    elsif tg_op = 'INSERT' then
+        select array_agg(distinct tx_id) into _materializer_ids from new_rows where tx_id is not null;
+    elsif tg_op = 'UPDATE' then
+        select array_agg(distinct tx_id) into _materializer_ids
+        from (select tx_id from old_rows union all select tx_id from new_rows) as touched
+        where tx_id is not null;
+    else
+        select array_agg(distinct tx_id) into _materializer_ids from old_rows where tx_id is not null;
+    end if;
+    if _materializer_ids is not null then
+        perform materializer.fraud_model__refresh(_materializer_ids);
+    end if;
+    return null;
+end
+$$;
+
+create or replace trigger fraud_model__outcomes_insert
+after insert on chargebacks
+referencing new table as new_rows
+for each statement execute function materializer.fraud_model__on_outcomes();
+
+create or replace trigger fraud_model__outcomes_update
+after update on chargebacks
+referencing old table as old_rows new table as new_rows
+for each statement execute function materializer.fraud_model__on_outcomes();
+
+create or replace trigger fraud_model__outcomes_delete
+after delete on chargebacks
+referencing old table as old_rows
+for each statement execute function materializer.fraud_model__on_outcomes();
+
+create or replace trigger fraud_model__outcomes_truncate
+after truncate on chargebacks
+for each statement execute function materializer.fraud_model__on_outcomes();
+
+select materializer.fraud_model__rebuild();
+
+create view fraud_model__scored as
+select
+    s.prediction_id,
+    s.predicted_at,
+    s.cohort_at,
+    s.score,
+    s.valid,
+    s.labelled,
+    s.label,
+    s.predicted,
+    s.model_version,
+    s.channel
+from materializer.fraud_model__state as s
+where s.predicted_at <= (select materializer.clock());
+
+create view fraud_model__metrics as
+with spans as (
+    -- each window reads cohort times (and, under implicit_negative, prediction times of the
+    -- pending rows) from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    select
+        window_name,
+        kind,
+        opens,
+        whole_from,
+        greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
+    from (
+        select
+            window_name,
+            kind,
+            (select materializer.clock()) - length as opens,
+            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
+        from (
+            values
+                ('1h', 'cohort', interval '1 hour'),
+                ('1d', 'cohort', interval '24 hours'),
+                ('1h', 'pending', interval '168 hours' - interval '1 microsecond'),
+                ('1d', 'pending', interval '168 hours' - interval '1 microsecond')
+        ) as spans (window_name, kind, length)
+    ) as bounds
+),
+
+stored as (
+    select
+        spans.window_name,
+        cells.model_version,
+        cells.channel,
+        cells.bin,
+        cells.n,
+        cells.n_labelled,
+        cells.pending,
+        cells.n_invalid,
+        cells.tp,
+        cells.fp,
+        cells.tn,
+        cells.fn,
+        case when cells.n > 0 then cells.sum_log_loss end as sum_log_loss,
+        case when cells.n > 0 then cells.sum_brier end as sum_brier,
+        case when cells.n > 0 then cells.sum_score end as sum_score
+    from spans
+    inner join materializer.fraud_model__cells as cells
+        on cells.kind = spans.kind
+        and cells.bucket_start >= spans.whole_from
+        and cells.bucket_start < spans.whole_until
+),
+
+live as (
+    -- the partial bucket at each end of a span
+    select spans.window_name, spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.cohort_at >= spans.opens
+        and scored.cohort_at < spans.whole_from
+        and scored.cohort_at <= (select materializer.clock())
+    where spans.kind = 'cohort'
+
+    union all
+
+    select spans.window_name, spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.cohort_at >= spans.whole_until
+        and scored.cohort_at <= (select materializer.clock())
+    where spans.kind = 'cohort'
+
+    union all
+
+    select spans.window_name, spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.opens
+        and scored.predicted_at < spans.whole_from
+    where spans.kind = 'pending'
+
+    union all
+
+    select spans.window_name, spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.whole_until
+    where spans.kind = 'pending'
+),
+
+flagged as (
+    select
+        live.window_name,
+        coalesce(cast(live.model_version as text), '(null)') as model_version,
+        coalesce(cast(live.channel as text), '(null)') as channel,
+        live.kind = 'cohort' and live.valid as in_metrics,
+        live.kind = 'cohort' and live.valid and live.labelled as labelled,
+        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'cohort' and not live.valid as invalid,
+        live.label,
+        live.predicted,
+        live.score
+    from live
+),
+
+live_cells as (
+    select
+        window_name,
+        model_version,
+        channel,
+        least(floor(score * 100), 99) as bin,
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+        sum(score) filter (where in_metrics) as sum_score
+    from flagged
+    group by window_name, model_version, channel, least(floor(score * 100), 99)
+),
+
+cells as (
+    select * from stored
+    union all
+    select * from live_cells
+),
+
+sliced as (
+    select
+        window_name,
+        'all' as slice,
+        'all' as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        window_name,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        window_name,
+        'channel' as slice,
+        coalesce(cast(channel as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+),
+
+counters as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        cast(sum(n) as bigint) as n,
+        cast(sum(n_labelled) as bigint) as n_labelled,
+        cast(sum(pending) as bigint) as pending,
+        cast(sum(n_invalid) as bigint) as n_invalid,
+        cast(sum(tp) as bigint) as tp,
+        cast(sum(fp) as bigint) as fp,
+        cast(sum(tn) as bigint) as tn,
+        cast(sum(fn) as bigint) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
+    from sliced
+    group by window_name, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
+),
+
+histogram as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
+    from sliced
+    where n > 0
+    group by window_name, slice, slice_value, bin
+),
+
+pairs_above as (
+    -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
+    select
+        low.window_name,
+        low.slice,
+        low.slice_value,
+        sum(low.negatives * high.positives) as pairs
+    from histogram as low
+    inner join histogram as high
+        on high.window_name = low.window_name and high.slice = low.slice and high.slice_value = low.slice_value
+        and high.bin > low.bin
+    group by low.window_name, low.slice, low.slice_value
+),
+
+pairs_tied as (
+    -- pairs within a bin count one half
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(negatives * positives) as pairs
+    from histogram
+    group by window_name, slice, slice_value
+),
+
+calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
+    select
+        window_name,
+        slice,
+        slice_value,
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by window_name, slice, slice_value, floor(bin / 10)
+),
+
+ece as (
+    select
+        window_name,
+        slice,
+        slice_value,
+        sum(gap) as gap
+    from calibration
+    group by window_name, slice, slice_value
+),
+
+final as (
+    select
+        counters.window_name,
+        counters.slice,
+        counters.slice_value,
+        counters.n,
+        counters.n_labelled,
+        cast(counters.n_labelled as double precision) / nullif(counters.n, 0) as coverage,
+        counters.pending,
+        counters.n_invalid,
+        counters.tp,
+        counters.fp,
+        counters.tn,
+        counters.fn,
+        cast(counters.tp + counters.tn as double precision) / nullif(counters.n, 0) as accuracy,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fp, 0) as precision,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fn, 0) as recall,
+        cast(2 * counters.tp as double precision) / nullif(2 * counters.tp + counters.fp + counters.fn, 0) as f1,
+        cast(counters.tn as double precision) / nullif(counters.tn + counters.fp, 0) as specificity,
+        cast(counters.tp + counters.fn as double precision) / nullif(counters.n, 0) as positive_rate,
+        cast(counters.tp + counters.fp as double precision) / nullif(counters.n, 0) as predicted_positive_rate,
+        counters.sum_log_loss / nullif(counters.n, 0) as log_loss,
+        counters.sum_brier / nullif(counters.n, 0) as brier,
+        (coalesce(pairs_above.pairs, 0) + 0.5 * coalesce(pairs_tied.pairs, 0))
+            / nullif(cast(counters.tp + counters.fn as double precision) * (counters.fp + counters.tn), 0) as roc_auc,
+        ece.gap / nullif(counters.n, 0) as ece,
+        cast(counters.fp * 5 + counters.fn * 120 as double precision) as cost
+    from counters
+    left join pairs_above using (window_name, slice, slice_value)
+    left join pairs_tied using (window_name, slice, slice_value)
+    left join ece using (window_name, slice, slice_value)
+)
+
+select * from final;
+
+create view fraud_model__timeseries as
+with spans as (
+    select
+        'cohort' as kind,
+        timestamptz '-infinity' as opens,
+        timestamptz '-infinity' as whole_from,
+        date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
+),
+
+stored as (
+    select
+        cells.bucket_start,
+        cells.model_version,
+        cells.channel,
+        cells.bin,
+        cells.n,
+        cells.n_labelled,
+        cells.pending,
+        cells.n_invalid,
+        cells.tp,
+        cells.fp,
+        cells.tn,
+        cells.fn,
+        case when cells.n > 0 then cells.sum_log_loss end as sum_log_loss,
+        case when cells.n > 0 then cells.sum_brier end as sum_brier,
+        case when cells.n > 0 then cells.sum_score end as sum_score
+    from spans
+    inner join materializer.fraud_model__cells as cells
+        on cells.kind = spans.kind
+        and cells.bucket_start >= spans.whole_from
+        and cells.bucket_start < spans.whole_until
+),
+
+live as (
+    -- the partial bucket at each end of a span
+    select spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.cohort_at >= spans.opens
+        and scored.cohort_at < spans.whole_from
+        and scored.cohort_at <= (select materializer.clock())
+    where spans.kind = 'cohort'
+
+    union all
+
+    select spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.cohort_at >= spans.whole_until
+        and scored.cohort_at <= (select materializer.clock())
+    where spans.kind = 'cohort'
+
+    union all
+
+    select spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.opens
+        and scored.predicted_at < spans.whole_from
+    where spans.kind = 'pending'
+
+    union all
+
+    select spans.kind, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.whole_until
+    where spans.kind = 'pending'
+),
+
+flagged as (
+    select
+        date_bin(interval '1 hour', live.cohort_at, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+        coalesce(cast(live.model_version as text), '(null)') as model_version,
+        coalesce(cast(live.channel as text), '(null)') as channel,
+        live.kind = 'cohort' and live.valid as in_metrics,
+        live.kind = 'cohort' and live.valid and live.labelled as labelled,
+        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'cohort' and not live.valid as invalid,
+        live.label,
+        live.predicted,
+        live.score
+    from live
+),
+
+live_cells as (
+    select
+        bucket_start,
+        model_version,
+        channel,
+        least(floor(score * 100), 99) as bin,
+        count(*) filter (where in_metrics) as n,
+        count(*) filter (where in_metrics and labelled) as n_labelled,
+        count(*) filter (where pending) as pending,
+        count(*) filter (where invalid) as n_invalid,
+        count(*) filter (where in_metrics and label = 1 and predicted = 1) as tp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 1) as fp,
+        count(*) filter (where in_metrics and label = 0 and predicted = 0) as tn,
+        count(*) filter (where in_metrics and label = 1 and predicted = 0) as fn,
+        sum(-(label * ln(least(greatest(score, 1e-15), 1 - 1e-15))
+            + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
+        sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
+        sum(score) filter (where in_metrics) as sum_score
+    from flagged
+    group by bucket_start, model_version, channel, least(floor(score * 100), 99)
+),
+
+cells as (
+    select * from stored
+    union all
+    select * from live_cells
+),
+
+sliced as (
+    select
+        bucket_start,
+        'all' as slice,
+        'all' as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        bucket_start,
+        'version' as slice,
+        coalesce(cast(model_version as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+
+    union all
+
+    select
+        bucket_start,
+        'channel' as slice,
+        coalesce(cast(channel as text), '(null)') as slice_value,
+        bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score
+    from cells
+),
+
+counters as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        cast(sum(n) as bigint) as n,
+        cast(sum(n_labelled) as bigint) as n_labelled,
+        cast(sum(pending) as bigint) as pending,
+        cast(sum(n_invalid) as bigint) as n_invalid,
+        cast(sum(tp) as bigint) as tp,
+        cast(sum(fp) as bigint) as fp,
+        cast(sum(tn) as bigint) as tn,
+        cast(sum(fn) as bigint) as fn,
+        sum(sum_log_loss) as sum_log_loss,
+        sum(sum_brier) as sum_brier
+    from sliced
+    group by bucket_start, slice, slice_value
+    -- a group is listed when anything counts in it
+    having sum(n) > 0 or sum(pending) > 0 or sum(n_invalid) > 0
+),
+
+histogram as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        bin,
+        sum(tp + fn) as positives,
+        sum(fp + tn) as negatives,
+        sum(sum_score) as sum_score
+    from sliced
+    where n > 0
+    group by bucket_start, slice, slice_value, bin
+),
+
+pairs_above as (
+    -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
+    select
+        low.bucket_start,
+        low.slice,
+        low.slice_value,
+        sum(low.negatives * high.positives) as pairs
+    from histogram as low
+    inner join histogram as high
+        on high.bucket_start = low.bucket_start and high.slice = low.slice and high.slice_value = low.slice_value
+        and high.bin > low.bin
+    group by low.bucket_start, low.slice, low.slice_value
+),
+
+pairs_tied as (
+    -- pairs within a bin count one half
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        sum(negatives * positives) as pairs
+    from histogram
+    group by bucket_start, slice, slice_value
+),
+
+calibration as (
+    -- 10 equal-width bins: bin b of 10 holds the 100-bins 10b .. 10b + 9
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        abs(sum(sum_score) - sum(positives)) as gap
+    from histogram
+    group by bucket_start, slice, slice_value, floor(bin / 10)
+),
+
+ece as (
+    select
+        bucket_start,
+        slice,
+        slice_value,
+        sum(gap) as gap
+    from calibration
+    group by bucket_start, slice, slice_value
+),
+
+final as (
+    select
+        counters.bucket_start,
+        counters.slice,
+        counters.slice_value,
+        counters.n,
+        counters.n_labelled,
+        cast(counters.n_labelled as double precision) / nullif(counters.n, 0) as coverage,
+        counters.pending,
+        counters.n_invalid,
+        counters.tp,
+        counters.fp,
+        counters.tn,
+        counters.fn,
+        cast(counters.tp + counters.tn as double precision) / nullif(counters.n, 0) as accuracy,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fp, 0) as precision,
+        cast(counters.tp as double precision) / nullif(counters.tp + counters.fn, 0) as recall,
+        cast(2 * counters.tp as double precision) / nullif(2 * counters.tp + counters.fp + counters.fn, 0) as f1,
+        cast(counters.tn as double precision) / nullif(counters.tn + counters.fp, 0) as specificity,
+        cast(counters.tp + counters.fn as double precision) / nullif(counters.n, 0) as positive_rate,
+        cast(counters.tp + counters.fp as double precision) / nullif(counters.n, 0) as predicted_positive_rate,
+        counters.sum_log_loss / nullif(counters.n, 0) as log_loss,
+        counters.sum_brier / nullif(counters.n, 0) as brier,
+        (coalesce(pairs_above.pairs, 0) + 0.5 * coalesce(pairs_tied.pairs, 0))
+            / nullif(cast(counters.tp + counters.fn as double precision) * (counters.fp + counters.tn), 0) as roc_auc,
+        ece.gap / nullif(counters.n, 0) as ece,
+        cast(counters.fp * 5 + counters.fn * 120 as double precision) as cost
+    from counters
+    left join pairs_above using (bucket_start, slice, slice_value)
+    left join pairs_tied using (bucket_start, slice, slice_value)
+    left join ece using (bucket_start, slice, slice_value)
+)
+
+select * from final;
+
+create view fraud_model__versions as
+with versions as (
+    select *
+    from fraud_model__metrics
+    where slice = 'version'
+        and n > 0
+),
+
+pairs as (
+    select
+        a.window_name,
+        a.slice_value as version_a,
+        b.slice_value as version_b,
+        a.n as n_a,
+        b.n as n_b,
+        a.tp + a.tn as correct_a,
+        b.tp + b.tn as correct_b,
+        a.accuracy as accuracy_a,
+        b.accuracy as accuracy_b,
+        a.roc_auc as auc_a,
+        b.roc_auc as auc_b,
+        -- Hanley-McNeil squared standard errors of each AUC
+        (a.roc_auc * (1 - a.roc_auc)
+            + (a.tp + a.fn - 1) * (a.roc_auc / (2 - a.roc_auc) - a.roc_auc * a.roc_auc)
+            + (a.fp + a.tn - 1) * (2 * a.roc_auc * a.roc_auc / (1 + a.roc_auc) - a.roc_auc * a.roc_auc))
+            / nullif(cast(a.tp + a.fn as double precision) * (a.fp + a.tn), 0) as auc_se2_a,
+        (b.roc_auc * (1 - b.roc_auc)
+            + (b.tp + b.fn - 1) * (b.roc_auc / (2 - b.roc_auc) - b.roc_auc * b.roc_auc)
+            + (b.fp + b.tn - 1) * (2 * b.roc_auc * b.roc_auc / (1 + b.roc_auc) - b.roc_auc * b.roc_auc))
+            / nullif(cast(b.tp + b.fn as double precision) * (b.fp + b.tn), 0) as auc_se2_b
+    from versions as a
+    inner join versions as b
+        on b.window_name = a.window_name
+        and a.slice_value < b.slice_value
+),
+
+accuracy as (
+    select
+        window_name,
+        'accuracy' as metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        accuracy_a as value_a,
+        accuracy_b as value_b,
+        (accuracy_a - accuracy_b) / nullif(sqrt(
+            (cast(correct_a + correct_b as double precision) / (n_a + n_b))
+            * (1 - cast(correct_a + correct_b as double precision) / (n_a + n_b))
+            * (1.0 / n_a + 1.0 / n_b)
+        ), 0) as statistic
+    from pairs
+),
+
+auc as (
+    select
+        window_name,
+        'roc_auc' as metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        auc_a as value_a,
+        auc_b as value_b,
+        (auc_a - auc_b) / nullif(sqrt(auc_se2_a + auc_se2_b), 0) as statistic
+    from pairs
+),
+
+compared as (
+    select * from accuracy
+    union all
+    select * from auc
+),
+
+final as (
+    select
+        window_name,
+        metric,
+        version_a,
+        version_b,
+        n_a,
+        n_b,
+        value_a,
+        value_b,
+        value_a - value_b as difference,
+        statistic,
+        abs(statistic) > 1.96 as significant
+    from compared
+)
+
+select * from final;
