@@ -179,8 +179,8 @@ select materializer.{{ monitor }}__rebuild()
 {%- endmacro %}
 
 {#- The state rows of the predictions (of the ids in the array variable `ids`, or of all):
-    the earliest row per id (ties: the non-null, greater score; rows with a null id or time
-    never count), joined to its outcome with one probe of the outcomes' (id, ts) index:
+    the earliest row per id (ties: the non-null, greater score, then the smaller extra columns,
+    as monitor_scored; rows with a null id or time never count), joined to its outcome with one probe of the outcomes' (id, ts) index:
     implicit_negative, the latest outcome reported by predicted_at + maturity; explicit, the
     latest of all (a reader at t checks labelled_at). -#}
 {% macro monitor_state_rows(predictions, outcomes, task, label_policy, maturity, threshold, ids=none) -%}
@@ -201,7 +201,7 @@ with deduped as (
 {%- if ids %}
         and p.{{ predictions.id }} = any({{ ids }})
 {%- endif %}
-    order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last
+    order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last{% for c in predictions.columns %}, p.{{ c }}{% endfor %}
 )
 
 select
@@ -275,8 +275,10 @@ left join lateral (
             kinds.kind = 'cohort' and not {{ rows }}.valid as invalid,
             {{ rows }}.label,
             {{ rows }}.predicted,
-            {{ rows }}.score,
+            {{ rows }}.score{{ "," if not implicit }}
+{%- if not implicit %}
             {{ rows }}.labelled_at
+{%- endif %}
         from {{ rows }}
         cross join (values ('cohort'){% if implicit %}, ('pending'){% endif %}) as kinds (kind)
 {%- if implicit %}
@@ -295,7 +297,11 @@ left join lateral (
             bin,
 {%- endif %}
 {{- materializer.monitor_cell_counters(task) | indent(4) }},
+{%- if implicit %}
+            cast(null as timestamptz) as max_labelled_at
+{%- else %}
             max(labelled_at) as max_labelled_at
+{%- endif %}
         from flagged
         group by kind, bucket_start{% for c in keys %}, {{ c }}{% endfor %}{% if binary %}, bin{% endif %}
     )

@@ -15,7 +15,8 @@
     implicit_negative), predicted (0/1, binary only), then the extra columns.
 
     - predictions: the earliest per id wins; ties go to the non-null, greater score; a null or
-      out-of-range score makes the id invalid (a later copy does not rescue it); a row with a
+      out-of-range score makes the id invalid (a later copy does not rescue it); rows equal in
+      time and score are ordered by the extra columns, so the choice never varies; a row with a
       null id or time never counts;
     - outcomes (explicit): the latest per id with timestamp <= t wins; ties go to the greater label;
     - outcomes (implicit_negative): the latest per id with timestamp <= predicted_at + maturity;
@@ -100,7 +101,7 @@ with deduped as (
     from {{ predictions.relation }}
     where {{ predictions.id }} is not null
         and {{ materializer.temporal_filter(predictions.timestamp) }}
-    order by {{ predictions.id }}, {{ predictions.timestamp }}, {{ predictions.score }} desc nulls last
+    order by {{ predictions.id }}, {{ predictions.timestamp }}, {{ predictions.score }} desc nulls last{% for c in predictions.columns %}, {{ c }}{% endfor %}
 ),
 
 {% if implicit -%}

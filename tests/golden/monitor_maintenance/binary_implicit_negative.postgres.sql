@@ -66,8 +66,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -92,7 +91,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )
@@ -141,7 +140,7 @@ begin
             where p.tx_id is not null
                 and p.predicted_at is not null
                 and p.tx_id = any(_materializer_ids)
-            order by p.tx_id, p.predicted_at, p.score desc nulls last
+            order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel, p.amount
         )
 
         select
@@ -185,8 +184,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -211,7 +209,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )
@@ -267,7 +265,7 @@ begin
             from predictions as p
             where p.tx_id is not null
                 and p.predicted_at is not null
-            order by p.tx_id, p.predicted_at, p.score desc nulls last
+            order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel, p.amount
         )
 
         select
@@ -311,8 +309,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -337,7 +334,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )

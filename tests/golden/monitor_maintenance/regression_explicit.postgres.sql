@@ -131,7 +131,7 @@ begin
             where p.tx_id is not null
                 and p.predicted_at is not null
                 and p.tx_id = any(_materializer_ids)
-            order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last
+            order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last, p.model_version
         )
 
         select
@@ -246,7 +246,7 @@ begin
             from predictions as p
             where p.tx_id is not null
                 and p.predicted_at is not null
-            order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last
+            order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last, p.model_version
         )
 
         select

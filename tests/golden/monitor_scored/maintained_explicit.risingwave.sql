@@ -9,7 +9,7 @@ with deduped as (
     from predictions
     where tx_id is not null
         and predicted_at <= now()
-    order by tx_id, predicted_at, score desc nulls last
+    order by tx_id, predicted_at, score desc nulls last, model_version, channel, amount
 ),
 
 labels as (

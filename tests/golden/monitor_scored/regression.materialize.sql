@@ -7,7 +7,7 @@ with deduped as (
     from predictions
     where tx_id is not null
         and mz_now() >= predicted_at
-    order by tx_id, predicted_at, predicted_eta desc nulls last
+    order by tx_id, predicted_at, predicted_eta desc nulls last, model_version
 ),
 
 labels as (

@@ -172,7 +172,7 @@ with deduped as (
     from predictions
     where tx_id is not null
         and mz_now() >= predicted_at
-    order by tx_id, predicted_at, score desc nulls last
+    order by tx_id, predicted_at, score desc nulls last, model_version, channel
 ),
 
 labels as (

@@ -123,7 +123,7 @@ with deduped as (
     from predictions
     where tx_id is not null
         and predicted_at <= (select materializer.clock())
-    order by tx_id, predicted_at, score desc nulls last
+    order by tx_id, predicted_at, score desc nulls last, model_version, channel
 ),
 
 labels as (

@@ -93,8 +93,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -119,7 +118,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )
@@ -167,7 +166,7 @@ begin
             where p.tx_id is not null
                 and p.predicted_at is not null
                 and p.tx_id = any(_materializer_ids)
-            order by p.tx_id, p.predicted_at, p.score desc nulls last
+            order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
         )
 
         select
@@ -210,8 +209,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -236,7 +234,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )
@@ -291,7 +289,7 @@ begin
             from predictions as p
             where p.tx_id is not null
                 and p.predicted_at is not null
-            order by p.tx_id, p.predicted_at, p.score desc nulls last
+            order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
         )
 
         select
@@ -334,8 +332,7 @@ begin
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
-            changed.score,
-            changed.labelled_at
+            changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
         where kinds.kind = 'cohort' or changed.valid
@@ -360,7 +357,7 @@ begin
                 + (1 - label) * ln(1 - least(greatest(score, 1e-15), 1 - 1e-15)))) filter (where in_metrics) as sum_log_loss,
             sum((score - label) * (score - label)) filter (where in_metrics) as sum_brier,
             sum(score) filter (where in_metrics) as sum_score,
-            max(labelled_at) as max_labelled_at
+            cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
     )
