@@ -16,9 +16,9 @@ What it does:
    amount_max_1d, tx_count_7d) and a latest view ``card_last_tx`` (last_amount, last_merchant,
    max_age 7d); starts the project's embedded PostgreSQL (``materializer.embedded.start``) and
    applies it;
-2. loads ``--events`` transactions in one ``insert ... select generate_series`` (event ``g``
-   belongs to entity ``g mod --entities``; timestamps uniform over 30 days from 2025-01-01 UTC),
-   with the ``(cc_num, ts)`` index dropped during the insert and created again after it (the same
+2. loads ``--events`` transactions in one ``insert ... select generate_series ... order by ts``
+   (event ``g`` belongs to entity ``g mod --entities``; timestamps uniform over 30 days from
+   2025-01-01 UTC; appended in time order, as a stream writes them), with the ``(cc_num, ts)`` index dropped during the insert and created again after it (the same
    statement ``apply`` runs), then ``vacuum (analyze)``; exports the events to Parquet (for DuckDB
    and Feast: amount as double);
 3. writes one spine per ``--spines`` size (random entity, random time in the 30 days, a 0/1
@@ -33,15 +33,19 @@ What it does:
      latest values, RANGE window frames over spine + events for the windows (in-memory reference);
    - ``materializer_latest`` (where Feast runs): the same call for the 2 latest values only,
      like for like with Feast;
-   - ``feast-dask`` and ``feast-duckdb`` (in ``--feast-python``'s venv, default
-     /tmp/feast-venv): ``get_historical_features(...).to_df()`` for the 2 latest values only
-     (Feast has no sliding-window aggregation in historical retrieval), with the file (dask)
-     offline store and the DuckDB (ibis) offline store;
+   - ``feast_postgres``, ``feast_dask`` and ``feast_duckdb`` (in ``--feast-python``'s venv,
+     default /tmp/feast-venv, ``pip install 'feast[postgres,duckdb]' psutil``):
+     ``get_historical_features(...).to_df()`` for the 2 latest values only (Feast has no
+     sliding-window aggregation in historical retrieval), with its PostgreSQL offline store
+     (reading the same ``transactions`` table in the same embedded server, through its unix
+     socket, ``sslmode: disable``), its file (dask) offline store and its DuckDB (ibis) offline
+     store, both over the Parquet export;
 5. checks: row counts; every row of DuckDB's output against materializer's (all 7 features);
    every row of Feast's latest values against materializer's; ~20 rows per size against
    ``project.online_features(view, {"cc_num": k}, as_of=t)``;
-6. ``explain (analyze, buffers)`` of the windowed view's training query at the 1M spine (or the
-   size closest below it);
+6. at the 1M spine (or the size closest below it): the windowed form materializer picks,
+   ``explain (analyze, buffers)`` of its query, and timings of both windowed forms ('frames' and
+   'probes') and of the latest view's query;
 7. prints a table and writes ``bench/results/training_set.json`` (and the plan next to it).
 
 The embedded server is stopped at the end (and the temporary folder removed) unless ``--keep``.
@@ -55,7 +59,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -122,15 +125,21 @@ LATEST_FEATURES = [f for f in FEATURES if f.startswith("card_last_tx:")]
 OUT_COLUMNS = [f.replace(":", "__") for f in FEATURES]
 TEXT_FEATURES = {"card_last_tx__last_merchant"}
 
+# Events are appended in time order, as a stream writes them (so each heap page holds events of
+# many random keys: no layout that favours per-key reads).
 LOAD_SQL = f"""
 insert into transactions (tx_id, cc_num, merchant, amount, status, ts)
-select 'tx' || g,
-       'c' || lpad(mod(g, %(entities)s)::text, {KEY_WIDTH}, '0'),
-       'm' || (random() * 2000)::int,
-       round((random() * 500)::numeric, 2),
-       case when random() < 0.05 then 'failed' else 'ok' end,
-       timestamptz '{T0.isoformat()}' + random() * interval '{DAYS} days'
-from generate_series(1, %(events)s) as g
+select tx_id, cc_num, merchant, amount, status, ts
+from (
+    select 'tx' || g as tx_id,
+           'c' || lpad(mod(g, %(entities)s)::text, {KEY_WIDTH}, '0') as cc_num,
+           'm' || (random() * 2000)::int as merchant,
+           round((random() * 500)::numeric, 2) as amount,
+           case when random() < 0.05 then 'failed' else 'ok' end as status,
+           timestamptz '{T0.isoformat()}' + random() * interval '{DAYS} days' as ts
+    from generate_series(1, %(events)s) as g
+) as generated
+order by ts
 """
 
 # DuckDB's reference: the same rules as the online views (window W at t: t - W <= ts <= t, events
@@ -232,16 +241,26 @@ def worker_materializer(job: dict[str, Any]) -> dict[str, Any]:
                 phases[key] = phases.get(key, 0.0) + time.perf_counter() - t
         return wrapper
 
+    methods: dict[str, str] = {}
+    choose = training._windowed_method
+
+    def recorded(conn: Any, view: Any, *args: Any) -> str:
+        t = time.perf_counter()
+        methods[view.name] = choose(conn, view, *args)
+        phases[f"estimate:{view.name}"] = time.perf_counter() - t
+        return methods[view.name]
+
+    training._windowed_method = recorded
     training.load_spine = timed("load_spine", training.load_spine)
     training._check_spine = timed("check_spine", training._check_spine)
     training._evaluate_view = timed("view", training._evaluate_view)
     t0 = time.perf_counter()
     rows = training.write_csv(project, Path(job["spine"]), job.get("features") or FEATURES, out=Path(job["out"]))
     wall = time.perf_counter() - t0
-    phases["stream_csv"] = wall - sum(phases.values())
+    phases["stream_csv"] = wall - sum(v for k, v in phases.items() if not k.startswith("estimate:"))
     pg = proc_status(backend)
     project.close()
-    return {"rows": rows, "wall_s": wall, "phases_s": phases, "peak_rss_mb": peak_rss_mb(),
+    return {"rows": rows, "wall_s": wall, "phases_s": phases, "windowed_method": methods, "peak_rss_mb": peak_rss_mb(),
             "pg_backend_pid": backend, "pg_backend_mb": pg}
 
 
@@ -265,7 +284,7 @@ from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, String
 
 card = Entity(name="card", join_keys=["cc_num"], value_type=ValueType.STRING)
-transactions = FileSource(name="transactions", path={events!r}, timestamp_field="ts")
+{source}
 card_last_tx = FeatureView(
     name="card_last_tx",
     entities=[card],
@@ -284,14 +303,27 @@ def worker_feast(job: dict[str, Any]) -> dict[str, Any]:
 
     repo = Path(job["repo"])
     repo.mkdir(parents=True, exist_ok=True)
+    if job["store"] == "postgres":
+        # the same transactions table in the bench's embedded PostgreSQL, over its unix socket;
+        # amount as double, like the Parquet file the other stores read
+        pg = job["pg"]
+        offline = ("{type: postgres, host: %s, port: %d, database: %s, db_schema: public, user: %s, "
+                   "password: '', sslmode: disable}" % (pg["host"], pg["port"], pg["database"], pg["user"]))
+        source = ("from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import "
+                  "PostgreSQLSource\n"
+                  "transactions = PostgreSQLSource(name='transactions', timestamp_field='ts', query="
+                  "'select cc_num, ts, cast(amount as double precision) as amount, merchant from transactions')")
+    else:
+        offline = f"{{type: {job['store']}}}"
+        source = f"transactions = FileSource(name='transactions', path={job['events']!r}, timestamp_field='ts')"
     (repo / "feature_store.yaml").write_text(
         "project: bench_training_set\n"
         "provider: local\n"
         f"registry: {repo / 'registry.db'}\n"
         f"online_store: {{type: sqlite, path: {repo / 'online.db'}}}\n"
-        f"offline_store: {{type: {job['store']}}}\n"
+        f"offline_store: {offline}\n"
         "entity_key_serialization_version: 3\n", encoding="utf-8")
-    (repo / "definitions.py").write_text(FEAST_REPO_PY.format(events=job["events"]), encoding="utf-8")
+    (repo / "definitions.py").write_text(FEAST_REPO_PY.format(source=source), encoding="utf-8")
     sys.path.insert(0, str(repo))
     import definitions  # noqa: E402  (the repo written just above)
 
@@ -300,6 +332,9 @@ def worker_feast(job: dict[str, Any]) -> dict[str, Any]:
     refs = ["card_last_tx:amount", "card_last_tx:merchant"]
     t0 = time.perf_counter()
     entity_df = pd.read_parquet(job["spine"])
+    # Feast's PostgreSQL store creates the entity table with "tinyint" for an int8 column, a type
+    # PostgreSQL lacks: the label goes in as int32 (every store gets the same frame)
+    entity_df["label"] = entity_df["label"].astype("int32")
     frame = store.get_historical_features(entity_df=entity_df, features=refs, full_feature_names=True).to_df()
     wall = time.perf_counter() - t0
     rss = peak_rss_mb()
@@ -540,66 +575,45 @@ def online_spot_check(project: Any, out_csv: Path, n: int, seed: int) -> dict[st
     return {"rows": len(rows), "values": checked, "mismatches": mismatches, "output_rows": total}
 
 
-def requested_only(sql: str, keep: set[str]) -> str:
-    """The windowed training query with only the requested <feature>_<window> columns (a what-if)."""
-    lines = [line for line in sql.splitlines()
-             if not ((m := re.search(r"(?: as |framed\.)(\w+_(?:\d+[smhdw])),?$", line)) and m.group(1) not in keep)]
-    out = "\n".join(lines)
-    return re.sub(r",(\s*from (?:framed|stacked)\b)", r"\1", out)
-
-
 def diagnostics(project: Any, spine_csv: Path) -> dict[str, Any]:
-    """At one spine size: explain (analyze, buffers) of the windowed view's training query, set up
-    as training.build does, and what-if timings of rewritten queries (the fixes in the report)."""
+    """At one spine size: the windowed form materializer picks (and its estimate), explain (analyze,
+    buffers) of that query, and timings of both windowed forms and of the latest view, set up as
+    training.build does (points sorted by entity and time, only the requested features)."""
     from materializer import training
 
     conn = project.db.conn
-    views = [project.spec.feature_views["card_activity"], project.spec.feature_views["card_last_tx"]]
+    views = {name: project.spec.feature_views[name] for name in ("card_activity", "card_last_tx")}
     header = training.load_spine(project, spine_csv)
-    position = training._check_spine(project, header, views, training.TIMESTAMP_COLUMN)
-    sqls = {}
-    for view in views:
-        points = f"_materializer_points_{view.name}"
-        conn.execute(f"drop table if exists {points}")
-        conn.execute(f"create temporary table {points} as select _row, cast(c{position['event_timestamp']} as "
-                     f"timestamptz) as _ts, cast(c{position['cc_num']} as text) as cc_num from {training.SPINE}")
-        conn.execute(f"analyze {points}")
-        sqls[view.name] = training._view_sql(view, points, "postgres")
+    position = training._check_spine(project, header, list(views.values()), training.TIMESTAMP_COLUMN)
+    wanted = training.resolve_features(project, FEATURES)
+    points = {}
+    for view in views.values():
+        points[view.name] = name = f"_materializer_points_{view.name}"
+        conn.execute(f"drop table if exists {name}")
+        conn.execute(f"create temporary table {name} as select _row, cast(c{position['event_timestamp']} as "
+                     f"timestamptz) as _ts, cast(c{position['cc_num']} as text) as cc_num from {training.SPINE} "
+                     "order by cc_num, _ts")
+        conn.execute(f"analyze {name}")
+    activity = views["card_activity"]
     t0 = time.perf_counter()
-    plan = "\n".join(r[0] for r in conn.execute(f"explain (analyze, buffers, settings) {sqls['card_activity']}"))
+    chosen = training._windowed_method(conn, activity, points["card_activity"], wanted["card_activity"])
+    estimate_s = time.perf_counter() - t0
+    sqls = {method: training._view_sql(activity, points["card_activity"], "postgres", wanted["card_activity"],
+                                       method) for method in ("frames", "probes")}
+    sqls["latest"] = training._view_sql(views["card_last_tx"], points["card_last_tx"], "postgres",
+                                        wanted["card_last_tx"])
+    t0 = time.perf_counter()
+    plan = "\n".join(r[0] for r in conn.execute(f"explain (analyze, buffers, settings) {sqls[chosen]}"))
     explain_s = time.perf_counter() - t0
-    keep = {f.split(":")[1] for f in FEATURES if f.startswith("card_activity:")}
-    latest = sqls["card_last_tx"]
-    lateral = ("select p._row, l.ts as _event_ts, "
-               "case when l.ts >= p._ts - interval '7 days' then l.amount end as last_amount, "
-               "case when l.ts >= p._ts - interval '7 days' then l.merchant end as last_merchant "
-               "from _materializer_points_card_last_tx as p left join lateral (select e.ts, e.amount, e.merchant "
-               "from transactions as e where e.cc_num = p.cc_num and e.ts <= p._ts order by e.ts desc limit 1) "
-               "as l on true")
-    per_point = ("select p._row, w.* from _materializer_points_card_activity as p cross join lateral (select "
-                 "count(*) filter (where e.ts >= p._ts - interval '1 hour') as tx_count_1h, "
-                 "sum(e.amount) filter (where e.ts >= p._ts - interval '1 hour') as amount_sum_1h, "
-                 "avg(e.amount) filter (where e.ts >= p._ts - interval '1 day') as amount_avg_1d, "
-                 "max(e.amount) filter (where e.ts >= p._ts - interval '1 day') as amount_max_1d, "
-                 "count(*) as tx_count_7d from transactions as e where e.cc_num = p.cc_num and e.ts <= p._ts "
-                 "and e.ts >= p._ts - interval '7 days') as w")
-    variants = {
-        "windowed: as shipped (12 aggregates, 5 requested)": sqls["card_activity"],
-        "windowed: only the 5 requested aggregates": requested_only(sqls["card_activity"], keep),
-        "windowed: one (cc_num, ts) index range scan per spine row (lateral)": per_point,
-        "latest: as shipped": latest,
-        "latest: `with newest as materialized`": latest.replace("with newest as (", "with newest as materialized ("),
-        "latest: lateral order by ts desc limit 1 (ties not handled)": lateral,
-    }
-    what_if = {}
-    for name, sql in variants.items():
+    timings = {}
+    for name, sql in sqls.items():
         t = time.perf_counter()
         conn.execute(f"create temporary table _what_if as {sql}")
-        what_if[name] = time.perf_counter() - t
+        timings[name] = time.perf_counter() - t
         conn.execute("drop table _what_if")
-        print(f"    what-if {name}: {what_if[name]:.1f}s", file=sys.stderr)
-    return {"explain_seconds": explain_s, "plan": plan, "what_if_seconds": what_if,
-            "what_if_sql": {k: v for k, v in variants.items() if "as shipped" not in k}}
+        print(f"    {name}: {timings[name]:.1f}s", file=sys.stderr)
+    return {"chosen_windowed_method": chosen, "estimate_seconds": estimate_s, "explain_seconds": explain_s,
+            "plan": plan, "seconds": timings}
 
 
 # --------------------------------------------------------------------------- main
@@ -612,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spines", default="100000,1000000,5000000", help="spine sizes (default 100000,1000000,5000000)")
     ap.add_argument("--feast-spines", default="100000,1000000",
                     help="spine sizes Feast runs at (default 100000,1000000; it is skipped above them)")
-    ap.add_argument("--feast-stores", default="dask,duckdb", help="Feast offline stores to run (default dask,duckdb)")
+    ap.add_argument("--feast-stores", default="postgres,dask,duckdb",
+                    help="Feast offline stores to run (default postgres,dask,duckdb)")
     ap.add_argument("--feast-python", default=FEAST_PYTHON, help=f"python of the Feast venv (default {FEAST_PYTHON})")
     ap.add_argument("--skip-feast", action="store_true")
     ap.add_argument("--skip-duckdb", action="store_true")
@@ -663,11 +678,20 @@ def main(argv: list[str] | None = None) -> int:
                   f"embedded.stop('{root}')\")", file=sys.stderr)
 
 
+def pg_params(uri: str) -> dict[str, Any]:
+    """host (the unix socket's folder), port, database and user of the bench's embedded server."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(uri)
+    return {"host": params.get("host") or "localhost", "port": int(params.get("port") or 5432),
+            "database": params.get("dbname") or "postgres", "user": params.get("user") or "postgres"}
+
+
 def feast_available(python: str) -> str | None:
     """None when the Feast venv imports feast, else why not."""
     if not Path(python).exists():
         return (f"{python} does not exist; create it with: python3 -m venv /tmp/feast-venv && "
-                "/tmp/feast-venv/bin/pip install 'feast[duckdb]'")
+                "/tmp/feast-venv/bin/pip install 'feast[postgres,duckdb]' psutil")
     probe = subprocess.run([python, "-c", "import feast; print(feast.__version__)"], capture_output=True, text=True)
     return None if probe.returncode == 0 else f"import feast failed: {probe.stderr.strip()[-300:]}"
 
@@ -770,7 +794,8 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
             print(f"  {name} {n:,} ...", file=sys.stderr)
             row[name] = f = run_worker(args.feast_python, "feast", {
                 "repo": str(root / f"feast_{store}"), "store": store, "events": str(events_parquet),
-                "spine": str(spine_parquet), "out": str(out_f)}, args.feast_timeout, mem_limit)
+                "spine": str(spine_parquet), "out": str(out_f), "pg": pg_params(uri)},
+                args.feast_timeout, mem_limit)
             print(f"  {name} {n:,}: {f.get('wall_s', float('nan')):.1f}s, peak RSS "
                   f"{f.get('peak_rss_mb', float('nan')):.0f} MB", file=sys.stderr)
             if "error" not in f and "error" not in r:
@@ -781,7 +806,7 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
             out_f.unlink(missing_ok=True)
         checks[str(n)] = size_checks
         if n == explain_size and not args.no_explain:
-            print(f"  explain (analyze) of the windowed view and what-ifs at {n:,} ...", file=sys.stderr)
+            print(f"  explain (analyze) of the windowed view, both windowed forms at {n:,} ...", file=sys.stderr)
             explain = {"spine_rows": n, **diagnostics(project, spine_csv)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.with_name("training_set_explain.txt").write_text(explain["plan"] + "\n", encoding="utf-8")
@@ -826,7 +851,8 @@ def write_results(args: argparse.Namespace, machine: dict[str, Any], data: dict[
     return summary
 
 
-SYSTEMS = ["materializer", "duckdb", "materializer_latest", "feast_dask", "feast_duckdb"]
+FEAST_SYSTEMS = ("feast_postgres", "feast_dask", "feast_duckdb")
+SYSTEMS = ["materializer", "duckdb", "materializer_latest", *FEAST_SYSTEMS]
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -837,12 +863,12 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         summary["materializer_peak_rss_mb"][n] = m["peak_rss_mb"]
         ratios: dict[str, Any] = {}
-        for other in ("duckdb", "feast_dask", "feast_duckdb"):
+        for other in ("duckdb", *FEAST_SYSTEMS):
             o = row.get(other, {})
             if "wall_s" in o:
                 ratios[f"{other}_over_materializer"] = o["wall_s"] / m["wall_s"]
         ml = row.get("materializer_latest", {})
-        for other in ("feast_dask", "feast_duckdb"):
+        for other in FEAST_SYSTEMS:
             o = row.get(other, {})
             if "wall_s" in o and "wall_s" in ml:
                 ratios[f"{other}_over_materializer_latest"] = o["wall_s"] / ml["wall_s"]

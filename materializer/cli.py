@@ -304,7 +304,7 @@ def training_set(
         raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
     with _load() as project:
         count = write_csv(project, spine, features.split(","), out=out, timestamp_column=timestamp_column,
-                          spine_sql=spine_sql)
+                          spine_sql=spine_sql, progress=sys.stderr.isatty())
     err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
 
 

@@ -14,20 +14,19 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from materializer.errors import PushError, did_you_mean
+from materializer.progress import PROGRESS_MIN_BYTES, progress_bar, wants_progress
 from materializer.spec import Source
 
 if TYPE_CHECKING:
     from materializer.project import Project
 
 CHUNK = 1 << 20
-PROGRESS_MIN_BYTES = 8 << 20
 # The COPY line of the context; a jsonb value's own "JSON data, line 1" context may precede it.
 _CONTEXT = re.compile(r'COPY [^,\n]+, line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.S)
 
@@ -62,14 +61,11 @@ def _check_header(path: Path, source: Source, header: list[str]) -> list[str]:
 
 
 def _progress(path: Path, enabled: bool):  # noqa: ANN202
-    if not enabled or path.stat().st_size < PROGRESS_MIN_BYTES:
-        return nullcontext(None)
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+    if not wants_progress(enabled, path.stat().st_size, PROGRESS_MIN_BYTES):
+        return progress_bar(False)
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from materializer.console import err_console
-
-    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True)
+    return progress_bar(True, BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
 
 
 def _csv_file_line(path: Path, record: int) -> int:

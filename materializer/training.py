@@ -3,10 +3,17 @@
 The spine (CSV, Parquet, a pandas DataFrame or a query) is loaded into a
 temporary table with its columns kept as text and a row number; every
 requested feature view is evaluated at each spine row's own timestamp by the
-``training_windowed`` / ``training_latest`` macros; the result is streamed
-through a server-side cursor in the spine's order, so memory does not grow with
-the output. The output has the spine's columns unchanged, then one column per
-feature named ``view__feature``.
+``training_windowed`` / ``training_latest`` macros (only the requested
+features; the points sorted by entity and time, so consecutive index probes
+share pages); the result is streamed through a server-side cursor in the
+spine's order, so memory does not grow with the output. The output has the
+spine's columns unchanged, then one column per feature named ``view__feature``.
+
+A windowed view has two PostgreSQL forms (see the macro): ``frames`` sorts the
+points with the events (cost ~ (points + events) * log) and ``probes`` reads
+each point's window through the index (cost ~ points * events per window).
+``_windowed_method`` picks one from a sample of the points, with costs per row
+measured by ``bench/training_set.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import psycopg
 
 from materializer.compile import feature_args, window_args
 from materializer.errors import MaterializerError, did_you_mean
+from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, progress_bar, wants_progress
 from materializer.render import renderer
 from materializer.spec import FeatureView, OnDemandView
 
@@ -33,6 +41,19 @@ if TYPE_CHECKING:
 
 SPINE = "_materializer_spine"
 TIMESTAMP_COLUMN = "event_timestamp"
+# None: pick the windowed form by estimated cost; 'frames' or 'probes' forces one (the tests run both).
+WINDOWED_METHOD: str | None = None
+# Microseconds per unit, from explain analyze on bench/training_set.py's data (10M events appended
+# in time order, 100k keys, 2 cores, BENCHMARKS.md): a probe costs about 1.3 us per (point, event
+# in its window) pair; frames cost about 1.2 us per sorted row (points and events), 0.5 us more per
+# row and RANGE frame (one frame per window), and 0.45 us per event of the relation, which they
+# scan once (a hash join on the keys).
+PROBE_US_PER_PAIR = 1.3
+FRAMES_US_PER_ROW = 1.2
+FRAMES_US_PER_ROW_AND_FRAME = 0.5
+FRAMES_US_PER_SCANNED_EVENT = 0.45
+SAMPLE_POINTS = 1000
+PROGRESS_STEP = 10_000  # rows written between two updates of the bar
 
 
 def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
@@ -163,15 +184,72 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
     return position
 
 
-def _view_sql(view: FeatureView, points: str, engine: str) -> str:
+def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | None = None,
+              method: str = "frames") -> str:
+    """The training query of one view; ``outputs`` limits it to these feature columns (None: all)."""
     r = renderer(engine)
     if view.kind == "latest":
+        features = [f for f in feature_args(view) if outputs is None or f["name"] in outputs]
         return r.call("training_latest", points=points, relation=view.source.relation, entity=list(view.entity),
-                      timestamp=view.source.timestamp, features=feature_args(view),
+                      timestamp=view.source.timestamp, features=features,
                       max_age=view.max_age.sql_interval if view.max_age else None, tie_break=view.tie_break)
     return r.call("training_windowed", points=points, relation=view.source.relation, entity=list(view.entity),
                   timestamp=view.source.timestamp, windows=window_args(view), features=feature_args(view),
-                  columns=view.columns_read)
+                  columns=view.columns_read, outputs=outputs, method=method)
+
+
+def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, outputs: list[str] | None) -> str:
+    """'probes' or 'frames' for one windowed view, whichever is estimated cheaper at these points.
+
+    From about SAMPLE_POINTS points spread over the spine: the events each one's longest window
+    holds (what probes read) and the events of its key between the key's first point minus that
+    window and its last point, divided among the key's points (what frames sort), scaled to the
+    spine; the relation's size (pg_class.reltuples) for the scan frames make; then the costs above.
+    """
+    chosen = [o for o in view.output_features if outputs is None or o.name in outputs]
+    framed = {o.window.text for o in chosen if o.window is not None and o.feature.agg != "count_distinct"}
+    if WINDOWED_METHOD is not None:
+        return WINDOWED_METHOD
+    if not framed or view.columns_read is None:
+        return "probes"
+    longest = max((o.window for o in chosen if o.window is not None), key=lambda w: w.seconds)
+    n = conn.execute(f"select count(*) from {points}").fetchone()[0]
+    if n == 0:
+        return "probes"
+    rel, ts = view.source.relation, view.source.timestamp
+    keys = list(view.entity)
+    same = " and ".join(f"e.{k} = s.{k}" for k in keys)
+    sql = f"""
+        with sampled as (
+            select _ts, {', '.join(keys)} from {points} where _row %% %(step)s = 0
+        ),
+        per_key as (
+            select {', '.join(f'p.{k}' for k in keys)}, count(*) as points,
+                min(p._ts) - {longest.sql_interval} as since, max(p._ts) as until
+            from {points} as p
+            where ({', '.join(f'p.{k}' for k in keys)}) in (select {', '.join(keys)} from sampled)
+            group by {', '.join(f'p.{k}' for k in keys)}
+        )
+        select
+            count(*),
+            sum((select count(*) from {rel} as e where {same} and e.{ts} <= s._ts
+                 and e.{ts} >= s._ts - {longest.sql_interval})),
+            sum((select count(*) from {rel} as e where {same} and e.{ts} >= k.since
+                 and e.{ts} <= k.until) / k.points::float8)
+        from sampled as s
+        inner join per_key as k using ({', '.join(keys)})
+    """
+    sampled, pairs, events = conn.execute(sql, {"step": max(1, n // SAMPLE_POINTS)}).fetchone()
+    if not sampled:
+        return "probes"
+    scanned = conn.execute("select greatest(coalesce(sum(reltuples), 0), 0) from pg_class where oid = "
+                           "to_regclass(%s)", [rel]).fetchone()[0]
+    pairs_total = n * float(pairs) / sampled
+    rows_total = n + n * float(events) / sampled
+    probes = pairs_total * PROBE_US_PER_PAIR
+    frames = (rows_total * (FRAMES_US_PER_ROW + FRAMES_US_PER_ROW_AND_FRAME * len(framed))
+              + float(scanned) * FRAMES_US_PER_SCANNED_EVENT)
+    return "probes" if probes <= frames else "frames"
 
 
 def _cell(value: Any) -> str:
@@ -187,18 +265,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str) -> str:
-    """Evaluate one feature view at every spine row into a temporary table; returns its name."""
+def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str,
+                   outputs: list[str] | None = None) -> str:
+    """Evaluate one feature view (``outputs``: only these features) at every spine row into a
+    temporary table; returns its name."""
     conn = project.db.conn
     points = f"_materializer_points_{view.name}"
     keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
     conn.execute(f"drop table if exists {points}")
+    # sorted by entity and time: a view's probes for one key then walk the same index and heap pages
     conn.execute(f"create temporary table {points} as select _row, cast(c{position[timestamp_column]} as "
-                 f"timestamptz) as _ts, {keys} from {SPINE}")
+                 f"timestamptz) as _ts, {keys} from {SPINE} order by {', '.join(view.entity)}, _ts")
     conn.execute(f"analyze {points}")
+    method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
     result = f"_materializer_features_{view.name}"
     conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine)}")
+    conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
     conn.execute(f"create index on {result} (_row)")
     return result
 
@@ -224,23 +306,90 @@ def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str
     return result
 
 
+class Phases:
+    """What a training set is doing, as one transient rich bar per phase on stderr (loading the
+    spine, each view, writing rows), shown only when enabled (stderr is a terminal) and the spine
+    is large; otherwise every method does nothing."""
+
+    def __init__(self, enabled: bool = False, console: Any = None) -> None:
+        self.enabled = enabled
+        self.console = console
+        self.bar: Any = None
+        self.task: Any = None
+
+    def start(self, spine_size: int | None, minimum: int) -> None:
+        """Show the bar from now on if the spine is large (``spine_size`` bytes or rows >= ``minimum``)."""
+        if self.bar is None and wants_progress(self.enabled, spine_size, minimum):
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+
+            self.bar = progress_bar(True, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                    console=self.console)
+            self.bar.start()
+
+    def phase(self, description: str, total: int | None = None) -> None:
+        """End the current phase (its line stays with its time) and begin the next one."""
+        if self.bar is None:
+            return
+        self.done()
+        self.task = self.bar.add_task(description, total=total)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, n)
+
+    def done(self) -> None:
+        if self.bar is not None and self.task is not None:
+            total = self.bar.tasks[-1].total
+            self.bar.update(self.task, total=total or 1, completed=total or 1)
+            self.task = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.done()
+            self.bar.stop()
+            self.bar = None
+
+
+def _spine_size(spine: Any) -> tuple[int | None, int]:
+    """(size, the size from which a bar is shown): bytes of a spine file, rows of a DataFrame."""
+    if isinstance(spine, (str, Path)) and Path(spine).exists():
+        return Path(spine).stat().st_size, PROGRESS_MIN_BYTES
+    if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
+        return len(spine), PROGRESS_MIN_ROWS
+    return None, PROGRESS_MIN_ROWS
+
+
 def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
-          spine_sql: str | None = None) -> tuple[list[str], list[str], str]:
+          spine_sql: str | None = None, phases: Phases | None = None) -> tuple[list[str], list[str], str]:
     """Load the spine and evaluate the features; returns (spine header, feature columns, the final query)."""
     if project.engine != "postgres":
         raise MaterializerError(f"training sets on {project.engine} are not available yet; point MATERIALIZER_DSN "
                                 "at PostgreSQL, or use `materializer compile` for the SQL")
+    phases = phases or Phases()
     wanted = resolve_features(project, features)
     on_demand = {n: project.spec.on_demand[n] for n in wanted if n in project.spec.on_demand}
     stored = [n for n in wanted if n not in on_demand]
     for od in on_demand.values():
         stored += [v for v in od.inputs if v not in stored]
     views = [project.spec.feature_views[n] for n in stored]
+    # only the requested features, except for the inputs of on-demand views (their expressions
+    # may read any feature)
+    inputs = {v for od in on_demand.values() for v in od.inputs}
+    outputs = {v.name: None if v.name in inputs else wanted[v.name] for v in views}
+    phases.start(*_spine_size(spine))
+    phases.phase("loading the spine")
     header = load_spine(project, spine, spine_sql)
     position = _check_spine(project, header, views, timestamp_column)
-    tables = {view.name: _evaluate_view(project, view, position, timestamp_column) for view in views}
+    rows = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
+    phases.start(rows, PROGRESS_MIN_ROWS)
+    tables = {}
+    for view in views:
+        phases.phase(f"evaluating {view.name}")
+        tables[view.name] = _evaluate_view(project, view, position, timestamp_column, outputs[view.name])
     for od in on_demand.values():
+        phases.phase(f"evaluating {od.name}")
         tables[od.name] = _evaluate_on_demand(project, od, position, tables, header)
+    phases.done()
     joins, selects, out_names = [], [], []
     for i, name in enumerate(wanted):
         joins.append(f"left join {tables[name]} as f{i} on f{i}._row = s._row")
@@ -265,35 +414,51 @@ def stream_rows(project: "Project", query: str, batch: int = 10000) -> Iterator[
 
 
 def write_csv(project: "Project", spine: Any, features: list[str], out: Path | None = None,
-              timestamp_column: str = TIMESTAMP_COLUMN, spine_sql: str | None = None) -> int:
-    """Write the training set as CSV to ``out`` (stdout when None); returns the number of rows."""
-    header, names, query = build(project, spine, features, timestamp_column, spine_sql)
-    if out is not None and out.suffix.lower() == ".parquet":
-        frame = to_frame(project, header, names, query)
-        frame.to_parquet(out, index=False)
-        return len(frame)
-    fh = out.open("w", encoding="utf-8", newline="") if out is not None else io.TextIOWrapper(
-        sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
-    count = 0
+              timestamp_column: str = TIMESTAMP_COLUMN, spine_sql: str | None = None,
+              progress: bool = False, console: Any = None) -> int:
+    """Write the training set as CSV to ``out`` (stdout when None); returns the number of rows.
+
+    ``progress``: show the phases on stderr (or ``console``) when the spine is large.
+    """
+    phases = Phases(progress, console)
     try:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow([*header, *names])
-        for row in stream_rows(project, query):
-            writer.writerow([_cell(v) for v in row])
-            count += 1
+        header, names, query = build(project, spine, features, timestamp_column, spine_sql, phases)
+        total = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
+        phases.phase("writing rows", total=total)
+        if out is not None and out.suffix.lower() == ".parquet":
+            frame = to_frame(project, header, names, query, phases)
+            frame.to_parquet(out, index=False)
+            return len(frame)
+        fh = out.open("w", encoding="utf-8", newline="") if out is not None else io.TextIOWrapper(
+            sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+        count = 0
+        try:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow([*header, *names])
+            for row in stream_rows(project, query):
+                writer.writerow([_cell(v) for v in row])
+                count += 1
+                if count % PROGRESS_STEP == 0:
+                    phases.advance(PROGRESS_STEP)
+        finally:
+            if out is not None:
+                fh.close()
+            else:
+                fh.flush()
+                fh.detach()
+        return count
     finally:
-        if out is not None:
-            fh.close()
-        else:
-            fh.flush()
-            fh.detach()
-    return count
+        phases.close()
 
 
-def to_frame(project: "Project", header: list[str], names: list[str], query: str) -> Any:
+def to_frame(project: "Project", header: list[str], names: list[str], query: str, phases: Phases | None = None) -> Any:
     import pandas as pd
 
-    rows = list(stream_rows(project, query))
+    rows = []
+    for row in stream_rows(project, query):
+        rows.append(row)
+        if phases is not None and len(rows) % PROGRESS_STEP == 0:
+            phases.advance(PROGRESS_STEP)
     frame = pd.DataFrame.from_records(rows, columns=[*header, *names]) if rows else pd.DataFrame(
         columns=[*header, *names])
     for name in names:

@@ -3,6 +3,8 @@
 The spine has rows exactly at event times and at window edges, rows before and after
 events, duplicate rows (kept, in order), keys with no events, and unicode keys; the
 property test checks online(k, t) == training_set(k, t) for random keys and times.
+Both PostgreSQL forms of a windowed view ('frames' and 'probes') are checked against the
+reference; the estimate that picks one is checked on a dense and a sparse spine.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from materializer import training
 from materializer.cli import app
 from materializer.errors import MaterializerError
 from tests import reference
@@ -68,7 +71,14 @@ def loaded(request, make_project):
     return project, events, request.param
 
 
-def test_training_set_matches_reference_row_by_row(loaded):
+@pytest.fixture(params=["frames", "probes"])
+def method(request, monkeypatch):
+    """Force one PostgreSQL form of the windowed views."""
+    monkeypatch.setattr(training, "WINDOWED_METHOD", request.param)
+    return request.param
+
+
+def test_training_set_matches_reference_row_by_row(loaded, method):
     project, events, seed = loaded
     rows = spine_rows(events, seed)
     spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [t for _, t in rows],
@@ -287,3 +297,157 @@ def test_on_demand_bad_input(make_project, tmp_path):
                                      request={"amount": 1, "merchant": "x'; drop table tx; --"})
     assert result.features["new_merchant"] is True
     assert project.db.conn.execute("select count(*) from tx").fetchone()[0] > 0
+
+
+def _check_rows(frame, events, rows, columns):
+    for i, (key, t) in enumerate(rows):
+        want = expected(events, key, t)
+        got = {k: plain(frame.at[i, k]) for k in columns}
+        bad = {k: (got[k], want[k]) for k in columns if not close(got[k], want[k])}
+        assert not bad, f"row {i} ({key!r} at {t}): (got, want) {bad}"
+
+
+def test_requested_features_only_match_reference(loaded, method):
+    """A subset of windows and features (the queries compute only those) gives the reference values."""
+    project, events, seed = loaded
+    rows = spine_rows(events, seed)
+    spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [t for _, t in rows]})
+    refs = ["activity:sd_1d", "activity:n_10m", "activity:merchants_10m", "activity:hi_1h",
+            "activity:failed_sum_10m", "last:last_merchant"]
+    frame = project.training_set(spine, refs)
+    columns = [r.replace(":", "__") for r in refs]
+    assert list(frame.columns) == ["cc_num", "event_timestamp", *columns]
+    _check_rows(frame, events, rows, columns)
+
+
+def _event(key, ts, amount, merchant="alpha", status="approved", seq=1):
+    return {"tx_id": f"{key}-{ts.isoformat()}-{amount}-{seq}", "cc_num": key, "merchant": merchant,
+            "amount": None if amount is None else Decimal(amount), "status": status, "seq": seq, "ts": ts}
+
+
+def test_edges_of_windows_ties_and_single_events(make_project, method):
+    """Hand-made edges: events exactly at t and at t - W, ties at one ts (a null among them), a point at
+    an event's time, duplicate points, a key with no events, one event in a window (stddev null)."""
+    project = make_project(PROJECT)
+    t = T0
+    events = [
+        _event("k", t, "10.00", "bravo", "failed", 1),
+        _event("k", t, "20.00", None, "approved", 2),                           # tie at t
+        _event("k", t, None, "alpha", "failed", 3),                              # tie with a null amount
+        _event("k", t - timedelta(minutes=10), "1.50"),                          # exactly t - 10m: inside
+        _event("k", t - timedelta(minutes=10, microseconds=1), "1000.00"),       # just outside 10m
+        _event("k", t - timedelta(hours=1), "7.25", "echo", "failed"),           # exactly t - 1h
+        _event("k", t - timedelta(days=1), "3.00"),                              # exactly t - 1d
+        _event("k", t + timedelta(microseconds=1), "99.00"),                     # after t: never seen at t
+        _event("solo", t - timedelta(minutes=5), "42.00"),                       # one event: stddev null
+    ]
+    load(project, events)
+    rows = [("k", t), ("k", t), ("k", t - timedelta(minutes=10)), ("k", t + timedelta(microseconds=1)),
+            ("k", t - timedelta(days=1)), ("k", t - timedelta(days=1, microseconds=1)), ("solo", t),
+            ("empty", t), ("k", t + timedelta(days=1)), ("k", t + timedelta(days=1, microseconds=1))]
+    spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [ts for _, ts in rows]})
+    frame = project.training_set(spine, ["activity:*", "last:*", "last_tb:*", "last_forever:*"])
+    columns = [c for c in frame.columns if "__" in c]
+    _check_rows(frame, events, rows, columns)
+    assert plain(frame.at[6, "activity__sd_10m"]) is None and plain(frame.at[6, "activity__n_10m"]) == 1
+    assert frame.at[7, "activity__n_1d"] == 0 and plain(frame.at[7, "activity__total_1d"]) is None
+
+
+EXTERNAL = """
+name: external
+sources:
+  raw:
+    relation: raw_tx
+    timestamp: happened_at
+feature_views:
+  spend:
+    source: raw
+    entity: [card]
+    windows: [1h, 1d]
+    features:
+      n:      {agg: count}
+      total:  {agg: sum, column: amount}
+      failed: {agg: count, filter: "status = 'failed'"}
+      top:    {agg: max, column: amount, filter: "status <> 'failed'"}
+"""
+
+
+def test_external_source_with_filters_reads_every_column(make_project, method):
+    """An external source with a filter: the view's columns are unknown (columns_read is None)."""
+    project = make_project(EXTERNAL)
+    conn = project.db.conn
+    conn.execute("create table raw_tx (card text, happened_at timestamptz, amount numeric, status text)")
+    rng = random.Random(3)
+    events = [{"card": rng.choice(["a", "b"]), "ts": T0 + timedelta(minutes=rng.randrange(-3000, 60)),
+               "amount": Decimal(rng.randrange(100)), "status": rng.choice(["failed", "ok", None])}
+              for _ in range(200)]
+    events.append({"card": "a", "ts": T0 - timedelta(hours=1), "amount": Decimal(5), "status": "failed"})
+    with conn.cursor() as cur, cur.copy("copy raw_tx (card, happened_at, amount, status) from stdin") as copy:
+        for e in events:
+            copy.write_row([e["card"], e["ts"], e["amount"], e["status"]])
+    project.apply()
+    assert project.spec.feature_views["spend"].columns_read is None
+    times = [T0, T0 - timedelta(hours=1), T0 - timedelta(minutes=30), T0 + timedelta(days=2)]
+    rows = [(k, t) for k in ["a", "b", "nobody"] for t in times]
+    spine = pd.DataFrame({"card": [k for k, _ in rows], "event_timestamp": [t for _, t in rows]})
+    frame = project.training_set(spine, ["spend:*"])
+    features = {"n": ("count", None, None), "total": ("sum", "amount", None),
+                "failed": ("count", None, lambda e: e["status"] == "failed"),
+                "top": ("max", "amount", lambda e: e["status"] is not None and e["status"] != "failed")}
+    windows = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+    for i, (key, t) in enumerate(rows):
+        want, _ = reference.windowed(events, (key,), ["card"], "ts", t, windows, features)
+        for name, value in want.items():
+            assert close(plain(frame.at[i, f"spend__{name}"]), value), (key, t, name)
+
+
+def test_estimate_picks_frames_for_dense_spines_and_probes_for_sparse(make_project):
+    """Many points over the same events: sorting once wins; one point: a probe wins."""
+    project = make_project(PROJECT)
+    rng = random.Random(11)
+    events = [_event("dense", T0 - timedelta(seconds=rng.randrange(86400)), str(rng.randrange(1, 100)), seq=i)
+              for i in range(3000)]
+    events += [_event(f"other{i % 50}", T0 - timedelta(days=rng.randrange(1, 30)), "1", seq=i) for i in range(3000)]
+    load(project, events)
+    view = project.spec.feature_views["activity"]
+    conn = project.db.conn
+    position = {"cc_num": 0, "event_timestamp": 1}
+    for rows, method in [([("dense", T0 - timedelta(seconds=s)) for s in range(0, 86400, 40)], "frames"),
+                         ([("dense", T0)], "probes"),
+                         ([("other1", T0 - timedelta(days=40))], "probes")]:
+        training.load_spine(project, pd.DataFrame({"cc_num": [k for k, _ in rows],
+                                                   "event_timestamp": [t for _, t in rows]}))
+        conn.execute(f"drop table if exists pts")
+        conn.execute(f"create temporary table pts as select _row, cast(c1 as timestamptz) as _ts, c0 as cc_num "
+                     f"from {training.SPINE}")
+        assert training._windowed_method(conn, view, "pts", ["n_1d", "hi_1h"]) == method, (rows[:2], method)
+        frame = project.training_set(pd.DataFrame({"cc_num": [k for k, _ in rows[:30]],
+                                                   "event_timestamp": [t for _, t in rows[:30]]}),
+                                     ["activity:n_1d", "activity:hi_1h"])
+        _check_rows(frame, events, rows[:30], ["activity__n_1d", "activity__hi_1h"])
+    assert position  # the spine columns the points read
+
+
+PROBES_CASE = {"points": "points", "relation": "transactions", "entity": ["cc_num"], "timestamp": "ts",
+               "windows": [{"name": "10m", "interval": "interval '10 minutes'", "seconds": 600},
+                           {"name": "1d", "interval": "interval '24 hours'", "seconds": 86400}],
+               "features": [{"name": "tx_count", "agg": "count", "column": None, "filter": None},
+                            {"name": "amount_max", "agg": "max", "column": "amount", "filter": None},
+                            {"name": "merchants", "agg": "count_distinct", "column": "merchant", "filter": None},
+                            {"name": "failed_count", "agg": "count", "column": None,
+                             "filter": "status = 'failed'"}],
+               "columns": ["cc_num", "ts", "amount", "merchant", "status"],
+               "outputs": ["tx_count_10m", "amount_max_1d", "merchants_10m", "failed_count_1d"]}
+
+
+@pytest.mark.parametrize("engine", ["postgres", "materialize", "risingwave"])
+@pytest.mark.parametrize("method_name", ["frames", "probes"])
+def test_golden_requested_outputs(engine, method_name, request):
+    """Golden files of the windowed training query for a subset of outputs, in both PostgreSQL forms
+    (the streaming engines ignore the method): tests/golden/training_windowed/outputs_<method>.*.sql."""
+    from materializer.render import renderer
+    from tests.test_golden import GOLDEN, _check
+
+    sql = renderer(engine).call("training_windowed", **PROBES_CASE, method=method_name)
+    _check(GOLDEN / "training_windowed" / f"outputs_{method_name}.{engine}.sql", sql,
+           request.config.getoption("--update-golden"))

@@ -6,13 +6,57 @@
     Arguments:
       points     a relation with `_row`, `_ts` and the view's entity columns
       relation, entity, timestamp, features, max_age, tie_break   as for latest_features
-    Columns: `_row`, `_event_ts`, then the features. Each point costs index probes on
-    (entity, ts): the cost grows with points * log(events).
+    Columns: `_row`, `_event_ts` (the time of the events the values come from; on PostgreSQL
+    null when none is within max_age), then the features. The cost grows with
+    points * log(events): index probes on (entity, ts).
 -#}
 {% macro training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
     {{ return(adapter.dispatch('training_latest', 'materializer')(points, relation, entity, timestamp, features, max_age, tie_break)) }}
 {%- endmacro %}
 
+{#- PostgreSQL: one backward index range scan per point reads the newest events (and only those
+    within max_age), `fetch first 1 row with ties` keeps every event at that time (with the
+    greatest tie_break, nulls last: an entity whose tie-breaks are all null keeps all its tied
+    rows), and max() reduces the ties per column. One probe per point instead of one per column:
+    the callers sort the points by (entity, ts), so consecutive probes share index and heap pages.
+    https://www.postgresql.org/docs/current/sql-select.html#SQL-LIMIT -#}
+{% macro postgres__training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
+with final as (
+    select
+        p._row,
+        newest._event_ts{{ "," if features }}
+{%- for f in features %}
+        newest.{{ f.name }}{{ "," if not loop.last }}
+{%- endfor %}
+    from {{ points }} as p
+    cross join lateral (
+        select
+            max(tied._ts) as _event_ts{{ "," if features }}
+{%- for f in features %}
+            max(tied.{{ f.name }}) as {{ f.name }}{{ "," if not loop.last }}
+{%- endfor %}
+        from (
+            select
+                e.{{ timestamp }} as _ts{{ "," if features }}
+{%- for f in features %}
+                e.{{ f.column }} as {{ f.name }}{{ "," if not loop.last }}
+{%- endfor %}
+            from {{ relation }} as e
+            where {% for c in entity %}e.{{ c }} = p.{{ c }} and {% endfor %}e.{{ timestamp }} <= p._ts
+{%- if max_age is not none %}
+                and e.{{ timestamp }} >= p._ts - {{ max_age }}
+{%- endif %}
+            order by e.{{ timestamp }} desc{% if tie_break %}, e.{{ tie_break }} desc nulls last{% endif %}
+            fetch first 1 row with ties
+        ) as tied
+    ) as newest
+)
+
+select * from final
+{%- endmacro %}
+
+{#- Any other engine (Materialize through materialize__): correlated subqueries per point, the
+    newest event time first, then max() per column among the events at that time. -#}
 {% macro default__training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
 {%- set same_key -%}
 {% for c in entity %}e.{{ c }} = p.{{ c }}{{ " and " if not loop.last }}{% endfor %}
@@ -66,6 +110,14 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+{#- Materialize: the per-point correlated subqueries of default__ (the newest event time, then
+    max() per column at that time) rather than PostgreSQL's LATERAL ... FETCH FIRST ... WITH
+    TIES, which Materialize does not document.
+    https://materialize.com/docs/sql/select/ -#}
+{% macro materialize__training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
+{{ materializer.default__training_latest(points, relation, entity, timestamp, features, max_age, tie_break) }}
 {%- endmacro %}
 
 {#- RisingWave: ASOF LEFT JOIN finds each point's latest event time (streaming since 2.1; the

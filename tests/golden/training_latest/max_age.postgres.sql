@@ -1,27 +1,24 @@
-with newest as (
+with final as (
     select
         p._row,
-        p._ts,
-        p.cc_num,
-        (
-            select max(e.ts)
+        newest._event_ts,
+        newest.last_amount
+    from points as p
+    cross join lateral (
+        select
+            max(tied._ts) as _event_ts,
+            max(tied.last_amount) as last_amount
+        from (
+            select
+                e.ts as _ts,
+                e.amount as last_amount
             from transactions as e
             where e.cc_num = p.cc_num and e.ts <= p._ts
-        ) as _event_ts
-    from points as p
-),
-
-final as (
-    select
-        p._row,
-        p._event_ts,
-        (
-            select max(e.amount)
-            from transactions as e
-            where e.cc_num = p.cc_num and e.ts = p._event_ts
-                and p._event_ts >= p._ts - interval '168 hours'
-        ) as last_amount
-    from newest as p
+                and e.ts >= p._ts - interval '168 hours'
+            order by e.ts desc
+            fetch first 1 row with ties
+        ) as tied
+    ) as newest
 )
 
 select * from final

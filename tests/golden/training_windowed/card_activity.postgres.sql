@@ -1,8 +1,10 @@
 with bounds as (
     select
+        cc_num,
         min(_ts) - interval '24 hours' as since,
         max(_ts) as until
     from points
+    group by cc_num
 ),
 
 events as (
@@ -15,10 +17,10 @@ events as (
         e.merchant,
         e.status
     from transactions as e
-    cross join bounds
+    inner join bounds
+        on bounds.cc_num = e.cc_num
     where e.ts >= bounds.since
         and e.ts <= bounds.until
-        and (cc_num) in (select cc_num from points)
 ),
 
 stacked as (
