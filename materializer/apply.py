@@ -204,7 +204,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             continue
         if obj.kind == "maintenance":
             # derived tables, functions and triggers: rebuilt from the sources whenever they change
-            state_table, _ = maintenance_tables(obj.name.removesuffix("__maintenance"))
+            state_table = maintenance_tables(obj.name.removesuffix("__maintenance"))[0]
             exists = obj.name in state and _relation_info(conn, state_table) is not None
             recreated = [s for s in obj.sources if s in recreated_sources]
             if not exists or recreated or state[obj.name][1] != obj.sql:

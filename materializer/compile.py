@@ -93,9 +93,9 @@ def maintained(m: Monitor, engine: Engine) -> bool:
     return not engine.materialized and m.predictions.source.managed and m.outcomes.source.managed
 
 
-def maintenance_tables(name: str) -> tuple[str, str]:
-    """The state and cells tables of a maintained monitor."""
-    return f"materializer.{name}__state", f"materializer.{name}__cells"
+def maintenance_tables(name: str) -> tuple[str, str, str]:
+    """The state, cells and drift cells tables of a maintained monitor."""
+    return f"materializer.{name}__state", f"materializer.{name}__cells", f"materializer.{name}__drift_cells"
 
 
 def maintenance_name(name: str) -> str:
@@ -106,7 +106,7 @@ def maintenance_drop(object_name: str) -> list[str]:
     """Statements removing a monitor's maintenance (its triggers go with their functions)."""
     name = object_name.removesuffix("__maintenance")
     functions = [f"drop function if exists materializer.{name}__{f} cascade"
-                 for f in ("on_predictions", "on_outcomes", "refresh", "rebuild")]
+                 for f in ("on_predictions", "on_outcomes", "on_reference", "refresh", "rebuild", "recount_drift")]
     return [*functions, f"drop table if exists {', '.join(maintenance_tables(name))} cascade"]
 
 
@@ -137,12 +137,19 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
     objects: list[DbObject] = []
     scored = m.view("scored")
     maturity = m.maturity.sql_interval if m.maturity else None
-    state = cells = None
+    reference = m.view("reference") if m.reference_relation else None
+    if reference:
+        objects.append(DbObject("table", reference,
+                                r.call("source_table", relation=reference,
+                                       columns=[{"name": n, "type": t} for n, t in REFERENCE_COLUMNS.items()]),
+                                None, tuple(REFERENCE_COLUMNS.items())))
+    state = cells = drift_cells = None
     if maintained(m, engine):
-        state, cells = maintenance_tables(m.name)
+        state, cells, drift_cells = maintenance_tables(m.name)
+        drift = {"cells": drift_cells, "reference": reference, "columns": a["drift_columns"]} if reference else None
         sql = r.call("monitor_maintenance", monitor=m.name, state=state, cells=cells, predictions=a["predictions"],
                      outcomes=a["outcomes"], task=m.task, label_policy=m.label_policy, maturity=maturity,
-                     threshold=m.threshold, bucket=a["bucket"], slices=a["slices"])
+                     threshold=m.threshold, bucket=a["bucket"], slices=a["slices"], drift=drift)
         objects.append(DbObject("maintenance", maintenance_name(m.name), sql, source,
                                 sources=(m.predictions.source.name, m.outcomes.source.name)))
     bodies = {
@@ -157,17 +164,12 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
     }
     if m.version:
         bodies["versions"] = r.call("monitor_versions", metrics=m.view("metrics"), task=m.task)
-    if m.reference_relation:
-        table = m.view("reference")
-        objects.append(DbObject("table", table,
-                                r.call("source_table", relation=table,
-                                       columns=[{"name": n, "type": t} for n, t in REFERENCE_COLUMNS.items()]),
-                                None, tuple(REFERENCE_COLUMNS.items())))
-        bodies["drift"] = r.call("monitor_drift", scored=scored, reference=table, windows=a["windows"],
-                                 columns=a["drift_columns"])
+    if reference:
+        bodies["drift"] = r.call("monitor_drift", scored=scored, reference=reference, windows=a["windows"],
+                                 columns=a["drift_columns"], cells=drift_cells, bucket=a["bucket"])
     upkeep = (maintenance_name(m.name),) if state else ()
     reads = {"scored": upkeep, "metrics": (scored, *upkeep), "timeseries": (scored, *upkeep),
-             "versions": (m.view("metrics"),), "drift": (scored, m.view("reference"))}
+             "versions": (m.view("metrics"),), "drift": (scored, m.view("reference"), *upkeep)}
     for kind, body in bodies.items():
         objects.append(DbObject("view", m.view(kind), engine.create_view(m.view(kind), body, cluster), source,
                                 depends_on=reads[kind]))

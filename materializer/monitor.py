@@ -208,9 +208,11 @@ def store_reference(project: "Project", name: str) -> dict[str, int]:
                 rows += [(stored, i, lo, hi, c / len(values)) for i, ((lo, hi), c) in enumerate(zip(bins, counts))]
                 rows_read[stored] = len(values)
             conn.execute(f"delete from {table}")
-            with conn.cursor() as cur:
-                cur.executemany(f"insert into {table} (column_name, bin, lower_bound, upper_bound, share) "
-                                "values (%s, %s, %s, %s, %s)", rows)
+            # one statement: on PostgreSQL each write of the bins recounts the maintained drift cells
+            with conn.cursor() as cur, cur.copy(
+                    f"copy {table} (column_name, bin, lower_bound, upper_bound, share) from stdin") as copy:
+                for row in rows:
+                    copy.write_row(row)
     except psycopg.Error as exc:
         message = " ".join(str(exc).split())
         raise MaterializerError(f"could not store the reference of {name}: {message}; run `materializer apply` "

@@ -164,7 +164,9 @@ CASES.update({
             "monitor": "fraud_model", "state": "materializer.fraud_model__state",
             "cells": "materializer.fraud_model__cells", "predictions": MAINTAINED_PREDICTIONS,
             "outcomes": MAINTAINED_OUTCOMES, "task": "binary_classification", "label_policy": "implicit_negative",
-            "maturity": "interval '168 hours'", "threshold": 0.5, "bucket": HOURLY, "slices": SLICES},
+            "maturity": "interval '168 hours'", "threshold": 0.5, "bucket": HOURLY, "slices": SLICES,
+            "drift": {"cells": "materializer.fraud_model__drift_cells", "reference": "fraud_model__reference",
+                      "columns": [{"name": "score", "column": "score"}, {"name": "amount", "column": "amount"}]}},
         "regression_explicit": {
             "monitor": "eta_model", "state": "materializer.eta_model__state", "cells": "materializer.eta_model__cells",
             "predictions": {**MAINTAINED_PREDICTIONS, "score": "predicted_eta", "columns": ["model_version"],
@@ -208,6 +210,9 @@ CASES.update({
         "score_and_amount": {"scored": "fraud_model__scored", "reference": "fraud_model__reference", "windows": MW,
                              "columns": [{"name": "score", "column": "score"},
                                          {"name": "amount", "column": "amount"}]},
+        "maintained": {"scored": "fraud_model__scored", "reference": "fraud_model__reference", "windows": MW,
+                       "columns": [{"name": "score", "column": "score"}, {"name": "amount", "column": "amount"}],
+                       "cells": "materializer.fraud_model__drift_cells", "bucket": HOURLY},
     },
     "monitor_slices": {"binary": {"cells": "cells", "key": "window_name", "slices": SLICES,
                                   "task": "binary_classification"}},
@@ -293,6 +298,7 @@ monitors:
     windows: [1h, 1d]
     bucket: 1h
     costs: {fp: 5, fn: 120}
+    reference: {relation: training_scores, column: score}
 """
 
 

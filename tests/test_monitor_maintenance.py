@@ -61,6 +61,11 @@ def live_views(project) -> None:
             scored=f"{name}__scored_live", task=m.task, label_policy=m.label_policy, bucket=a["bucket"],
             slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn))
         conn.execute(f"create or replace view {name}__timeseries_live as {series}")
+        if m.reference_relation:
+            drift = str(macros["default__monitor_drift"](
+                scored=f"{name}__scored_live", reference=m.view("reference"), windows=a["windows"],
+                columns=a["drift_columns"]))
+            conn.execute(f"create or replace view {name}__drift_live as {drift}")
 
 
 def same(a: object, b: object) -> bool:
@@ -78,8 +83,10 @@ def assert_rows_equal(ours: list[tuple], theirs: list[tuple], context: str) -> N
 def assert_views_match_live(project, times: list[datetime]) -> None:
     conn = project.db.conn
     for name in MONITORS:
+        kinds = ("metrics", "timeseries", "drift") if project.spec.monitors[name].reference_relation else (
+            "metrics", "timeseries")
         for t in times:
-            for kind in ("metrics", "timeseries"):
+            for kind in kinds:
                 with conn.transaction():
                     conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
                     ours = conn.execute(f"select * from {name}__{kind} order by 1, 2, 3").fetchall()
@@ -88,9 +95,24 @@ def assert_views_match_live(project, times: list[datetime]) -> None:
 
 
 def maintained_rows(conn, name: str) -> tuple[list[tuple], list[tuple]]:
+    """The state rows, and the cells (with the drift cells, when the monitor watches drift)."""
     state = conn.execute(f"select * from materializer.{name}__state order by prediction_id").fetchall()
     cells = conn.execute(f"select * from materializer.{name}__cells order by 1, 2, 3, 4, 5").fetchall()
+    if conn.execute("select to_regclass(%s)", [f"materializer.{name}__drift_cells"]).fetchone()[0]:
+        cells += [(*row, None) for row in conn.execute(
+            f"select 'drift', * from materializer.{name}__drift_cells order by 1, 2, 3, 4")]
     return state, cells
+
+
+def store_reference(project, values: list[float]) -> None:
+    """A reference for fraud_explicit's drift (its score), stored as `materializer reference` does."""
+    conn = project.db.conn
+    conn.execute("create table if not exists training_scores (score double precision)")
+    conn.execute("truncate training_scores")
+    with conn.cursor() as cur, cur.copy("copy training_scores (score) from stdin") as copy:
+        for v in values:
+            copy.write_row([v])
+    project.store_reference("fraud_explicit")
 
 
 class Rebuilt(Exception):
@@ -214,6 +236,7 @@ class Writer:
 def monitored(make_project):
     project = make_project(PROJECT)
     project.apply()
+    store_reference(project, [random.Random(3).betavariate(2, 5) for _ in range(500)])
     live_views(project)
     return project
 
@@ -247,6 +270,21 @@ def test_views_match_the_on_read_form_at_every_kind_of_time(monitored) -> None:
     times += [BASE + timedelta(seconds=rng.randrange(7 * 86400), microseconds=rng.randrange(10**6))
               for _ in range(12)]
     assert_views_match_live(project, times)
+
+
+def test_storing_another_reference_recounts_the_drift_cells(monitored) -> None:
+    project = monitored
+    writer = Writer(project.db.conn, 13)
+    for _ in range(60):
+        writer.write(("predictions", "chargebacks"), False)
+    t = BASE + timedelta(days=2, hours=7, minutes=3)
+    assert_views_match_live(project, [t])
+    before = project.drift("fraud_explicit", window="7d", as_of=t)
+    store_reference(project, [random.Random(4).uniform(0.4, 1.0) for _ in range(300)])
+    after = project.drift("fraud_explicit", window="7d", as_of=t)
+    assert before[0]["n"] == after[0]["n"] > 0 and before[0]["psi"] != after[0]["psi"]
+    assert_maintained_equals_rebuild(project, "a new reference")
+    assert_views_match_live(project, [t])
 
 
 # ------------------------------------------------------------------ apply

@@ -11,13 +11,14 @@
 
     Arguments: `scored` (the monitor's scored relation), `reference` (the bins relation),
     `windows` (list of {name, interval}), `columns` (list of {name, column}: the name stored
-    in the bins and the scored column holding the values).
+    in the bins and the scored column holding the values), and on PostgreSQL `cells` and
+    `bucket`: the maintained drift cells (monitor_maintenance) and their bucket.
 -#}
-{% macro monitor_drift(scored, reference, windows, columns) -%}
-    {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns)) }}
+{% macro monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+    {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns, cells, bucket)) }}
 {%- endmacro %}
 
-{% macro default__monitor_drift(scored, reference, windows, columns) -%}
+{% macro default__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
 with observed as (
 {%- for w in windows %}
 {%- set outer = loop %}
@@ -37,18 +38,7 @@ with observed as (
 {%- endfor %}
 ),
 
-grid as (
-    -- every reference bin in every window, so that empty bins count as zero
-    select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from {{ reference }} as bins
-    cross join (values {% for w in windows %}('{{ w.name }}'){{ ", " if not loop.last }}{% endfor %}) as windows (window_name)
-),
+{{ materializer.monitor_drift_grid(reference, windows) }}
 
 counted as (
     select
@@ -66,6 +56,28 @@ counted as (
     group by grid.window_name, grid.column_name, grid.bin, grid.expected
 ),
 
+{{ materializer.monitor_drift_distances() }}
+{%- endmacro %}
+
+{#- Every reference bin in every window, so that empty bins count as zero: CTE `grid`. -#}
+{% macro monitor_drift_grid(reference, windows) -%}
+grid as (
+    -- every reference bin in every window, so that empty bins count as zero
+    select
+        windows.window_name,
+        bins.column_name,
+        bins.bin,
+        bins.lower_bound,
+        bins.upper_bound,
+        bins.share as expected
+    from {{ reference }} as bins
+    cross join (values {% for w in windows %}('{{ w.name }}'){{ ", " if not loop.last }}{% endfor %}) as windows (window_name)
+),
+{%- endmacro %}
+
+{#- From `counted` (window_name, column_name, bin, expected, observed_count): the distances of
+    every (window, column), CTEs `totals` through `final`, then `select * from final`. -#}
+{% macro monitor_drift_distances() -%}
 totals as (
     select
         window_name,
@@ -128,4 +140,114 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+{#- PostgreSQL with maintained drift cells (monitor_maintenance): a window's whole buckets are
+    counted from the cells, the partial buckets at both ends from the scored rows. -#}
+{% macro postgres__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{%- if cells is none -%}
+{{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
+{%- else -%}
+{%- set clock = materializer.clock() -%}
+with spans as (
+    -- each window reads prediction times from `opens` to t; whole buckets in [whole_from, whole_until)
+    select
+        window_name,
+        opens,
+        whole_from,
+        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
+    from (
+        select
+            window_name,
+            {{ clock }} - length as opens,
+            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
+        from (
+            values
+{%- for w in windows %}
+                ('{{ w.name }}', {{ w.interval }}){{ "," if not loop.last }}
+{%- endfor %}
+        ) as spans (window_name, length)
+    ) as bounds
+),
+
+stored as (
+    select
+        spans.window_name,
+        cells.column_name,
+        cells.bin,
+        cells.n
+    from spans
+    inner join {{ cells }} as cells
+        on cells.bucket_start >= spans.whole_from
+        and cells.bucket_start < spans.whole_until
+),
+
+live as (
+    -- the partial bucket at each end of a window
+    select spans.window_name, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.predicted_at >= spans.opens
+        and scored.predicted_at < spans.whole_from
+
+    union all
+
+    select spans.window_name, scored.*
+    from spans
+    inner join {{ scored }} as scored
+        on scored.predicted_at >= spans.whole_until
+),
+
+observed as (
+    select
+        live.window_name,
+        bins.column_name,
+        bins.bin,
+        count(*) as n
+    from live
+    cross join lateral (
+        values
+{%- for c in columns %}
+            ('{{ c.name }}', cast(live.{{ c.column }} as double precision)){{ "," if not loop.last }}
+{%- endfor %}
+    ) as value (column_name, value)
+    inner join {{ reference }} as bins
+        on bins.column_name = value.column_name
+        and value.value >= bins.lower_bound
+        and value.value < bins.upper_bound
+    group by live.window_name, bins.column_name, bins.bin
+),
+
+{{ materializer.monitor_drift_grid(reference, windows) }}
+
+counted as (
+    select
+        grid.window_name,
+        grid.column_name,
+        grid.bin,
+        grid.expected,
+        coalesce(sum(counts.n), 0) as observed_count
+    from grid
+    left join (
+        select * from stored
+        union all
+        select * from observed
+    ) as counts
+        on counts.window_name = grid.window_name
+        and counts.column_name = grid.column_name
+        and counts.bin = grid.bin
+    group by grid.window_name, grid.column_name, grid.bin, grid.expected
+),
+
+{{ materializer.monitor_drift_distances() }}
+{%- endif %}
+{%- endmacro %}
+
+{#- Materialize and RisingWave maintain the view itself (no cells). -#}
+{% macro materialize__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
+{%- endmacro %}
+
+{% macro risingwave__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
 {%- endmacro %}

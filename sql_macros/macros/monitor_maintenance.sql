@@ -28,22 +28,26 @@
       task, label_policy, maturity (interval literal or none), threshold
       bucket       {interval, seconds}
       slices       list of {name, column}
+      drift        none, or {cells, reference, columns}: the drift cells table, the reference bins
+                   table and the watched columns ({name, column}); the drift cells count the
+                   values per (bucket of prediction time, column, reference bin), and a change of
+                   the reference bins (`materializer reference`) recounts them
 -#}
-{% macro monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
-    {{ return(adapter.dispatch('monitor_maintenance', 'materializer')(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices)) }}
+{% macro monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
+    {{ return(adapter.dispatch('monitor_maintenance', 'materializer')(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift)) }}
 {%- endmacro %}
 
 {#- Materialize and RisingWave maintain the monitor views themselves: nothing to create. -#}
-{% macro default__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{% macro default__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
 {%- endmacro %}
 
-{% macro materialize__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{% macro materialize__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
 {%- endmacro %}
 
-{% macro risingwave__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{% macro risingwave__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
 {%- endmacro %}
 
-{% macro postgres__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices) -%}
+{% macro postgres__monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
@@ -51,7 +55,7 @@
 {%- set key_list = (['kind', 'bucket_start'] + keys + (['bin'] if binary else [])) | join(', ') -%}
 {%- set counters = materializer.monitor_counter_columns(task) -%}
 {%- set lock = "perform pg_advisory_xact_lock(hashtext('materializer.monitor." ~ monitor ~ "'))" -%}
-drop table if exists {{ cells }}, {{ state }} cascade;
+drop table if exists {{ cells }}, {{ state }}{% if drift %}, {{ drift.cells }}{% endif %} cascade;
 
 create table {{ state }} (
     prediction_id {{ predictions.id_type }} primary key,
@@ -94,6 +98,17 @@ create index on {{ cells }} (kind) where n = 0 and pending = 0 and n_invalid = 0
 create index on {{ cells }} (max_labelled_at);
 {%- endif %}
 
+{%- if drift %}
+
+create table {{ drift.cells }} (
+    bucket_start timestamptz not null,
+    column_name text not null,
+    bin integer not null,
+    n bigint not null,
+    primary key (bucket_start, column_name, bin)
+);
+{%- endif %}
+
 create or replace function materializer.{{ monitor }}__refresh(_materializer_ids {{ predictions.id_type }}[]) returns void
 language plpgsql as $$
 begin
@@ -105,6 +120,9 @@ begin
         returning s.*
     ),
 {{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
+{%- if drift %},
+{{ materializer.monitor_drift_delta('changed', drift, bucket, '-') }}
+{%- endif %}
 {{ materializer.monitor_state_upsert(cells, key_list, counters, '-') }};
     -- recompute them from the sources and add them back
     with changed as (
@@ -113,8 +131,14 @@ begin
         returning *
     ),
 {{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
+{%- if drift %},
+{{ materializer.monitor_drift_delta('changed', drift, bucket, '+') }}
+{%- endif %}
 {{ materializer.monitor_state_upsert(cells, key_list, counters, '+') }};
     delete from {{ cells }} where n = 0 and pending = 0 and n_invalid = 0;
+{%- if drift %}
+    delete from {{ drift.cells }} where n = 0;
+{%- endif %}
 end
 $$;
 
@@ -130,8 +154,42 @@ begin
     ),
 {{ materializer.monitor_state_delta('changed', task, label_policy, bucket, slices) }}
 {{ materializer.monitor_state_upsert(cells, key_list, counters, '+') }};
+{%- if drift %}
+    perform materializer.{{ monitor }}__recount_drift();
+{%- endif %}
 end
 $$;
+{%- if drift %}
+
+create or replace function materializer.{{ monitor }}__recount_drift() returns void
+language plpgsql as $$
+begin
+    {{ lock }};
+    truncate {{ drift.cells }};
+    with changed as (
+        select * from {{ state }}
+    ),
+{{ materializer.monitor_drift_delta('changed', drift, bucket) }}
+    insert into {{ drift.cells }} (bucket_start, column_name, bin, n)
+    select bucket_start, column_name, bin, n
+    from drift_delta;
+end
+$$;
+
+create or replace function materializer.{{ monitor }}__on_reference() returns trigger
+language plpgsql as $$
+begin
+    perform materializer.{{ monitor }}__recount_drift();
+    return null;
+end
+$$;
+{%- for event in ['insert', 'update', 'delete', 'truncate'] %}
+
+create or replace trigger {{ monitor }}__reference_{{ event }}
+after {{ event }} on {{ drift.reference }}
+for each statement execute function materializer.{{ monitor }}__on_reference();
+{%- endfor %}
+{%- endif %}
 {%- for side, name in [(predictions, 'predictions'), (outcomes, 'outcomes')] %}
 
 create or replace function materializer.{{ monitor }}__on_{{ name }}() returns trigger
@@ -468,4 +526,40 @@ cells as (
 
 sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
 ),
+{%- endmacro %}
+
+{#- CTE `drift_delta`: the watched values of the state rows `rows` counted per (bucket of
+    prediction time, column, reference bin); with `sign`, also `drift_upsert`, which adds (`+`)
+    them to or subtracts (`-`) them from the drift cells. A null value, or one in no bin (NaN), counts nowhere, as in
+    monitor_drift. -#}
+{% macro monitor_drift_delta(rows, drift, bucket, sign=none) -%}
+    drift_delta as (
+        select
+            {{ materializer.time_bucket(rows ~ '.predicted_at', bucket.interval, bucket.seconds) }} as bucket_start,
+            bins.column_name,
+            bins.bin,
+            count(*) as n
+        from {{ rows }}
+        cross join lateral (
+            values
+{%- for c in drift.columns %}
+                ('{{ c.name }}', cast({{ rows }}.{{ c.column }} as double precision)){{ "," if not loop.last }}
+{%- endfor %}
+        ) as observed (column_name, value)
+        inner join {{ drift.reference }} as bins
+            on bins.column_name = observed.column_name
+            and observed.value >= bins.lower_bound
+            and observed.value < bins.upper_bound
+        group by 1, 2, 3
+    )
+{%- if sign %},
+
+    drift_upsert as (
+        insert into {{ drift.cells }} as c (bucket_start, column_name, bin, n)
+        select bucket_start, column_name, bin, {{ sign if sign == '-' }}n
+        from drift_delta
+        on conflict (bucket_start, column_name, bin) do update set
+            n = c.n + excluded.n
+    )
+{%- endif %}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-drop table if exists materializer.fraud_model__cells, materializer.fraud_model__state cascade;
+drop table if exists materializer.fraud_model__cells, materializer.fraud_model__state, materializer.fraud_model__drift_cells cascade;
 
 create table materializer.fraud_model__state (
     prediction_id text primary key,
@@ -41,6 +41,14 @@ create table materializer.fraud_model__cells (
 );
 
 create index on materializer.fraud_model__cells (kind) where n = 0 and pending = 0 and n_invalid = 0;
+
+create table materializer.fraud_model__drift_cells (
+    bucket_start timestamptz not null,
+    column_name text not null,
+    bin integer not null,
+    n bigint not null,
+    primary key (bucket_start, column_name, bin)
+);
 
 create or replace function materializer.fraud_model__refresh(_materializer_ids text[]) returns void
 language plpgsql as $$
@@ -94,6 +102,32 @@ begin
             cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
+    ),
+drift_delta as (
+        select
+            date_bin(interval '1 hour', changed.predicted_at, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            bins.column_name,
+            bins.bin,
+            count(*) as n
+        from changed
+        cross join lateral (
+            values
+                ('score', cast(changed.score as double precision)),
+                ('amount', cast(changed.amount as double precision))
+        ) as observed (column_name, value)
+        inner join fraud_model__reference as bins
+            on bins.column_name = observed.column_name
+            and observed.value >= bins.lower_bound
+            and observed.value < bins.upper_bound
+        group by 1, 2, 3
+    ),
+
+    drift_upsert as (
+        insert into materializer.fraud_model__drift_cells as c (bucket_start, column_name, bin, n)
+        select bucket_start, column_name, bin, -n
+        from drift_delta
+        on conflict (bucket_start, column_name, bin) do update set
+            n = c.n + excluded.n
     )
 
     insert into materializer.fraud_model__cells as c (kind, bucket_start, model_version, channel, bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score, max_labelled_at)
@@ -212,6 +246,32 @@ begin
             cast(null as timestamptz) as max_labelled_at
         from flagged
         group by kind, bucket_start, model_version, channel, bin
+    ),
+drift_delta as (
+        select
+            date_bin(interval '1 hour', changed.predicted_at, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            bins.column_name,
+            bins.bin,
+            count(*) as n
+        from changed
+        cross join lateral (
+            values
+                ('score', cast(changed.score as double precision)),
+                ('amount', cast(changed.amount as double precision))
+        ) as observed (column_name, value)
+        inner join fraud_model__reference as bins
+            on bins.column_name = observed.column_name
+            and observed.value >= bins.lower_bound
+            and observed.value < bins.upper_bound
+        group by 1, 2, 3
+    ),
+
+    drift_upsert as (
+        insert into materializer.fraud_model__drift_cells as c (bucket_start, column_name, bin, n)
+        select bucket_start, column_name, bin, n
+        from drift_delta
+        on conflict (bucket_start, column_name, bin) do update set
+            n = c.n + excluded.n
     )
 
     insert into materializer.fraud_model__cells as c (kind, bucket_start, model_version, channel, bin, n, n_labelled, pending, n_invalid, tp, fp, tn, fn, sum_log_loss, sum_brier, sum_score, max_labelled_at)
@@ -244,6 +304,7 @@ begin
         sum_score = c.sum_score + excluded.sum_score,
         max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at);
     delete from materializer.fraud_model__cells where n = 0 and pending = 0 and n_invalid = 0;
+    delete from materializer.fraud_model__drift_cells where n = 0;
 end
 $$;
 
@@ -368,8 +429,65 @@ begin
         sum_brier = c.sum_brier + excluded.sum_brier,
         sum_score = c.sum_score + excluded.sum_score,
         max_labelled_at = greatest(c.max_labelled_at, excluded.max_labelled_at);
+    perform materializer.fraud_model__recount_drift();
 end
 $$;
+
+create or replace function materializer.fraud_model__recount_drift() returns void
+language plpgsql as $$
+begin
+    perform pg_advisory_xact_lock(hashtext('materializer.monitor.fraud_model'));
+    truncate materializer.fraud_model__drift_cells;
+    with changed as (
+        select * from materializer.fraud_model__state
+    ),
+drift_delta as (
+        select
+            date_bin(interval '1 hour', changed.predicted_at, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
+            bins.column_name,
+            bins.bin,
+            count(*) as n
+        from changed
+        cross join lateral (
+            values
+                ('score', cast(changed.score as double precision)),
+                ('amount', cast(changed.amount as double precision))
+        ) as observed (column_name, value)
+        inner join fraud_model__reference as bins
+            on bins.column_name = observed.column_name
+            and observed.value >= bins.lower_bound
+            and observed.value < bins.upper_bound
+        group by 1, 2, 3
+    )
+    insert into materializer.fraud_model__drift_cells (bucket_start, column_name, bin, n)
+    select bucket_start, column_name, bin, n
+    from drift_delta;
+end
+$$;
+
+create or replace function materializer.fraud_model__on_reference() returns trigger
+language plpgsql as $$
+begin
+    perform materializer.fraud_model__recount_drift();
+    return null;
+end
+$$;
+
+create or replace trigger fraud_model__reference_insert
+after insert on fraud_model__reference
+for each statement execute function materializer.fraud_model__on_reference();
+
+create or replace trigger fraud_model__reference_update
+after update on fraud_model__reference
+for each statement execute function materializer.fraud_model__on_reference();
+
+create or replace trigger fraud_model__reference_delete
+after delete on fraud_model__reference
+for each statement execute function materializer.fraud_model__on_reference();
+
+create or replace trigger fraud_model__reference_truncate
+after truncate on fraud_model__reference
+for each statement execute function materializer.fraud_model__on_reference();
 
 create or replace function materializer.fraud_model__on_predictions() returns trigger
 language plpgsql as $$

@@ -1,0 +1,161 @@
+with spans as (
+    -- each window reads prediction times from `opens` to t; whole buckets in [whole_from, whole_until)
+    select
+        window_name,
+        opens,
+        whole_from,
+        greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
+    from (
+        select
+            window_name,
+            (select materializer.clock()) - length as opens,
+            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
+        from (
+            values
+                ('1h', interval '1 hour'),
+                ('1d', interval '24 hours')
+        ) as spans (window_name, length)
+    ) as bounds
+),
+
+stored as (
+    select
+        spans.window_name,
+        cells.column_name,
+        cells.bin,
+        cells.n
+    from spans
+    inner join materializer.fraud_model__drift_cells as cells
+        on cells.bucket_start >= spans.whole_from
+        and cells.bucket_start < spans.whole_until
+),
+
+live as (
+    -- the partial bucket at each end of a window
+    select spans.window_name, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.opens
+        and scored.predicted_at < spans.whole_from
+
+    union all
+
+    select spans.window_name, scored.*
+    from spans
+    inner join fraud_model__scored as scored
+        on scored.predicted_at >= spans.whole_until
+),
+
+observed as (
+    select
+        live.window_name,
+        bins.column_name,
+        bins.bin,
+        count(*) as n
+    from live
+    cross join lateral (
+        values
+            ('score', cast(live.score as double precision)),
+            ('amount', cast(live.amount as double precision))
+    ) as value (column_name, value)
+    inner join fraud_model__reference as bins
+        on bins.column_name = value.column_name
+        and value.value >= bins.lower_bound
+        and value.value < bins.upper_bound
+    group by live.window_name, bins.column_name, bins.bin
+),
+
+grid as (
+    -- every reference bin in every window, so that empty bins count as zero
+    select
+        windows.window_name,
+        bins.column_name,
+        bins.bin,
+        bins.lower_bound,
+        bins.upper_bound,
+        bins.share as expected
+    from fraud_model__reference as bins
+    cross join (values ('1h'), ('1d')) as windows (window_name)
+),
+
+counted as (
+    select
+        grid.window_name,
+        grid.column_name,
+        grid.bin,
+        grid.expected,
+        coalesce(sum(counts.n), 0) as observed_count
+    from grid
+    left join (
+        select * from stored
+        union all
+        select * from observed
+    ) as counts
+        on counts.window_name = grid.window_name
+        and counts.column_name = grid.column_name
+        and counts.bin = grid.bin
+    group by grid.window_name, grid.column_name, grid.bin, grid.expected
+),
+
+totals as (
+    select
+        window_name,
+        column_name,
+        sum(observed_count) as n
+    from counted
+    group by window_name, column_name
+),
+
+shares as (
+    select
+        counted.window_name,
+        counted.column_name,
+        counted.bin,
+        counted.expected as p,
+        cast(counted.observed_count as double precision) / nullif(totals.n, 0) as q,
+        totals.n
+    from counted
+    inner join totals using (window_name, column_name)
+),
+
+cumulative as (
+    select
+        shares.window_name,
+        shares.column_name,
+        shares.bin,
+        sum(upto.p) as cum_p,
+        sum(upto.q) as cum_q
+    from shares
+    inner join shares as upto
+        on upto.window_name = shares.window_name
+        and upto.column_name = shares.column_name
+        and upto.bin <= shares.bin
+    group by shares.window_name, shares.column_name, shares.bin
+),
+
+distances as (
+    select
+        window_name,
+        column_name,
+        max(n) as n,
+        sum((greatest(q, 1e-4) - greatest(p, 1e-4)) * ln(greatest(q, 1e-4) / greatest(p, 1e-4))) as psi,
+        sqrt(greatest(0.5 * sum(case when p > 0 then p * ln(p / ((p + q) / 2)) else 0 end)
+            + 0.5 * sum(case when q > 0 then q * ln(q / ((p + q) / 2)) else 0 end), 0)) / sqrt(ln(2)) as js
+    from shares
+    group by window_name, column_name
+),
+
+final as (
+    select
+        distances.window_name,
+        distances.column_name,
+        distances.n,
+        case when distances.n > 0 then distances.psi end as psi,
+        case when distances.n > 0 then distances.js end as js,
+        max(abs(cumulative.cum_p - cumulative.cum_q)) as ks
+    from distances
+    inner join cumulative using (window_name, column_name)
+    group by distances.window_name, distances.column_name, distances.n, distances.psi, distances.js
+)
+
+select * from final
