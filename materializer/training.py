@@ -23,7 +23,6 @@ import io
 import math
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +183,17 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
     return position
 
 
+# Key types whose values the frames form may sort bytewise (collate "C"): equality is the same in
+# any deterministic collation, and byte order sorts fastest (about 15% of the query at 1M points).
+TEXT_TYPES = ("text", "varchar", "character varying", "char", "character", "bpchar")
+
+
+def _byte_sorted_keys(view: FeatureView) -> list[str]:
+    """The entity columns of plain text types (the points carry undeclared types as text)."""
+    return [k for k in view.entity
+            if (view.source.column_type(k) or "text").split("(")[0].strip().lower() in TEXT_TYPES]
+
+
 def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | None = None,
               method: str = "frames") -> str:
     """The training query of one view; ``outputs`` limits it to these feature columns (None: all)."""
@@ -195,7 +205,8 @@ def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | 
                       max_age=view.max_age.sql_interval if view.max_age else None, tie_break=view.tie_break)
     return r.call("training_windowed", points=points, relation=view.source.relation, entity=list(view.entity),
                   timestamp=view.source.timestamp, windows=window_args(view), features=feature_args(view),
-                  columns=view.columns_read, outputs=outputs, method=method)
+                  columns=view.columns_read, outputs=outputs, method=method,
+                  byte_sorted=_byte_sorted_keys(view))
 
 
 def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, outputs: list[str] | None) -> str:
@@ -252,19 +263,6 @@ def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, o
     return "probes" if probes <= frames else "frames"
 
 
-def _cell(value: Any) -> str:
-    """A value as CSV text: empty for null, true/false, ISO 8601 times, floats round-trip exactly."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str,
                    outputs: list[str] | None = None) -> str:
     """Evaluate one feature view (``outputs``: only these features) at every spine row into a
@@ -281,7 +279,7 @@ def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, in
     result = f"_materializer_features_{view.name}"
     conn.execute(f"drop table if exists {result}")
     conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
-    conn.execute(f"create index on {result} (_row)")
+    conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
     return result
 
 
@@ -302,7 +300,7 @@ def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str
     conn.execute(f"drop table if exists {result}")
     conn.execute(f"create temporary table {result} as select s._row, {select_list(od, views)} from {SPINE} as s "
                  f"cross join lateral (select {request}) as request {joins}")
-    conn.execute(f"create index on {result} (_row)")
+    conn.execute(f"analyze {result}")
     return result
 
 
@@ -360,8 +358,13 @@ def _spine_size(spine: Any) -> tuple[int | None, int]:
 
 
 def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
-          spine_sql: str | None = None, phases: Phases | None = None) -> tuple[list[str], list[str], str]:
-    """Load the spine and evaluate the features; returns (spine header, feature columns, the final query)."""
+          spine_sql: str | None = None, phases: Phases | None = None,
+          as_text: bool = False) -> tuple[list[str], list[str], str]:
+    """Load the spine and evaluate the features; returns (spine header, feature columns, the final query).
+
+    ``as_text``: the query gives every feature as its JSON text (numbers as PostgreSQL prints them,
+    true/false, ISO 8601 times), as COPY writes it to CSV.
+    """
     if project.engine != "postgres":
         raise MaterializerError(f"training sets on {project.engine} are not available yet; point MATERIALIZER_DSN "
                                 "at PostgreSQL, or use `materializer compile` for the SQL")
@@ -380,6 +383,7 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     phases.phase("loading the spine")
     header = load_spine(project, spine, spine_sql)
     position = _check_spine(project, header, views, timestamp_column)
+    project.db.conn.execute(f"analyze {SPINE}")
     rows = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
     phases.start(rows, PROGRESS_MIN_ROWS)
     tables = {}
@@ -397,7 +401,8 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
         for feature in wanted[name]:
             out = f"{name}__{feature}"
             counted = view is not None and any(o.name == feature and o.is_count for o in view.output_features)
-            selects.append(f"coalesce(f{i}.{feature}, 0) as {out}" if counted else f"f{i}.{feature} as {out}")
+            value = f"coalesce(f{i}.{feature}, 0)" if counted else f"f{i}.{feature}"
+            selects.append(f"to_json({value}) #>> '{{}}' as {out}" if as_text else f"{value} as {out}")
             out_names.append(out)
     spine_cols = ", ".join(f"s.c{i}" for i in range(len(header)))
     query = f"select {spine_cols}, {', '.join(selects)} from {SPINE} as s {' '.join(joins)} order by s._row"
@@ -418,37 +423,46 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
               progress: bool = False, console: Any = None) -> int:
     """Write the training set as CSV to ``out`` (stdout when None); returns the number of rows.
 
-    ``progress``: show the phases on stderr (or ``console``) when the spine is large.
+    The rows are PostgreSQL's ``COPY ... TO STDOUT (FORMAT csv)`` bytes, streamed as they come (an
+    empty field is null, a quoted empty one the empty text); ``progress`` shows the phases on
+    stderr (or ``console``) when the spine is large.
     """
     phases = Phases(progress, console)
     try:
-        header, names, query = build(project, spine, features, timestamp_column, spine_sql, phases)
+        parquet = out is not None and out.suffix.lower() == ".parquet"
+        header, names, query = build(project, spine, features, timestamp_column, spine_sql, phases,
+                                     as_text=not parquet)
         total = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
         phases.phase("writing rows", total=total)
-        if out is not None and out.suffix.lower() == ".parquet":
+        if parquet:
             frame = to_frame(project, header, names, query, phases)
             frame.to_parquet(out, index=False)
             return len(frame)
-        fh = out.open("w", encoding="utf-8", newline="") if out is not None else io.TextIOWrapper(
-            sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
-        count = 0
+        fh = out.open("wb") if out is not None else sys.stdout.buffer
         try:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([*header, *names])
-            for row in stream_rows(project, query):
-                writer.writerow([_cell(v) for v in row])
-                count += 1
-                if count % PROGRESS_STEP == 0:
-                    phases.advance(PROGRESS_STEP)
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow([*header, *names])
+            fh.write(line.getvalue().encode("utf-8"))
+            return copy_csv(project, query, fh, phases)
         finally:
             if out is not None:
                 fh.close()
             else:
                 fh.flush()
-                fh.detach()
-        return count
     finally:
         phases.close()
+
+
+def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = None) -> int:
+    """Stream the CSV rows of ``query`` into the binary file ``fh`` (constant memory); returns the count."""
+    conn = project.db.conn
+    with conn.transaction(), conn.cursor() as cur:
+        with cur.copy(f"copy ({query}) to stdout (format csv)") as copy:
+            for chunk in copy:
+                fh.write(chunk)
+                if phases is not None:
+                    phases.advance(bytes(chunk).count(b"\n"))
+        return cur.rowcount
 
 
 def to_frame(project: "Project", header: list[str], names: list[str], query: str, phases: Phases | None = None) -> Any:

@@ -437,7 +437,8 @@ PROBES_CASE = {"points": "points", "relation": "transactions", "entity": ["cc_nu
                             {"name": "failed_count", "agg": "count", "column": None,
                              "filter": "status = 'failed'"}],
                "columns": ["cc_num", "ts", "amount", "merchant", "status"],
-               "outputs": ["tx_count_10m", "amount_max_1d", "merchants_10m", "failed_count_1d"]}
+               "outputs": ["tx_count_10m", "amount_max_1d", "merchants_10m", "failed_count_1d"],
+               "byte_sorted": ["cc_num"]}
 
 
 @pytest.mark.parametrize("engine", ["postgres", "materialize", "risingwave"])
@@ -451,3 +452,32 @@ def test_golden_requested_outputs(engine, method_name, request):
     sql = renderer(engine).call("training_windowed", **PROBES_CASE, method=method_name)
     _check(GOLDEN / "training_windowed" / f"outputs_{method_name}.{engine}.sql", sql,
            request.config.getoption("--update-golden"))
+
+
+def test_csv_text_of_features_and_spine_columns(make_project, tmp_path):
+    """The CSV is PostgreSQL's COPY text: counts and numerics as printed, booleans true/false, an
+    unquoted empty spine field (null) stays empty and a quoted empty one stays quoted."""
+    from materializer.training import write_csv
+
+    project = make_project(ON_DEMAND)
+    events = generate(9)
+    load(project, events)
+    spine = tmp_path / "spine.csv"
+    spine.write_text("cc_num,event_timestamp,amount,merchant,note\n"
+                     f"c1,{TIMES[0].isoformat()},10,alpha,\n"
+                     f"c2,{TIMES[1].isoformat()},250.5,echo,\"\"\n"
+                     f"ghost,{TIMES[2].isoformat()},1,bravo,\"a \"\"b\"\", c\"\n", encoding="utf-8")
+    out = tmp_path / "train.csv"
+    assert write_csv(project, spine, ["tx_risk:new_merchant", "activity:n_1d", "last:last_amount"], out=out) == 3
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "cc_num,event_timestamp,amount,merchant,note,tx_risk__new_merchant,activity__n_1d,last__last_amount"
+    rows = list(csv.reader(lines[1:]))
+    assert lines[2].split(",")[4] == '""' and rows[1][4] == ""
+    assert lines[1].split(",")[4] == "" and rows[2][4] == 'a "b", c'
+    for row, (key, t, merchant) in zip(rows, [("c1", TIMES[0], "alpha"), ("c2", TIMES[1], "echo"),
+                                              ("ghost", TIMES[2], "bravo")]):
+        want = expected(events, key, t)
+        assert row[5] == ("true" if merchant != want["last__last_merchant"] else "false")
+        assert row[6] == str(want["activity__n_1d"])
+        last = want["last__last_amount"]
+        assert row[7] == ("" if last is None else str(Decimal(str(last)).quantize(Decimal("0.01"))))

@@ -46,12 +46,12 @@ framed as (
     from stacked
     window
         window_10m as (
-            partition by cc_num
+            partition by cc_num collate "C"
             order by _ts
             range between interval '10 minutes' preceding and current row
         ),
         window_1d as (
-            partition by cc_num
+            partition by cc_num collate "C"
             order by _ts
             range between interval '24 hours' preceding and current row
         )
