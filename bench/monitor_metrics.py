@@ -15,10 +15,12 @@ What it does, for every size N of ``--sizes``:
    maturity 7d, windows 1d and 7d, bucket 1h, costs fp 5 / fn 120) into
    ``--dir`` (default: a fresh temporary folder under /tmp), starts the
    project's embedded PostgreSQL (``materializer.embedded.start``) and applies it;
-2. loads N predictions (distinct ids) with ``insert ... select generate_series``:
-   ``predicted_at`` uniform over 22 hours between ``now() - 8d + 1h`` and
-   ``now() - 7d - 1h``, so every prediction is mature and in the 1d (and 7d)
-   cohort for an hour after loading; about 15% true positives whose chargeback
+2. pins the clock at t (this hour + 37m 12.345678s, through ``materializer.as_of``, which
+   every path reads) and loads N predictions (distinct ids) with
+   ``insert ... select generate_series``: ``predicted_at`` uniform over the 24 hours
+   from ``t - 8d`` to ``t - 7d``, so every prediction is mature and in the 1d (and 7d)
+   cohort, whose ends fall inside buckets (the rows of the two partial buckets, about
+   an hour's worth, are read from the rows); about 15% true positives whose chargeback
    arrives 1-7 days later (before the maturity deadline), scores
    ``sigmoid(-2 + d*y + N(0,1))`` (d = 1.1 for v1, 1.35 for v2: AUC about 0.8),
    60/40 between versions v1/v2, 50/50 between channels web/app; 1% of ids get
@@ -26,7 +28,9 @@ What it does, for every size N of ``--sizes``:
    the greater score wins); 2% of positives have an earlier 0 outcome corrected
    to 1, 1% of negatives a 1 corrected to 0 before the deadline, 1% of
    negatives a chargeback after the deadline (ignored) and 0.1% of outcomes
-   have unknown ids. Then ``vacuum analyze``;
+   have unknown ids. Then ``vacuum analyze``. The load runs twice: once with the
+   monitor's triggers disabled (a plain load, then one ``rebuild()`` of the maintained
+   tables, as ``apply`` does on existing rows) and once with them (the maintained load);
 3. times, after an untimed warm-up (the view at every size; the API and the
    pandas paths at the first size), ``--runs`` rounds (the order of the paths
    rotates every round) of:
@@ -55,7 +59,10 @@ What it does, for every size N of ``--sizes``:
    ``--full-max``, once overall above it;
 6. at ``--explain-size`` (default 1,000,000) runs ``explain (analyze, buffers)``
    of the view query once;
-7. prints a table and writes ``bench/results/monitor_metrics.json`` (after every size).
+7. measures the price of maintenance on writes: ``--writes`` single-row INSERT statements of
+   new predictions, and of outcomes for existing ids, into the maintained tables and into
+   plain copies of them (median and p99 latency);
+8. prints a table and writes ``bench/results/monitor_metrics.json`` (after every size).
 
 The embedded server is stopped at the end (and the temporary folder removed)
 unless ``--keep``.
@@ -130,7 +137,7 @@ LOAD_SQL = [
 create temp table base as
 select g,
        'tx' || lpad(g::text, 10, '0') as tx_id,
-       now() - interval '7 days 1 hour' - random() * interval '22 hours' as predicted_at,
+       timestamptz '{t}' - interval '7 days' - random() * interval '24 hours' as predicted_at,
        (random() < 0.15)::int as y,
        case when random() < 0.6 then 'v1' else 'v2' end as model_version,
        case when random() < 0.5 then 'web' else 'app' end as channel,
@@ -250,20 +257,53 @@ def source_version() -> dict[str, object]:
             "local_changes": git("status", "--porcelain", "--", "materializer", "sql_macros").splitlines()}
 
 
-def load_data(conn: Any, n: int, seed: float) -> dict[str, object]:
+# The evaluation time of every path: set by pin_clock() before each size's load.
+CLOCK: datetime | None = None
+TRIGGERS = ("predictions", "outcomes")
+
+
+def pin_clock(conn: Any) -> datetime:
+    """t = this hour + 37m 12.345678s, read by the views (materializer.as_of) and by the pandas paths."""
+    global CLOCK
+    CLOCK = conn.execute("select date_trunc('hour', now()) + interval '37 minutes 12.345678 seconds'").fetchone()[0]
+    conn.execute("select set_config('materializer.as_of', %s, false)", [CLOCK.isoformat()])
+    return CLOCK
+
+
+def run_load(conn: Any, n: int, seed: float) -> float:
     t0 = time.perf_counter()
     for sql in LOAD_SQL:
-        conn.execute(sql.replace("{n}", str(int(n))).replace("{seed}", repr(float(seed))))
-    t_insert = time.perf_counter() - t0
+        conn.execute(sql.replace("{n}", str(int(n))).replace("{seed}", repr(float(seed)))
+                     .replace("{t}", CLOCK.isoformat()))
+    return time.perf_counter() - t0
+
+
+def load_data(conn: Any, n: int, seed: float) -> dict[str, object]:
+    """Load twice: plain (the monitor's triggers disabled) plus one rebuild, then maintained."""
+    pin_clock(conn)
+    for table in TRIGGERS:
+        conn.execute(f"alter table {table} disable trigger user")
+    plain_s = run_load(conn, n, seed)
+    t0 = time.perf_counter()
+    conn.execute(f"select materializer.{MONITOR}__rebuild()")
+    rebuild_s = time.perf_counter() - t0
+    for table in TRIGGERS:
+        conn.execute(f"alter table {table} enable trigger user")
+    t0 = time.perf_counter()
+    t_insert = run_load(conn, n, seed)
     conn.execute("vacuum analyze predictions")
     conn.execute("vacuum analyze outcomes")
+    conn.execute(f"vacuum analyze materializer.{MONITOR}__state")
+    conn.execute(f"vacuum analyze materializer.{MONITOR}__cells")
     load_s = time.perf_counter() - t0
+    cells = conn.execute(f"select count(*) from materializer.{MONITOR}__cells").fetchone()[0]
+    derived = conn.execute(f"select pg_total_relation_size('materializer.{MONITOR}__state') + "
+                           f"pg_total_relation_size('materializer.{MONITOR}__cells')").fetchone()[0]
     rows, ids, lo, hi = conn.execute(
         "select count(*), count(distinct tx_id), min(predicted_at), max(predicted_at) from predictions").fetchone()
     outcomes = conn.execute("select count(*) from outcomes").fetchone()[0]
     size = conn.execute("select pg_total_relation_size('predictions') + pg_total_relation_size('outcomes')"
                         ).fetchone()[0]
-    now = conn.execute("select now()").fetchone()[0]
     return {
         "predictions": n,
         "prediction_rows": rows,
@@ -271,11 +311,44 @@ def load_data(conn: Any, n: int, seed: float) -> dict[str, object]:
         "outcome_rows": outcomes,
         "predicted_at_min": lo.isoformat(),
         "predicted_at_max": hi.isoformat(),
-        "loaded_at": now.isoformat(),
+        "clock": CLOCK.isoformat(),
+        "plain_insert_s": round(plain_s, 2),
+        "rebuild_s": round(rebuild_s, 2),
+        "maintained_insert_s": round(t_insert, 2),
         "insert_s": round(t_insert, 1),
         "load_s": round(load_s, 1),
         "tables_and_indexes_mb": round(size / 1024 / 1024, 1),
+        "maintained_tables_mb": round(derived / 1024 / 1024, 1),
+        "cells": cells,
     }
+
+
+def write_latency(conn: Any, count: int) -> dict[str, Any]:
+    """Single-row INSERTs into the maintained sources and into plain copies (no triggers): ms."""
+    conn.execute("drop table if exists plain_predictions, plain_outcomes")
+    conn.execute("create table plain_predictions (like predictions including all)")
+    conn.execute("create table plain_outcomes (like outcomes including all)")
+    ids = [r[0] for r in conn.execute("select tx_id from predictions order by tx_id limit %s", [count])]
+    statements = {
+        "prediction": ("insert into {table} (tx_id, predicted_at, score, model_version, channel) "
+                       "values (%s, %s, 0.7, 'v1', 'web')", lambda i: [f"new{i:010d}", CLOCK]),
+        "outcome": ("insert into {table} (tx_id, reported_at, is_fraud) values (%s, %s, 1)",
+                    lambda i: [ids[i % len(ids)], CLOCK - timedelta(days=6)]),
+    }
+    out: dict[str, Any] = {"statements": count}
+    for kind, (sql, args) in statements.items():
+        for table in (f"plain_{kind}s", f"{kind}s"):
+            samples = []
+            for i in range(count):
+                t0 = time.perf_counter()
+                conn.execute(sql.replace("{table}", table), args(i), prepare=True)
+                samples.append(time.perf_counter() - t0)
+            samples.sort()
+            out[f"{'plain' if table.startswith('plain') else 'maintained'}_{kind}"] = {
+                "p50_ms": round(samples[len(samples) // 2] * 1000, 3),
+                "p99_ms": round(samples[int(len(samples) * 0.99)] * 1000, 3)}
+    conn.execute("drop table plain_predictions, plain_outcomes")
+    return out
 
 
 # --------------------------------------------------------------------------- the pandas path
@@ -285,7 +358,7 @@ def fetch_cursor(conn: Any) -> tuple[Any, Any, datetime]:
     """Predictions and outcomes selected through psycopg and ``cursor.fetchall()`` into DataFrames."""
     import pandas as pd
 
-    t = conn.execute("select now()").fetchone()[0]
+    t = CLOCK
     with conn.cursor() as cur:
         cur.execute(PRED_SQL, [t])
         preds = pd.DataFrame(cur.fetchall(), columns=PRED_COLS)
@@ -309,7 +382,7 @@ def fetch_copy(conn: Any) -> tuple[Any, Any, datetime]:
     """The same rows through ``COPY ... TO STDOUT (FORMAT csv)`` and ``pandas.read_csv``."""
     import pandas as pd
 
-    t = conn.execute("select now()").fetchone()[0]
+    t = CLOCK
     preds = pd.read_csv(_copy_csv(conn, PRED_SQL, t), names=PRED_COLS, header=None,
                         dtype={"tx_id": str, "model_version": str, "channel": str, "score": "float64"})
     preds["predicted_at"] = pd.to_datetime(preds["predicted_at"], format="ISO8601", utc=True)
@@ -419,8 +492,8 @@ def run_view(conn: Any) -> tuple[float, dict[tuple[str, str], dict[str, Any]]]:
 
 def run_api(project: Any) -> tuple[float, dict[tuple[str, str], dict[str, Any]]]:
     t0 = time.perf_counter()
-    results = [project.metrics(MONITOR, window=WINDOW)]
-    results += [project.metrics(MONITOR, window=WINDOW, by=name) for name, _ in SLICES]
+    results = [project.metrics(MONITOR, window=WINDOW, as_of=CLOCK)]
+    results += [project.metrics(MONITOR, window=WINDOW, by=name, as_of=CLOCK) for name, _ in SLICES]
     elapsed = time.perf_counter() - t0
     out = {}
     for res in results:
@@ -607,6 +680,9 @@ def bench_size(args: argparse.Namespace, raw: Any, project: Any, n: int, workdir
                first: bool) -> dict[str, Any]:
     print(f"\n== {n:,} predictions: loading ...", file=sys.stderr)
     data = load_data(raw, n, args.seed)
+    print(f"plain load {data['plain_insert_s']}s + rebuild {data['rebuild_s']}s; maintained load "
+          f"{data['maintained_insert_s']}s; {data['cells']:,} cells, {data['maintained_tables_mb']} MB maintained",
+          file=sys.stderr)
     print(f"loaded in {data['load_s']}s ({data['prediction_rows']:,} prediction rows, {data['outcome_rows']:,} "
           f"outcomes, {data['tables_and_indexes_mb']} MB)", file=sys.stderr)
     result: dict[str, Any] = {"size": n, "data": data, "loadavg_before": loadavg()}
@@ -703,6 +779,8 @@ def bench_size(args: argparse.Namespace, raw: Any, project: Any, n: int, workdir
                                           ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"))
         result["evidently"] = ev
     result["ratios"] = ratios
+    print(f"write latency ({args.writes} single-row inserts per path) ...", file=sys.stderr)
+    result["writes"] = write_latency(raw, args.writes)
     result["loadavg_after"] = loadavg()
     return result
 
@@ -728,6 +806,16 @@ def print_summary(results: list[dict[str, Any]]) -> None:
               f"| {secs(t['pandas_copy']['total']['median'])} | {ev_preset} | {ev_total} "
               f"| {ra['pandas_over_view']:.2f}x | {ev_ratio} |")
     print("(seconds, medians)")
+    print()
+    print("| N | plain load | rebuild | maintained load | insert prediction p50 · p99 ms (plain → maintained) "
+          "| insert outcome p50 · p99 ms (plain → maintained) |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        d, w = r["data"], r["writes"]
+        cell = lambda k: (f"{w['plain_' + k]['p50_ms']} · {w['plain_' + k]['p99_ms']} → "  # noqa: E731
+                          f"{w['maintained_' + k]['p50_ms']} · {w['maintained_' + k]['p99_ms']}")
+        print(f"| {r['size']:,} | {d['plain_insert_s']} | {d['rebuild_s']} | {d['maintained_insert_s']} "
+              f"| {cell('prediction')} | {cell('outcome')} |")
     for r in results:
         bad = {k: c["problems"] for k, c in r["checks"].items() if not c["ok"]}
         ev = r.get("evidently", {})
@@ -760,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--explain-size", type=int, default=1_000_000,
                     help="size at which to run explain (analyze, buffers) (default 1,000,000)")
     ap.add_argument("--seed", type=float, default=0.42, help="setseed() of the data (default 0.42)")
+    ap.add_argument("--writes", type=int, default=2000,
+                    help="single-row inserts timed per path for the write latency (default 2000)")
     ap.add_argument("--out", type=Path, default=RESULTS,
                     help=f"JSON results (default {RESULTS.relative_to(HERE.parent)})")
     ap.add_argument("--evidently-worker", type=Path, help=argparse.SUPPRESS)

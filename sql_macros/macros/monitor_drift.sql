@@ -148,27 +148,9 @@ select * from final
 {%- if cells is none -%}
 {{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
 {%- else -%}
-{%- set clock = materializer.clock() -%}
-with spans as (
-    -- each window reads prediction times from `opens` to t; whole buckets in [whole_from, whole_until)
-    select
-        window_name,
-        opens,
-        whole_from,
-        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
-    from (
-        select
-            window_name,
-            {{ clock }} - length as opens,
-            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
-        from (
-            values
-{%- for w in windows %}
-                ('{{ w.name }}', {{ w.interval }}){{ "," if not loop.last }}
-{%- endfor %}
-        ) as spans (window_name, length)
-    ) as bounds
-),
+{%- set spans = [] -%}
+{%- for w in windows %}{% do spans.append((w.name, 'predicted', w.interval)) %}{% endfor -%}
+with {{ materializer.monitor_spans(spans, bucket) }}
 
 stored as (
     select
@@ -177,25 +159,34 @@ stored as (
         cells.bin,
         cells.n
     from spans
-    inner join {{ cells }} as cells
-        on cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from {{ cells }} as cells
+        where cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
 ),
 
 live as (
-    -- the partial bucket at each end of a window
+    -- the partial bucket at each end of a window, read through the indexes of the state rows
     select spans.window_name, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.predicted_at >= spans.opens
-        and scored.predicted_at < spans.whole_from
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.predicted_at >= spans.opens
+            and scored.predicted_at < spans.whole_from
+    ) as scored
 
     union all
 
     select spans.window_name, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.predicted_at >= spans.whole_until
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.predicted_at >= spans.whole_until
+    ) as scored
 ),
 
 observed as (

@@ -428,32 +428,41 @@ stored as (
 {%- endif %}
 {%- endfor %}
     from spans
-    inner join {{ cells }} as cells
-        on cells.kind = spans.kind
-        and cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from {{ cells }} as cells
+        where cells.kind = spans.kind
+            and cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
 {%- if not implicit %}
     where cells.bucket_start not in (select bucket_start from unsettled)
 {%- endif %}
 ),
 
 live as (
-    -- the partial bucket at each end of a span
+    -- the partial bucket at each end of a span, read through the indexes of the state rows
     select {{ span_key }}spans.kind, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.cohort_at >= spans.opens
-        and scored.cohort_at < spans.whole_from
-        and scored.cohort_at <= {{ clock }}
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.cohort_at >= spans.opens
+            and scored.cohort_at < spans.whole_from
+            and scored.cohort_at <= {{ clock }}
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
 
     select {{ span_key }}spans.kind, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.cohort_at >= spans.whole_until
-        and scored.cohort_at <= {{ clock }}
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.cohort_at >= spans.whole_until
+            and scored.cohort_at <= {{ clock }}
+    ) as scored
     where spans.kind = 'cohort'
 {%- if implicit %}
 
@@ -461,17 +470,23 @@ live as (
 
     select {{ span_key }}spans.kind, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.predicted_at >= spans.opens
-        and scored.predicted_at < spans.whole_from
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.predicted_at >= spans.opens
+            and scored.predicted_at < spans.whole_from
+    ) as scored
     where spans.kind = 'pending'
 
     union all
 
     select {{ span_key }}spans.kind, scored.*
     from spans
-    inner join {{ scored }} as scored
-        on scored.predicted_at >= spans.whole_until
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.predicted_at >= spans.whole_until
+    ) as scored
     where spans.kind = 'pending'
 {%- else %}
 
@@ -482,9 +497,12 @@ live as (
     inner join unsettled
         on unsettled.bucket_start >= spans.whole_from
         and unsettled.bucket_start < spans.whole_until
-    inner join {{ scored }} as scored
-        on scored.cohort_at >= unsettled.bucket_start
-        and scored.cohort_at < unsettled.bucket_start + {{ bucket.interval }}
+    cross join lateral (
+        select *
+        from {{ scored }} as scored
+        where scored.cohort_at >= unsettled.bucket_start
+            and scored.cohort_at < unsettled.bucket_start + {{ bucket.interval }}
+    ) as scored
     where spans.kind = 'cohort'
 {%- endif %}
 ),
@@ -562,4 +580,33 @@ sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
             n = c.n + excluded.n
     )
 {%- endif %}
+{%- endmacro %}
+
+{#- CTE `spans` of a view over maintained cells: per (window, kind), the rows from `opens` = t -
+    length to t count, and the whole buckets inside are [whole_from, whole_until) (empty when the
+    span holds no whole bucket). `spans` is a list of (window name, kind, length interval). -#}
+{% macro monitor_spans(spans, bucket) -%}
+{%- set clock = materializer.clock() -%}
+spans as (
+    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    select
+        window_name,
+        kind,
+        opens,
+        whole_from,
+        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
+    from (
+        select
+            window_name,
+            kind,
+            {{ clock }} - length as opens,
+            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
+        from (
+            values
+{%- for name, kind, length in spans %}
+                ('{{ name }}', '{{ kind }}', {{ length }}){{ "," if not loop.last }}
+{%- endfor %}
+        ) as spans (window_name, kind, length)
+    ) as bounds
+),
 {%- endmacro %}

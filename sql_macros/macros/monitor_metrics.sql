@@ -91,33 +91,10 @@ select * from final
 {{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- else -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
-{%- set clock = materializer.clock() -%}
 {%- set spans = [] -%}
 {%- for w in windows %}{% do spans.append((w.name, 'cohort', w.interval)) %}{% endfor -%}
 {%- if implicit %}{% for w in windows %}{% do spans.append((w.name, 'pending', maturity ~ " - interval '1 microsecond'")) %}{% endfor %}{% endif -%}
-with spans as (
-    -- each window reads cohort times (and, under implicit_negative, prediction times of the
-    -- pending rows) from `opens` to t; the whole buckets inside are [whole_from, whole_until)
-    select
-        window_name,
-        kind,
-        opens,
-        whole_from,
-        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
-    from (
-        select
-            window_name,
-            kind,
-            {{ clock }} - length as opens,
-            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
-        from (
-            values
-{%- for name, kind, length in spans %}
-                ('{{ name }}', '{{ kind }}', {{ length }}){{ "," if not loop.last }}
-{%- endfor %}
-        ) as spans (window_name, kind, length)
-    ) as bounds
-),
+with {{ materializer.monitor_spans(spans, bucket) }}
 
 {{ materializer.monitor_cells_read(cells, scored, task, label_policy, slices, bucket, 'window_name') }}
 

@@ -1,20 +1,22 @@
 with spans as (
-    -- each window reads prediction times from `opens` to t; whole buckets in [whole_from, whole_until)
+    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
     select
         window_name,
+        kind,
         opens,
         whole_from,
         greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
     from (
         select
             window_name,
+            kind,
             (select materializer.clock()) - length as opens,
             date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
         from (
             values
-                ('1h', interval '1 hour'),
-                ('1d', interval '24 hours')
-        ) as spans (window_name, length)
+                ('1h', 'predicted', interval '1 hour'),
+                ('1d', 'predicted', interval '24 hours')
+        ) as spans (window_name, kind, length)
     ) as bounds
 ),
 
@@ -25,25 +27,34 @@ stored as (
         cells.bin,
         cells.n
     from spans
-    inner join materializer.fraud_model__drift_cells as cells
-        on cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from materializer.fraud_model__drift_cells as cells
+        where cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
 ),
 
 live as (
-    -- the partial bucket at each end of a window
+    -- the partial bucket at each end of a window, read through the indexes of the state rows
     select spans.window_name, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.predicted_at >= spans.opens
-        and scored.predicted_at < spans.whole_from
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.predicted_at >= spans.opens
+            and scored.predicted_at < spans.whole_from
+    ) as scored
 
     union all
 
     select spans.window_name, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.predicted_at >= spans.whole_until
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.predicted_at >= spans.whole_until
+    ) as scored
 ),
 
 observed as (

@@ -1,6 +1,5 @@
 with spans as (
-    -- each window reads cohort times (and, under implicit_negative, prediction times of the
-    -- pending rows) from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
     select
         window_name,
         kind,
@@ -41,46 +40,61 @@ stored as (
         case when cells.n > 0 then cells.sum_brier end as sum_brier,
         case when cells.n > 0 then cells.sum_score end as sum_score
     from spans
-    inner join materializer.fraud_model__cells as cells
-        on cells.kind = spans.kind
-        and cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from materializer.fraud_model__cells as cells
+        where cells.kind = spans.kind
+            and cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
 ),
 
 live as (
-    -- the partial bucket at each end of a span
+    -- the partial bucket at each end of a span, read through the indexes of the state rows
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.cohort_at >= spans.opens
-        and scored.cohort_at < spans.whole_from
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.cohort_at >= spans.opens
+            and scored.cohort_at < spans.whole_from
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
 
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.cohort_at >= spans.whole_until
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.cohort_at >= spans.whole_until
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
 
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.predicted_at >= spans.opens
-        and scored.predicted_at < spans.whole_from
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.predicted_at >= spans.opens
+            and scored.predicted_at < spans.whole_from
+    ) as scored
     where spans.kind = 'pending'
 
     union all
 
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.predicted_at >= spans.whole_until
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.predicted_at >= spans.whole_until
+    ) as scored
     where spans.kind = 'pending'
 ),
 

@@ -1,6 +1,5 @@
 with spans as (
-    -- each window reads cohort times (and, under implicit_negative, prediction times of the
-    -- pending rows) from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
     select
         window_name,
         kind,
@@ -44,30 +43,39 @@ stored as (
         case when cells.n > 0 then cells.sum_y end as sum_y,
         case when cells.n > 0 then cells.sum_y2 end as sum_y2
     from spans
-    inner join materializer.eta_model__cells as cells
-        on cells.kind = spans.kind
-        and cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from materializer.eta_model__cells as cells
+        where cells.kind = spans.kind
+            and cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
     where cells.bucket_start not in (select bucket_start from unsettled)
 ),
 
 live as (
-    -- the partial bucket at each end of a span
+    -- the partial bucket at each end of a span, read through the indexes of the state rows
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join eta_model__scored as scored
-        on scored.cohort_at >= spans.opens
-        and scored.cohort_at < spans.whole_from
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from eta_model__scored as scored
+        where scored.cohort_at >= spans.opens
+            and scored.cohort_at < spans.whole_from
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
 
     select spans.window_name, spans.kind, scored.*
     from spans
-    inner join eta_model__scored as scored
-        on scored.cohort_at >= spans.whole_until
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from eta_model__scored as scored
+        where scored.cohort_at >= spans.whole_until
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
@@ -77,9 +85,12 @@ live as (
     inner join unsettled
         on unsettled.bucket_start >= spans.whole_from
         and unsettled.bucket_start < spans.whole_until
-    inner join eta_model__scored as scored
-        on scored.cohort_at >= unsettled.bucket_start
-        and scored.cohort_at < unsettled.bucket_start + interval '1 hour'
+    cross join lateral (
+        select *
+        from eta_model__scored as scored
+        where scored.cohort_at >= unsettled.bucket_start
+            and scored.cohort_at < unsettled.bucket_start + interval '1 hour'
+    ) as scored
     where spans.kind = 'cohort'
 ),
 

@@ -31,30 +31,39 @@ stored as (
         case when cells.n > 0 then cells.sum_brier end as sum_brier,
         case when cells.n > 0 then cells.sum_score end as sum_score
     from spans
-    inner join materializer.fraud_model__cells as cells
-        on cells.kind = spans.kind
-        and cells.bucket_start >= spans.whole_from
-        and cells.bucket_start < spans.whole_until
+    cross join lateral (
+        select *
+        from materializer.fraud_model__cells as cells
+        where cells.kind = spans.kind
+            and cells.bucket_start >= spans.whole_from
+            and cells.bucket_start < spans.whole_until
+    ) as cells
     where cells.bucket_start not in (select bucket_start from unsettled)
 ),
 
 live as (
-    -- the partial bucket at each end of a span
+    -- the partial bucket at each end of a span, read through the indexes of the state rows
     select spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.cohort_at >= spans.opens
-        and scored.cohort_at < spans.whole_from
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.cohort_at >= spans.opens
+            and scored.cohort_at < spans.whole_from
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
 
     select spans.kind, scored.*
     from spans
-    inner join fraud_model__scored as scored
-        on scored.cohort_at >= spans.whole_until
-        and scored.cohort_at <= (select materializer.clock())
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.cohort_at >= spans.whole_until
+            and scored.cohort_at <= (select materializer.clock())
+    ) as scored
     where spans.kind = 'cohort'
 
     union all
@@ -64,9 +73,12 @@ live as (
     inner join unsettled
         on unsettled.bucket_start >= spans.whole_from
         and unsettled.bucket_start < spans.whole_until
-    inner join fraud_model__scored as scored
-        on scored.cohort_at >= unsettled.bucket_start
-        and scored.cohort_at < unsettled.bucket_start + interval '1 hour'
+    cross join lateral (
+        select *
+        from fraud_model__scored as scored
+        where scored.cohort_at >= unsettled.bucket_start
+            and scored.cohort_at < unsettled.bucket_start + interval '1 hour'
+    ) as scored
     where spans.kind = 'cohort'
 ),
 
