@@ -143,9 +143,11 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                                 r.call("source_table", relation=reference,
                                        columns=[{"name": n, "type": t} for n, t in REFERENCE_COLUMNS.items()]),
                                 None, tuple(REFERENCE_COLUMNS.items())))
-    state = cells = drift_cells = None
+    kept = None  # the maintained tables, which the PostgreSQL views read
     if maintained(m, engine):
         state, cells, drift_cells = maintenance_tables(m.name)
+        kept = {"state": state, "cells": cells, "drift_cells": drift_cells if reference else None,
+                "outcomes": a["outcomes"], "bucket": a["bucket"], "columns": a["predictions"]["columns"]}
         drift = {"cells": drift_cells, "reference": reference, "columns": a["drift_columns"]} if reference else None
         sql = r.call("monitor_maintenance", monitor=m.name, state=state, cells=cells, predictions=a["predictions"],
                      outcomes=a["outcomes"], task=m.task, label_policy=m.label_policy, maturity=maturity,
@@ -154,22 +156,23 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                                 sources=(m.predictions.source.name, m.outcomes.source.name)))
     bodies = {
         "scored": r.call("monitor_scored", predictions=a["predictions"], outcomes=a["outcomes"], task=m.task,
-                         label_policy=m.label_policy, maturity=maturity, threshold=m.threshold, state=state),
+                         label_policy=m.label_policy, maturity=maturity, threshold=m.threshold, maintained=kept),
         "metrics": r.call("monitor_metrics", scored=scored, task=m.task, label_policy=m.label_policy,
                           windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
-                          maturity=maturity, cells=cells, bucket=a["bucket"]),
+                          maturity=maturity, maintained=kept),
         "timeseries": r.call("monitor_timeseries", scored=scored, task=m.task, label_policy=m.label_policy,
                              bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
-                             cells=cells),
+                             maintained=kept),
     }
     if m.version:
         bodies["versions"] = r.call("monitor_versions", metrics=m.view("metrics"), task=m.task)
     if reference:
         bodies["drift"] = r.call("monitor_drift", scored=scored, reference=reference, windows=a["windows"],
-                                 columns=a["drift_columns"], cells=drift_cells, bucket=a["bucket"])
-    upkeep = (maintenance_name(m.name),) if state else ()
-    reads = {"scored": upkeep, "metrics": (scored, *upkeep), "timeseries": (scored, *upkeep),
-             "versions": (m.view("metrics"),), "drift": (scored, m.view("reference"), *upkeep)}
+                                 columns=a["drift_columns"], maintained=kept)
+    # on PostgreSQL with maintenance the views read its tables; otherwise the scored view
+    reads_rows = (maintenance_name(m.name),) if kept else (scored,)
+    reads = {"scored": reads_rows if kept else (), "metrics": reads_rows, "timeseries": reads_rows,
+             "versions": (m.view("metrics"),), "drift": (*reads_rows, m.view("reference"))}
     for kind, body in bodies.items():
         objects.append(DbObject("view", m.view(kind), engine.create_view(m.view(kind), body, cluster), source,
                                 depends_on=reads[kind]))

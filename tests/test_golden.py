@@ -144,6 +144,9 @@ HOURLY = {"interval": "interval '1 hour'", "seconds": 3600}
 MAINTAINED_PREDICTIONS = {**PREDICTIONS, "id_type": "text",
                           "column_types": {"model_version": "text", "channel": "text", "amount": "numeric"}}
 MAINTAINED_OUTCOMES = {**OUTCOMES, "id_type": "text"}
+MAINTAINED = {"state": "materializer.fraud_model__state", "cells": "materializer.fraud_model__cells",
+              "drift_cells": "materializer.fraud_model__drift_cells", "outcomes": OUTCOMES, "bucket": HOURLY,
+              "columns": ["model_version", "channel", "amount"]}
 
 CASES.update({
     "monitor_scored": {
@@ -157,7 +160,7 @@ CASES.update({
                        "label_policy": "explicit"},
         "maintained_explicit": {"predictions": PREDICTIONS, "outcomes": OUTCOMES, "task": "binary_classification",
                                 "label_policy": "explicit", "threshold": 0.5,
-                                "state": "materializer.fraud_model__state"},
+                                "maintained": MAINTAINED},
     },
     "monitor_maintenance": {
         "binary_implicit_negative": {
@@ -189,10 +192,13 @@ CASES.update({
         "maintained_binary_implicit_negative": {
             "scored": "fraud_model__scored", "task": "binary_classification", "label_policy": "implicit_negative",
             "windows": MW, "slices": SLICES, "cost_fp": 5, "cost_fn": 120, "maturity": "interval '168 hours'",
-            "cells": "materializer.fraud_model__cells", "bucket": HOURLY},
+            "maintained": MAINTAINED},
         "maintained_regression_explicit": {
             "scored": "eta_model__scored", "task": "regression", "label_policy": "explicit", "windows": [W["1h"]],
-            "slices": SLICES[:1], "cells": "materializer.eta_model__cells", "bucket": HOURLY},
+            "slices": SLICES[:1], "maintained": {**MAINTAINED, "state": "materializer.eta_model__state",
+                                                 "cells": "materializer.eta_model__cells",
+                                                 "outcomes": {**OUTCOMES, "label": "actual_eta"},
+                                                 "columns": ["model_version"]}},
     },
     "monitor_timeseries": {
         "binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
@@ -200,7 +206,7 @@ CASES.update({
                             "slices": SLICES[:1]},
         "maintained_binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
                                        "label_policy": "explicit", "bucket": HOURLY, "slices": SLICES[:1],
-                                       "cells": "materializer.fraud_model__cells"},
+                                       "maintained": MAINTAINED},
     },
     "monitor_versions": {
         "binary": {"metrics": "fraud_model__metrics", "task": "binary_classification"},
@@ -212,7 +218,7 @@ CASES.update({
                                          {"name": "amount", "column": "amount"}]},
         "maintained": {"scored": "fraud_model__scored", "reference": "fraud_model__reference", "windows": MW,
                        "columns": [{"name": "score", "column": "score"}, {"name": "amount", "column": "amount"}],
-                       "cells": "materializer.fraud_model__drift_cells", "bucket": HOURLY},
+                       "maintained": MAINTAINED},
     },
     "monitor_slices": {"binary": {"cells": "cells", "key": "window_name", "slices": SLICES,
                                   "task": "binary_classification"}},

@@ -11,14 +11,14 @@
 
     Arguments: `scored` (the monitor's scored relation), `reference` (the bins relation),
     `windows` (list of {name, interval}), `columns` (list of {name, column}: the name stored
-    in the bins and the scored column holding the values), and on PostgreSQL `cells` and
-    `bucket`: the maintained drift cells (monitor_maintenance) and their bucket.
+    in the bins and the scored column holding the values), and on PostgreSQL `maintained`:
+    the monitor's maintained tables (monitor_maintenance), or none.
 -#}
-{% macro monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
-    {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns, cells, bucket)) }}
+{% macro monitor_drift(scored, reference, windows, columns, maintained=none) -%}
+    {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns, maintained)) }}
 {%- endmacro %}
 
-{% macro default__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{% macro default__monitor_drift(scored, reference, windows, columns, maintained=none) -%}
 with observed as (
 {%- for w in windows %}
 {%- set outer = loop %}
@@ -144,13 +144,13 @@ select * from final
 
 {#- PostgreSQL with maintained drift cells (monitor_maintenance): a window's whole buckets are
     counted from the cells, the partial buckets at both ends from the scored rows. -#}
-{% macro postgres__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
-{%- if cells is none -%}
+{% macro postgres__monitor_drift(scored, reference, windows, columns, maintained=none) -%}
+{%- if maintained is none -%}
 {{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
 {%- else -%}
 {%- set spans = [] -%}
 {%- for w in windows %}{% do spans.append((w.name, 'predicted', w.interval)) %}{% endfor -%}
-with {{ materializer.monitor_spans(spans, bucket) }}
+with {{ materializer.monitor_spans(spans, maintained.bucket) }}
 
 stored as (
     select
@@ -161,32 +161,36 @@ stored as (
     from spans
     cross join lateral (
         select *
-        from {{ cells }} as cells
+        from {{ maintained.drift_cells }} as cells
         where cells.bucket_start >= spans.whole_from
             and cells.bucket_start < spans.whole_until
     ) as cells
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every window
+    select *
+    from {{ maintained.state }} as s
+    where s.predicted_at >= {{ materializer.time_bucket(materializer.clock(), maintained.bucket.interval, maintained.bucket.seconds) }}
+        and s.predicted_at <= {{ materializer.clock() }}
+),
+
 live as (
-    -- the partial bucket at each end of a window, read through the indexes of the state rows
-    select spans.window_name, scored.*
+    -- the first partial bucket of each window, read through the index of the state rows
+    select spans.window_name, state.*
     from spans
     cross join lateral (
         select *
-        from {{ scored }} as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+        from {{ maintained.state }} as s
+        where s.predicted_at >= spans.opens
+            and s.predicted_at < spans.head_until
+    ) as state
 
     union all
 
-    select spans.window_name, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
+    select spans.window_name, tail.*
+    from tail
+    inner join spans on tail.predicted_at >= spans.opens
 ),
 
 observed as (
@@ -235,10 +239,10 @@ counted as (
 {%- endmacro %}
 
 {#- Materialize and RisingWave maintain the view itself (no cells). -#}
-{% macro materialize__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{% macro materialize__monitor_drift(scored, reference, windows, columns, maintained=none) -%}
 {{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_drift(scored, reference, windows, columns, cells=none, bucket=none) -%}
+{% macro risingwave__monitor_drift(scored, reference, windows, columns, maintained=none) -%}
 {{ materializer.default__monitor_drift(scored, reference, windows, columns) }}
 {%- endmacro %}

@@ -386,17 +386,20 @@ left join lateral (
 
 {#- The CTEs through `sliced` of a monitor view that reads maintained cells (PostgreSQL).
 
-    A CTE `spans` has, per row, `kind` (cohort or pending), `opens` (rows from this time to t count),
-    and `whole_from`, `whole_until` (the whole buckets inside, read from the cells), plus
-    `window_name` when `key` is window_name. With `key` bucket_start, every row and cell keeps
-    its own bucket (the time series). The rows of the partial buckets (and, under explicit,
-    of buckets holding an outcome dated after t) come from the `scored` view, flagged as in
-    monitor_metrics, and are summed into cells of the same shape.
+    A CTE `spans` (monitor_spans) has, per row, `kind` (cohort or pending) and the bounds of
+    what it reads, plus `window_name` when `key` is window_name; with `key` bucket_start,
+    every row and cell keeps its own bucket (the time series). The whole buckets come from the
+    cells; the rows of each span's first partial bucket, of the bucket holding t (read once for
+    all spans) and, under explicit, of the buckets holding an outcome dated after t come from the
+    state rows at t (monitor_state_at), flagged as in monitor_metrics and summed into cells of the
+    same shape. A cohort time <= t implies a prediction time <= t, so these reads need only the
+    index of their own time.
 -#}
-{% macro monitor_cells_read(cells, scored, task, label_policy, slices, bucket, key) -%}
+{% macro monitor_cells_read(maintained, task, label_policy, slices, key) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set clock = materializer.clock() -%}
+{%- set now_bucket = materializer.time_bucket(clock, maintained.bucket.interval, maintained.bucket.seconds) -%}
 {%- set keys = materializer.monitor_slice_columns(slices) -%}
 {%- set counters = materializer.monitor_counter_columns(task) -%}
 {%- set span_key = 'spans.window_name, ' if key == 'window_name' else '' -%}
@@ -404,7 +407,7 @@ left join lateral (
 unsettled as (
     -- buckets holding an outcome dated after t: their labels at t are not the maintained ones
     select distinct bucket_start
-    from {{ cells }}
+    from {{ maintained.cells }}
     where kind = 'cohort'
         and max_labelled_at > {{ clock }}
 ),
@@ -430,7 +433,7 @@ stored as (
     from spans
     cross join lateral (
         select *
-        from {{ cells }} as cells
+        from {{ maintained.cells }} as cells
         where cells.kind = spans.kind
             and cells.bucket_start >= spans.whole_from
             and cells.bucket_start < spans.whole_until
@@ -440,69 +443,61 @@ stored as (
 {%- endif %}
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every span
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.cohort_at >= ' ~ now_bucket ~ ' and s.cohort_at <= ' ~ clock) | indent(4, true) }}
+),
+{%- if implicit %}
+
+pending_tail as materialized (
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.predicted_at >= ' ~ now_bucket ~ ' and s.predicted_at <= ' ~ clock) | indent(4, true) }}
+),
+{%- endif %}
+
 live as (
-    -- the partial bucket at each end of a span, read through the indexes of the state rows
-    select {{ span_key }}spans.kind, scored.*
+    -- the first partial bucket of each span, read through the index of the state rows
+    select {{ span_key }}spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.cohort_at >= spans.opens
-            and scored.cohort_at < spans.whole_from
-            and scored.cohort_at <= {{ clock }}
-    ) as scored
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.cohort_at >= spans.opens and s.cohort_at < spans.head_until') | indent(8, true) }}
+    ) as rows
     where spans.kind = 'cohort'
 
     union all
 
-    select {{ span_key }}spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.cohort_at >= spans.whole_until
-            and scored.cohort_at <= {{ clock }}
-    ) as scored
-    where spans.kind = 'cohort'
+    select {{ span_key }}spans.kind, rows.*
+    from tail as rows
+    inner join spans on spans.kind = 'cohort' and rows.cohort_at >= spans.opens
 {%- if implicit %}
 
     union all
 
-    select {{ span_key }}spans.kind, scored.*
+    -- pending: prediction times, the same way
+    select {{ span_key }}spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.predicted_at >= spans.opens and s.predicted_at < spans.head_until') | indent(8, true) }}
+    ) as rows
     where spans.kind = 'pending'
 
     union all
 
-    select {{ span_key }}spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
-    where spans.kind = 'pending'
+    select {{ span_key }}spans.kind, rows.*
+    from pending_tail as rows
+    inner join spans on spans.kind = 'pending' and rows.predicted_at >= spans.opens
 {%- else %}
 
     union all
 
-    select {{ span_key }}spans.kind, scored.*
+    -- the unsettled buckets
+    select {{ span_key }}spans.kind, rows.*
     from spans
     inner join unsettled
         on unsettled.bucket_start >= spans.whole_from
         and unsettled.bucket_start < spans.whole_until
     cross join lateral (
-        select *
-        from {{ scored }} as scored
-        where scored.cohort_at >= unsettled.bucket_start
-            and scored.cohort_at < unsettled.bucket_start + {{ bucket.interval }}
-    ) as scored
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.cohort_at >= unsettled.bucket_start and s.cohort_at < unsettled.bucket_start + ' ~ maintained.bucket.interval) | indent(8, true) }}
+    ) as rows
     where spans.kind = 'cohort'
 {%- endif %}
 ),
@@ -512,7 +507,7 @@ flagged as (
 {%- if key == 'window_name' %}
         live.window_name,
 {%- else %}
-        {{ materializer.time_bucket('live.cohort_at', bucket.interval, bucket.seconds) }} as bucket_start,
+        {{ materializer.time_bucket('live.cohort_at', maintained.bucket.interval, maintained.bucket.seconds) }} as bucket_start,
 {%- endif %}
 {%- for c in keys %}
         coalesce(cast(live.{{ c }} as text), '(null)') as {{ c }},
@@ -583,24 +578,29 @@ sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
 {%- endmacro %}
 
 {#- CTE `spans` of a view over maintained cells: per (window, kind), the rows from `opens` = t -
-    length to t count, and the whole buckets inside are [whole_from, whole_until) (empty when the
-    span holds no whole bucket). `spans` is a list of (window name, kind, length interval). -#}
+    length to t count; the whole buckets [whole_from, whole_until) are read from the cells (none
+    when whole_from >= whole_until), the rows of the first partial bucket [opens, head_until)
+    and of the bucket holding t [whole_until, t] from the state. `spans` is a list of (window
+    name, kind, length interval). -#}
 {% macro monitor_spans(spans, bucket) -%}
 {%- set clock = materializer.clock() -%}
 spans as (
-    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t: [opens, head_until) and [whole_until, t] from the
+    -- state rows, the whole buckets [whole_from, whole_until) from the cells
     select
         window_name,
         kind,
         opens,
         whole_from,
-        greatest({{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }}, whole_from) as whole_until
+        least(whole_from, whole_until) as head_until,
+        whole_until
     from (
         select
             window_name,
             kind,
             {{ clock }} - length as opens,
-            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from
+            {{ materializer.time_bucket(clock ~ " - length + " ~ bucket.interval ~ " - interval '1 microsecond'", bucket.interval, bucket.seconds) }} as whole_from,
+            {{ materializer.time_bucket(clock, bucket.interval, bucket.seconds) }} as whole_until
         from (
             values
 {%- for name, kind, length in spans %}
@@ -609,4 +609,45 @@ spans as (
         ) as spans (window_name, kind, length)
     ) as bounds
 ),
+{%- endmacro %}
+
+{#- The maintained state rows that satisfy `condition` (over `s`), as the scored view has them
+    at t: under explicit, an id whose latest outcome is dated after t reads its label at t with
+    one probe of the outcomes' (id, ts) index. -#}
+{% macro monitor_state_at(maintained, task, label_policy, condition) -%}
+{%- set clock = materializer.clock() -%}
+{%- set outcomes = maintained.outcomes -%}
+{%- set explicit = label_policy == 'explicit' -%}
+select
+    s.prediction_id,
+    s.predicted_at,
+    s.cohort_at,
+    s.score,
+    s.valid,
+{%- if explicit %}
+    case when s.labelled_at > {{ clock }} then at_t.label is not null else s.labelled end as labelled,
+    case when s.labelled_at > {{ clock }} then at_t.label else s.label end as label,
+{%- else %}
+    s.labelled,
+    s.label,
+{%- endif %}
+    s.predicted{{ "," if maintained.columns }}
+{%- for c in maintained.columns %}
+    s.{{ c }}{{ "," if not loop.last }}
+{%- endfor %}
+from {{ maintained.state }} as s
+{%- if explicit %}
+left join lateral (
+    -- only for an id whose latest outcome is dated after t: its label at t
+    select cast(o.{{ outcomes.label }} as {{ 'integer' if task == 'binary_classification' else 'double precision' }}) as label
+    from {{ outcomes.relation }} as o
+    where s.labelled_at > {{ clock }}
+        and o.{{ outcomes.id }} = s.prediction_id
+        and o.{{ outcomes.label }} is not null
+        and o.{{ outcomes.timestamp }} <= {{ clock }}
+    order by o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
+    limit 1
+) as at_t on true
+{%- endif %}
+where {{ condition }}
 {%- endmacro %}

@@ -9,15 +9,14 @@
       windows      list of {name, interval}
       slices       list of {name, column}: `version` and the segment columns
       maturity     an interval literal (implicit_negative), or none
-      cells, bucket  PostgreSQL only: the monitor's maintained cells table (monitor_maintenance)
-                   and its bucket {interval, seconds}
+      maintained   PostgreSQL only: the monitor's maintained tables (monitor_maintenance), or none
     Cohort of window W at t: predictions with t - W <= cohort_at <= t (cohort_at is predicted_at,
     or predicted_at + maturity under implicit_negative: only mature predictions count).
     Pending under implicit_negative: every valid prediction with predicted_at <= t < cohort_at,
     whatever the window. Values of a slice column are text; a null value is '(null)'.
 -#}
-{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
-    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity, cells, bucket)) }}
+{% macro monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
+    {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity, maintained)) }}
 {%- endmacro %}
 
 {#- One text for the three engines. Every prediction is read once: a small table of time spans
@@ -25,7 +24,7 @@
     to just before maturity) is joined to it, and the clock only bounds the span in a top-level
     ANDed WHERE (clock_between), never in CASE or FILTER. Rows are then summed into cells per
     (window, slice columns, score bin), and the slices and metrics are computed from the cells. -#}
-{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set offset = maturity if implicit else "interval '0 seconds'" -%}
 {%- set columns = [] -%}
@@ -86,17 +85,17 @@ select * from final
     from the scored view, so a read costs (buckets x cells + the rows of two buckets), not the
     rows of the window. Under explicit, a bucket holding an outcome dated after t (a reading in
     the past) is read from the scored rows too. -#}
-{% macro postgres__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
-{%- if cells is none -%}
+{% macro postgres__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
+{%- if maintained is none -%}
 {{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- else -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set spans = [] -%}
 {%- for w in windows %}{% do spans.append((w.name, 'cohort', w.interval)) %}{% endfor -%}
 {%- if implicit %}{% for w in windows %}{% do spans.append((w.name, 'pending', maturity ~ " - interval '1 microsecond'")) %}{% endfor %}{% endif -%}
-with {{ materializer.monitor_spans(spans, bucket) }}
+with {{ materializer.monitor_spans(spans, maintained.bucket) }}
 
-{{ materializer.monitor_cells_read(cells, scored, task, label_policy, slices, bucket, 'window_name') }}
+{{ materializer.monitor_cells_read(maintained, task, label_policy, slices, 'window_name') }}
 
 {{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
 
@@ -105,10 +104,10 @@ select * from final
 {%- endmacro %}
 
 {#- Materialize and RisingWave maintain the view itself (no cells). -#}
-{% macro materialize__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{% macro materialize__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
 {{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, cells=none, bucket=none) -%}
+{% macro risingwave__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
 {{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- endmacro %}

@@ -8,7 +8,7 @@
       label_policy explicit | implicit_negative
       maturity     an interval literal (implicit_negative), or none
       threshold    the decision threshold of a binary model
-      state        PostgreSQL only: the monitor's maintained state table (monitor_maintenance)
+      maintained   PostgreSQL only: the monitor's maintained tables (monitor_maintenance), or none
     Columns: prediction_id, predicted_at, cohort_at (when the prediction joins a cohort:
     predicted_at, or predicted_at + maturity under implicit_negative), score, valid, labelled,
     label (0/1 or the actual value; 0 for an unlabelled mature prediction under
@@ -25,64 +25,30 @@
     on RisingWave, so one text serves the three engines; only the clock differs.
     https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/
 -#}
-{% macro monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, state=none) -%}
-    {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold, state)) }}
+{% macro monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
+    {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold, maintained)) }}
 {%- endmacro %}
 
-{#- PostgreSQL, with `state` (both sources are managed tables): the maintained state rows of
+{#- PostgreSQL, with `maintained` (both sources are managed tables): the maintained state rows of
     monitor_maintenance, read at t. Their labels ignore the clock: under explicit, an id whose
     latest outcome is dated after t reads its label at t with one probe of the outcomes' (id, ts)
-    index. Without `state` (an external source) the view is computed on read: an outcome finds
+    index. Without it (an external source) the view is computed on read: an outcome finds
     its prediction's earliest time with one probe of the predictions' (id, ts) index. -#}
-{% macro postgres__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, state=none) -%}
-{%- if state is none -%}
+{% macro postgres__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
+{%- if maintained is none -%}
 {{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold, probe=true) }}
 {%- else -%}
-{%- set explicit = label_policy == 'explicit' -%}
-{%- set value_type = 'integer' if task == 'binary_classification' else 'double precision' -%}
-{%- set clock = materializer.clock() -%}
-select
-    s.prediction_id,
-    s.predicted_at,
-    s.cohort_at,
-    s.score,
-    s.valid,
-{%- if explicit %}
-    case when s.labelled_at > {{ clock }} then at_t.label is not null else s.labelled end as labelled,
-    case when s.labelled_at > {{ clock }} then at_t.label else s.label end as label,
-{%- else %}
-    s.labelled,
-    s.label,
-{%- endif %}
-    s.predicted{{ "," if predictions.columns }}
-{%- for c in predictions.columns %}
-    s.{{ c }}{{ "," if not loop.last }}
-{%- endfor %}
-from {{ state }} as s
-{%- if explicit %}
-left join lateral (
-    -- only for an id whose latest outcome is dated after t: its label at t
-    select cast(o.{{ outcomes.label }} as {{ value_type }}) as label
-    from {{ outcomes.relation }} as o
-    where s.labelled_at > {{ clock }}
-        and o.{{ outcomes.id }} = s.prediction_id
-        and o.{{ outcomes.label }} is not null
-        and o.{{ outcomes.timestamp }} <= {{ clock }}
-    order by o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
-    limit 1
-) as at_t on true
-{%- endif %}
-where s.predicted_at <= {{ clock }}
+{{ materializer.monitor_state_at(maintained, task, label_policy, 's.predicted_at <= ' ~ materializer.clock()) }}
 {%- endif %}
 {%- endmacro %}
 
 {#- Materialize and RisingWave maintain the view: the earliest time per id is a min() reduction
     joined to the outcomes (no correlated subquery to decorrelate). -#}
-{% macro materialize__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, state=none) -%}
+{% macro materialize__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
 {{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, state=none) -%}
+{% macro risingwave__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
 {{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
 {%- endmacro %}
 

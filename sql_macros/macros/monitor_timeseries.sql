@@ -8,13 +8,14 @@
     (the metrics view counts them).
 
     Arguments: `scored`, `task`, `label_policy`, `bucket` ({interval, seconds}), `slices`,
-    `cost_fp`, `cost_fn`, and on PostgreSQL `cells`, the maintained cells (monitor_maintenance).
+    `cost_fp`, `cost_fn`, and on PostgreSQL `maintained`: the monitor's maintained tables
+    (monitor_maintenance), or none.
 -#}
-{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
-    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, cells)) }}
+{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
+    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, maintained)) }}
 {%- endmacro %}
 
-{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set columns = [] -%}
 {%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
@@ -55,19 +56,21 @@ select * from final
 
 {#- PostgreSQL with maintained cells: the buckets before the one holding t come from the cells
     (under explicit, but those holding an outcome dated after t), the rest from the scored rows. -#}
-{% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
-{%- if cells is none -%}
+{% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
+{%- if maintained is none -%}
 {{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- else -%}
 with spans as (
+    -- one span over all cohort times: every bucket before the one holding t is whole
     select
         'cohort' as kind,
         timestamptz '-infinity' as opens,
         timestamptz '-infinity' as whole_from,
+        timestamptz '-infinity' as head_until,
         {{ materializer.time_bucket(materializer.clock(), bucket.interval, bucket.seconds) }} as whole_until
 ),
 
-{{ materializer.monitor_cells_read(cells, scored, task, label_policy, slices, bucket, 'bucket_start') }}
+{{ materializer.monitor_cells_read(maintained, task, label_policy, slices, 'bucket_start') }}
 
 {{ materializer.monitor_rollup(['bucket_start', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
 
@@ -76,10 +79,10 @@ select * from final
 {%- endmacro %}
 
 {#- Materialize and RisingWave maintain the view itself (no cells). -#}
-{% macro materialize__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{% macro materialize__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
 {{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, cells=none) -%}
+{% macro risingwave__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
 {{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- endmacro %}

@@ -1,17 +1,20 @@
 with spans as (
-    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t: [opens, head_until) and [whole_until, t] from the
+    -- state rows, the whole buckets [whole_from, whole_until) from the cells
     select
         window_name,
         kind,
         opens,
         whole_from,
-        greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
+        least(whole_from, whole_until) as head_until,
+        whole_until
     from (
         select
             window_name,
             kind,
             (select materializer.clock()) - length as opens,
-            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
+            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from,
+            date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
         from (
             values
                 ('1h', 'predicted', interval '1 hour'),
@@ -35,26 +38,30 @@ stored as (
     ) as cells
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every window
+    select *
+    from materializer.fraud_model__state as s
+    where s.predicted_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00')
+        and s.predicted_at <= (select materializer.clock())
+),
+
 live as (
-    -- the partial bucket at each end of a window, read through the indexes of the state rows
-    select spans.window_name, scored.*
+    -- the first partial bucket of each window, read through the index of the state rows
+    select spans.window_name, state.*
     from spans
     cross join lateral (
         select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+        from materializer.fraud_model__state as s
+        where s.predicted_at >= spans.opens
+            and s.predicted_at < spans.head_until
+    ) as state
 
     union all
 
-    select spans.window_name, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
+    select spans.window_name, tail.*
+    from tail
+    inner join spans on tail.predicted_at >= spans.opens
 ),
 
 observed as (

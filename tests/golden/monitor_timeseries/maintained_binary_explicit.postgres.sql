@@ -1,8 +1,10 @@
 with spans as (
+    -- one span over all cohort times: every bucket before the one holding t is whole
     select
         'cohort' as kind,
         timestamptz '-infinity' as opens,
         timestamptz '-infinity' as whole_from,
+        timestamptz '-infinity' as head_until,
         date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
 ),
 
@@ -41,44 +43,109 @@ stored as (
     where cells.bucket_start not in (select bucket_start from unsettled)
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every span
+    select
+        s.prediction_id,
+        s.predicted_at,
+        s.cohort_at,
+        s.score,
+        s.valid,
+        case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
+        case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
+        s.predicted,
+        s.model_version,
+        s.channel,
+        s.amount
+    from materializer.fraud_model__state as s
+    left join lateral (
+        -- only for an id whose latest outcome is dated after t: its label at t
+        select cast(o.is_fraud as integer) as label
+        from chargebacks as o
+        where s.labelled_at > (select materializer.clock())
+            and o.tx_id = s.prediction_id
+            and o.is_fraud is not null
+            and o.reported_at <= (select materializer.clock())
+        order by o.reported_at desc, o.is_fraud desc
+        limit 1
+    ) as at_t on true
+    where s.cohort_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') and s.cohort_at <= (select materializer.clock())
+),
+
 live as (
-    -- the partial bucket at each end of a span, read through the indexes of the state rows
-    select spans.kind, scored.*
+    -- the first partial bucket of each span, read through the index of the state rows
+    select spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.opens
-            and scored.cohort_at < spans.whole_from
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
+            case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
+            s.predicted,
+            s.model_version,
+            s.channel,
+            s.amount
+        from materializer.fraud_model__state as s
+        left join lateral (
+            -- only for an id whose latest outcome is dated after t: its label at t
+            select cast(o.is_fraud as integer) as label
+            from chargebacks as o
+            where s.labelled_at > (select materializer.clock())
+                and o.tx_id = s.prediction_id
+                and o.is_fraud is not null
+                and o.reported_at <= (select materializer.clock())
+            order by o.reported_at desc, o.is_fraud desc
+            limit 1
+        ) as at_t on true
+        where s.cohort_at >= spans.opens and s.cohort_at < spans.head_until
+    ) as rows
     where spans.kind = 'cohort'
 
     union all
 
-    select spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.whole_until
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
-    where spans.kind = 'cohort'
+    select spans.kind, rows.*
+    from tail as rows
+    inner join spans on spans.kind = 'cohort' and rows.cohort_at >= spans.opens
 
     union all
 
-    select spans.kind, scored.*
+    -- the unsettled buckets
+    select spans.kind, rows.*
     from spans
     inner join unsettled
         on unsettled.bucket_start >= spans.whole_from
         and unsettled.bucket_start < spans.whole_until
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= unsettled.bucket_start
-            and scored.cohort_at < unsettled.bucket_start + interval '1 hour'
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
+            case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
+            s.predicted,
+            s.model_version,
+            s.channel,
+            s.amount
+        from materializer.fraud_model__state as s
+        left join lateral (
+            -- only for an id whose latest outcome is dated after t: its label at t
+            select cast(o.is_fraud as integer) as label
+            from chargebacks as o
+            where s.labelled_at > (select materializer.clock())
+                and o.tx_id = s.prediction_id
+                and o.is_fraud is not null
+                and o.reported_at <= (select materializer.clock())
+            order by o.reported_at desc, o.is_fraud desc
+            limit 1
+        ) as at_t on true
+        where s.cohort_at >= unsettled.bucket_start and s.cohort_at < unsettled.bucket_start + interval '1 hour'
+    ) as rows
     where spans.kind = 'cohort'
 ),
 

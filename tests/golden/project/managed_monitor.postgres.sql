@@ -622,19 +622,22 @@ where s.predicted_at <= (select materializer.clock());
 
 create view fraud_model__metrics as
 with spans as (
-    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t: [opens, head_until) and [whole_until, t] from the
+    -- state rows, the whole buckets [whole_from, whole_until) from the cells
     select
         window_name,
         kind,
         opens,
         whole_from,
-        greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
+        least(whole_from, whole_until) as head_until,
+        whole_until
     from (
         select
             window_name,
             kind,
             (select materializer.clock()) - length as opens,
-            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
+            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from,
+            date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
         from (
             values
                 ('1h', 'cohort', interval '1 hour'),
@@ -672,53 +675,93 @@ stored as (
     ) as cells
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every span
+    select
+        s.prediction_id,
+        s.predicted_at,
+        s.cohort_at,
+        s.score,
+        s.valid,
+        s.labelled,
+        s.label,
+        s.predicted,
+        s.model_version,
+        s.channel
+    from materializer.fraud_model__state as s
+    where s.cohort_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') and s.cohort_at <= (select materializer.clock())
+),
+
+pending_tail as materialized (
+    select
+        s.prediction_id,
+        s.predicted_at,
+        s.cohort_at,
+        s.score,
+        s.valid,
+        s.labelled,
+        s.label,
+        s.predicted,
+        s.model_version,
+        s.channel
+    from materializer.fraud_model__state as s
+    where s.predicted_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') and s.predicted_at <= (select materializer.clock())
+),
+
 live as (
-    -- the partial bucket at each end of a span, read through the indexes of the state rows
-    select spans.window_name, spans.kind, scored.*
+    -- the first partial bucket of each span, read through the index of the state rows
+    select spans.window_name, spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.opens
-            and scored.cohort_at < spans.whole_from
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            s.labelled,
+            s.label,
+            s.predicted,
+            s.model_version,
+            s.channel
+        from materializer.fraud_model__state as s
+        where s.cohort_at >= spans.opens and s.cohort_at < spans.head_until
+    ) as rows
     where spans.kind = 'cohort'
 
     union all
 
-    select spans.window_name, spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.whole_until
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
-    where spans.kind = 'cohort'
+    select spans.window_name, spans.kind, rows.*
+    from tail as rows
+    inner join spans on spans.kind = 'cohort' and rows.cohort_at >= spans.opens
 
     union all
 
-    select spans.window_name, spans.kind, scored.*
+    -- pending: prediction times, the same way
+    select spans.window_name, spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            s.labelled,
+            s.label,
+            s.predicted,
+            s.model_version,
+            s.channel
+        from materializer.fraud_model__state as s
+        where s.predicted_at >= spans.opens and s.predicted_at < spans.head_until
+    ) as rows
     where spans.kind = 'pending'
 
     union all
 
-    select spans.window_name, spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
-    where spans.kind = 'pending'
+    select spans.window_name, spans.kind, rows.*
+    from pending_tail as rows
+    inner join spans on spans.kind = 'pending' and rows.predicted_at >= spans.opens
 ),
 
 flagged as (
@@ -909,10 +952,12 @@ select * from final;
 
 create view fraud_model__timeseries as
 with spans as (
+    -- one span over all cohort times: every bucket before the one holding t is whole
     select
         'cohort' as kind,
         timestamptz '-infinity' as opens,
         timestamptz '-infinity' as whole_from,
+        timestamptz '-infinity' as head_until,
         date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
 ),
 
@@ -943,53 +988,93 @@ stored as (
     ) as cells
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every span
+    select
+        s.prediction_id,
+        s.predicted_at,
+        s.cohort_at,
+        s.score,
+        s.valid,
+        s.labelled,
+        s.label,
+        s.predicted,
+        s.model_version,
+        s.channel
+    from materializer.fraud_model__state as s
+    where s.cohort_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') and s.cohort_at <= (select materializer.clock())
+),
+
+pending_tail as materialized (
+    select
+        s.prediction_id,
+        s.predicted_at,
+        s.cohort_at,
+        s.score,
+        s.valid,
+        s.labelled,
+        s.label,
+        s.predicted,
+        s.model_version,
+        s.channel
+    from materializer.fraud_model__state as s
+    where s.predicted_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') and s.predicted_at <= (select materializer.clock())
+),
+
 live as (
-    -- the partial bucket at each end of a span, read through the indexes of the state rows
-    select spans.kind, scored.*
+    -- the first partial bucket of each span, read through the index of the state rows
+    select spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.opens
-            and scored.cohort_at < spans.whole_from
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            s.labelled,
+            s.label,
+            s.predicted,
+            s.model_version,
+            s.channel
+        from materializer.fraud_model__state as s
+        where s.cohort_at >= spans.opens and s.cohort_at < spans.head_until
+    ) as rows
     where spans.kind = 'cohort'
 
     union all
 
-    select spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.cohort_at >= spans.whole_until
-            and scored.cohort_at <= (select materializer.clock())
-    ) as scored
-    where spans.kind = 'cohort'
+    select spans.kind, rows.*
+    from tail as rows
+    inner join spans on spans.kind = 'cohort' and rows.cohort_at >= spans.opens
 
     union all
 
-    select spans.kind, scored.*
+    -- pending: prediction times, the same way
+    select spans.kind, rows.*
     from spans
     cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+        select
+            s.prediction_id,
+            s.predicted_at,
+            s.cohort_at,
+            s.score,
+            s.valid,
+            s.labelled,
+            s.label,
+            s.predicted,
+            s.model_version,
+            s.channel
+        from materializer.fraud_model__state as s
+        where s.predicted_at >= spans.opens and s.predicted_at < spans.head_until
+    ) as rows
     where spans.kind = 'pending'
 
     union all
 
-    select spans.kind, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
-    where spans.kind = 'pending'
+    select spans.kind, rows.*
+    from pending_tail as rows
+    inner join spans on spans.kind = 'pending' and rows.predicted_at >= spans.opens
 ),
 
 flagged as (
@@ -1272,19 +1357,22 @@ select * from final;
 
 create view fraud_model__drift as
 with spans as (
-    -- each span reads rows from `opens` to t; the whole buckets inside are [whole_from, whole_until)
+    -- each span reads rows from `opens` to t: [opens, head_until) and [whole_until, t] from the
+    -- state rows, the whole buckets [whole_from, whole_until) from the cells
     select
         window_name,
         kind,
         opens,
         whole_from,
-        greatest(date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00'), whole_from) as whole_until
+        least(whole_from, whole_until) as head_until,
+        whole_until
     from (
         select
             window_name,
             kind,
             (select materializer.clock()) - length as opens,
-            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from
+            date_bin(interval '1 hour', (select materializer.clock()) - length + interval '1 hour' - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00') as whole_from,
+            date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
         from (
             values
                 ('1h', 'predicted', interval '1 hour'),
@@ -1308,26 +1396,30 @@ stored as (
     ) as cells
 ),
 
+tail as materialized (
+    -- the rows of the bucket holding t, read once for every window
+    select *
+    from materializer.fraud_model__state as s
+    where s.predicted_at >= date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00')
+        and s.predicted_at <= (select materializer.clock())
+),
+
 live as (
-    -- the partial bucket at each end of a window, read through the indexes of the state rows
-    select spans.window_name, scored.*
+    -- the first partial bucket of each window, read through the index of the state rows
+    select spans.window_name, state.*
     from spans
     cross join lateral (
         select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.opens
-            and scored.predicted_at < spans.whole_from
-    ) as scored
+        from materializer.fraud_model__state as s
+        where s.predicted_at >= spans.opens
+            and s.predicted_at < spans.head_until
+    ) as state
 
     union all
 
-    select spans.window_name, scored.*
-    from spans
-    cross join lateral (
-        select *
-        from fraud_model__scored as scored
-        where scored.predicted_at >= spans.whole_until
-    ) as scored
+    select spans.window_name, tail.*
+    from tail
+    inner join spans on tail.predicted_at >= spans.opens
 ),
 
 observed as (
