@@ -65,8 +65,8 @@ create table {{ state }} (
     valid boolean not null,
     labelled boolean not null,
     label {{ value_type }},
-    labelled_at timestamptz,
-    predicted {{ value_type }}{{ "," if predictions.columns }}
+    predicted {{ value_type }},
+    labelled_at timestamptz{{ "," if predictions.columns }}
 {%- for c in predictions.columns %}
     {{ c }} {{ predictions.column_types[c] }}{{ "," if not loop.last }}
 {%- endfor %}
@@ -267,23 +267,8 @@ select
     deduped.predicted_at,
     deduped.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
     deduped.score,
-{%- if binary %}
-    deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
-{%- else %}
-    deduped.score is not null as valid,
-{%- endif %}
-    outcome.label is not null as labelled,
-{%- if implicit %}
-    coalesce(outcome.label, 0) as label,
-{%- else %}
-    outcome.label,
-{%- endif %}
-    outcome.labelled_at,
-{%- if binary %}
-    case when deduped.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
-{%- else %}
-    deduped.score as predicted{{ "," if predictions.columns }}
-{%- endif %}
+    {{ materializer.monitor_judgement('deduped', 'outcome', task, label_policy, threshold) | indent(4) }},
+    outcome.labelled_at{{ "," if predictions.columns }}
 {%- for c in predictions.columns %}
     deduped.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
@@ -321,16 +306,7 @@ left join lateral (
 {%- if binary %}
             case when kinds.kind = 'cohort' then coalesce(least(floor({{ rows }}.score * 100), 99), -1) else -1 end as bin,
 {%- endif %}
-{%- if implicit %}
-            kinds.kind = 'cohort' and {{ rows }}.valid as in_metrics,
-            kinds.kind = 'cohort' and {{ rows }}.valid and {{ rows }}.labelled as labelled,
-            kinds.kind = 'pending' and {{ rows }}.valid as pending,
-{%- else %}
-            {{ rows }}.valid and {{ rows }}.labelled as in_metrics,
-            {{ rows }}.valid and {{ rows }}.labelled as labelled,
-            {{ rows }}.valid and not {{ rows }}.labelled as pending,
-{%- endif %}
-            kinds.kind = 'cohort' and not {{ rows }}.valid as invalid,
+            {{ materializer.monitor_flags('kinds.kind', rows, label_policy) | indent(12) }}
             {{ rows }}.label,
             {{ rows }}.predicted,
             {{ rows }}.score{{ "," if not implicit }}
@@ -512,16 +488,7 @@ flagged as (
 {%- for c in keys %}
         coalesce(cast(live.{{ c }} as text), '(null)') as {{ c }},
 {%- endfor %}
-{%- if implicit %}
-        live.kind = 'cohort' and live.valid as in_metrics,
-        live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
-{%- else %}
-        live.valid and live.labelled as in_metrics,
-        live.valid and live.labelled as labelled,
-        live.valid and not live.labelled as pending,
-{%- endif %}
-        live.kind = 'cohort' and not live.valid as invalid,
+        {{ materializer.monitor_flags('live.kind', 'live', label_policy) | indent(8) }}
         live.label,
         live.predicted,
         live.score

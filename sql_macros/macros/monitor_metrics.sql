@@ -51,16 +51,7 @@ flagged as (
 {%- for c in columns %}
         scored.{{ c }},
 {%- endfor %}
-{%- if implicit %}
-        spans.kind = 'cohort' and scored.valid as in_metrics,
-        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.valid as pending,
-{%- else %}
-        scored.valid and scored.labelled as in_metrics,
-        scored.valid and scored.labelled as labelled,
-        scored.valid and not scored.labelled as pending,
-{%- endif %}
-        spans.kind = 'cohort' and not scored.valid as invalid,
+        {{ materializer.monitor_flags('spans.kind', 'scored', label_policy) | indent(8) }}
         scored.label,
         scored.predicted,
         scored.score

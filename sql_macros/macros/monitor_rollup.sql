@@ -38,6 +38,23 @@
     group by {{ key }}{% for c in columns %}, {{ c }}{% endfor %}{% if binary %}, least(floor(score * 100), 99){% endif %}
 {%- endmacro %}
 
+{#- The flags of a prediction row in one span (`kind` cohort or pending) that the cell counters
+    read: in_metrics, labelled, pending, invalid (DESIGN §5). Under explicit every cohort row is
+    in the metrics once labelled, else pending; under implicit_negative a cohort row (mature) is
+    in the metrics and a pending-span row is pending. `kind` and `row` are SQL expressions. -#}
+{% macro monitor_flags(kind, row, label_policy) -%}
+{%- if label_policy == 'implicit_negative' -%}
+{{ kind }} = 'cohort' and {{ row }}.valid as in_metrics,
+{{ kind }} = 'cohort' and {{ row }}.valid and {{ row }}.labelled as labelled,
+{{ kind }} = 'pending' and {{ row }}.valid as pending,
+{%- else -%}
+{{ row }}.valid and {{ row }}.labelled as in_metrics,
+{{ row }}.valid and {{ row }}.labelled as labelled,
+{{ row }}.valid and not {{ row }}.labelled as pending,
+{%- endif %}
+{{ kind }} = 'cohort' and not {{ row }}.valid as invalid,
+{%- endmacro %}
+
 {% macro monitor_cell_counters(task) %}
         count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,

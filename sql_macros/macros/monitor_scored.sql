@@ -115,22 +115,7 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at{% if implicit %} + {{ maturity }}{% endif %} as cohort_at,
         deduped.score,
-{%- if binary %}
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
-{%- else %}
-        deduped.score is not null as valid,
-{%- endif %}
-        labels.prediction_id is not null as labelled,
-{%- if implicit %}
-        coalesce(labels.label, 0) as label,
-{%- else %}
-        labels.label,
-{%- endif %}
-{%- if binary %}
-        case when deduped.score >= {{ threshold }} then 1 else 0 end as predicted{{ "," if predictions.columns }}
-{%- else %}
-        deduped.score as predicted{{ "," if predictions.columns }}
-{%- endif %}
+        {{ materializer.monitor_judgement('deduped', 'labels', task, label_policy, threshold) | indent(8) }}{{ "," if predictions.columns }}
 {%- for c in predictions.columns %}
         deduped.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
@@ -139,4 +124,25 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+{#- The select-list entries valid, labelled, label and predicted of a deduplicated prediction
+    `prediction` (its score) joined to its outcome `outcome` (its label, null when none). -#}
+{% macro monitor_judgement(prediction, outcome, task, label_policy, threshold) -%}
+{%- if task == 'binary_classification' -%}
+{{ prediction }}.score is not null and {{ prediction }}.score >= 0 and {{ prediction }}.score <= 1 as valid,
+{%- else -%}
+{{ prediction }}.score is not null as valid,
+{%- endif %}
+{{ outcome }}.label is not null as labelled,
+{%- if label_policy == 'implicit_negative' %}
+coalesce({{ outcome }}.label, 0) as label,
+{%- else %}
+{{ outcome }}.label,
+{%- endif %}
+{%- if task == 'binary_classification' %}
+case when {{ prediction }}.score >= {{ threshold }} then 1 else 0 end as predicted
+{%- else %}
+{{ prediction }}.score as predicted
+{%- endif %}
 {%- endmacro %}

@@ -8,8 +8,8 @@ create table materializer.fraud_model__state (
     valid boolean not null,
     labelled boolean not null,
     label integer,
-    labelled_at timestamptz,
     predicted integer,
+    labelled_at timestamptz,
     model_version text,
     channel text,
     amount numeric
@@ -185,8 +185,8 @@ drift_delta as (
             deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
-            outcome.labelled_at,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
+            outcome.labelled_at,
             deduped.model_version,
             deduped.channel,
             deduped.amount
@@ -337,8 +337,8 @@ begin
             deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
-            outcome.labelled_at,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
+            outcome.labelled_at,
             deduped.model_version,
             deduped.channel,
             deduped.amount

@@ -8,8 +8,8 @@ create table materializer.eta_model__state (
     valid boolean not null,
     labelled boolean not null,
     label double precision,
-    labelled_at timestamptz,
     predicted double precision,
+    labelled_at timestamptz,
     model_version text
 );
 
@@ -142,8 +142,8 @@ begin
             deduped.score is not null as valid,
             outcome.label is not null as labelled,
             outcome.label,
-            outcome.labelled_at,
             deduped.score as predicted,
+            outcome.labelled_at,
             deduped.model_version
         from deduped
         left join lateral (
@@ -257,8 +257,8 @@ begin
             deduped.score is not null as valid,
             outcome.label is not null as labelled,
             outcome.label,
-            outcome.labelled_at,
             deduped.score as predicted,
+            outcome.labelled_at,
             deduped.model_version
         from deduped
         left join lateral (

@@ -27,7 +27,7 @@ final as (
         deduped.predicted_at as cohort_at,
         deduped.score,
         deduped.score is not null as valid,
-        labels.prediction_id is not null as labelled,
+        labels.label is not null as labelled,
         labels.label,
         deduped.score as predicted,
         deduped.model_version
