@@ -43,12 +43,12 @@ TIMESTAMP_COLUMN = "event_timestamp"
 # None: pick the windowed form by estimated cost; 'frames' or 'probes' forces one (the tests run both).
 WINDOWED_METHOD: str | None = None
 # Microseconds per unit, from explain analyze on bench/training_set.py's data (10M events appended
-# in time order, 100k keys, 2 cores, BENCHMARKS.md): a probe costs about 1.3 us per (point, event
-# in its window) pair; frames cost about 1.2 us per sorted row (points and events), 0.5 us more per
-# row and RANGE frame (one frame per window), and 0.45 us per event of the relation, which they
-# scan once (a hash join on the keys).
+# in time order, 100k keys, 1M points, 2 cores, BENCHMARKS.md): a probe costs about 1.3 us per
+# (point, event in its window) pair; frames cost about 0.85 us per sorted row (points and
+# events), 0.5 us more per row and RANGE frame (one frame per window), and 0.45 us per event of the
+# relation, which they scan once (a hash join on the keys).
 PROBE_US_PER_PAIR = 1.3
-FRAMES_US_PER_ROW = 1.2
+FRAMES_US_PER_ROW = 0.85
 FRAMES_US_PER_ROW_AND_FRAME = 0.5
 FRAMES_US_PER_SCANNED_EVENT = 0.45
 SAMPLE_POINTS = 1000

@@ -14,12 +14,12 @@
     {{ return(adapter.dispatch('training_latest', 'materializer')(points, relation, entity, timestamp, features, max_age, tie_break)) }}
 {%- endmacro %}
 
-{#- PostgreSQL: one backward index range scan per point reads the newest events (and only those
-    within max_age), `fetch first 1 row with ties` keeps every event at that time (with the
-    greatest tie_break, nulls last: an entity whose tie-breaks are all null keeps all its tied
-    rows), and max() reduces the ties per column. One probe per point instead of one per column:
-    the callers sort the points by (entity, ts), so consecutive probes share index and heap pages.
-    https://www.postgresql.org/docs/current/sql-select.html#SQL-LIMIT -#}
+{#- PostgreSQL: per point, the newest event time comes from a backward index-only scan of
+    (entity, ts) (only events within max_age), then one index scan reads the events at exactly
+    that time; with a tie_break, `fetch first 1 row with ties` keeps those with the greatest one
+    (nulls last: if all are null, all are kept), and max() reduces the ties per column. Two index
+    probes and one heap fetch per point, on points sorted by (entity, ts) so consecutive probes
+    share pages. https://www.postgresql.org/docs/current/sql-select.html#SQL-LIMIT -#}
 {% macro postgres__training_latest(points, relation, entity, timestamp, features, max_age=none, tie_break=none) -%}
 with final as (
     select
@@ -42,12 +42,18 @@ with final as (
                 e.{{ f.column }} as {{ f.name }}{{ "," if not loop.last }}
 {%- endfor %}
             from {{ relation }} as e
-            where {% for c in entity %}e.{{ c }} = p.{{ c }} and {% endfor %}e.{{ timestamp }} <= p._ts
+            where {% for c in entity %}e.{{ c }} = p.{{ c }} and {% endfor %}e.{{ timestamp }} = (
+                select max(n.{{ timestamp }})
+                from {{ relation }} as n
+                where {% for c in entity %}n.{{ c }} = p.{{ c }} and {% endfor %}n.{{ timestamp }} <= p._ts
 {%- if max_age is not none %}
-                and e.{{ timestamp }} >= p._ts - {{ max_age }}
+                    and n.{{ timestamp }} >= p._ts - {{ max_age }}
 {%- endif %}
-            order by e.{{ timestamp }} desc{% if tie_break %}, e.{{ tie_break }} desc nulls last{% endif %}
+            )
+{%- if tie_break %}
+            order by e.{{ tie_break }} desc nulls last
             fetch first 1 row with ties
+{%- endif %}
         ) as tied
     ) as newest
 )

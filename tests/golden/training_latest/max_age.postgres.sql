@@ -13,10 +13,12 @@ with final as (
                 e.ts as _ts,
                 e.amount as last_amount
             from transactions as e
-            where e.cc_num = p.cc_num and e.ts <= p._ts
-                and e.ts >= p._ts - interval '168 hours'
-            order by e.ts desc
-            fetch first 1 row with ties
+            where e.cc_num = p.cc_num and e.ts = (
+                select max(n.ts)
+                from transactions as n
+                where n.cc_num = p.cc_num and n.ts <= p._ts
+                    and n.ts >= p._ts - interval '168 hours'
+            )
         ) as tied
     ) as newest
 )

@@ -13,8 +13,12 @@ with final as (
                 e.ts as _ts,
                 e.amount as last_amount
             from transactions as e
-            where e.cc_num = p.cc_num and e.ts <= p._ts
-            order by e.ts desc, e.tx_id desc nulls last
+            where e.cc_num = p.cc_num and e.ts = (
+                select max(n.ts)
+                from transactions as n
+                where n.cc_num = p.cc_num and n.ts <= p._ts
+            )
+            order by e.tx_id desc nulls last
             fetch first 1 row with ties
         ) as tied
     ) as newest
