@@ -66,9 +66,10 @@ def _plain(value: Any) -> Any:
     return float(value) if not isinstance(value, (int, bool, str, datetime)) else value
 
 
-def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | str | None
-            ) -> tuple[datetime, list[dict[str, Any]]]:
-    """Rows of a query and the clock reading, in one transaction (pinned by ``as_of`` on PostgreSQL)."""
+def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | str | None,
+            since: datetime | None = None) -> tuple[datetime, list[dict[str, Any]]]:
+    """Rows of a query and the clock reading, in one transaction (pinned by ``as_of`` on PostgreSQL;
+    ``since`` bounds the time series' oldest bucket there, see monitor_timeseries)."""
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     if pinned is not None and project.engine != "postgres":
         raise MaterializerError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
@@ -78,6 +79,8 @@ def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | s
     with conn.transaction():
         if pinned is not None:
             conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
+        if since is not None and project.engine == "postgres":
+            conn.execute("select set_config('materializer.since', %s, true)", [since.isoformat()])
         now = conn.execute(f"select {clock}").fetchone()[0]
         cur = conn.execute(sql, params)
         names = [d.name for d in cur.description or []]
@@ -131,10 +134,11 @@ def timeseries(project: "Project", name: str, by: str | None = None, as_of: date
     slice_name = _slice_name(monitor, by) or "all"
     sql = f"select * from {monitor.view('timeseries')} where slice = %s"
     params: list[Any] = [slice_name]
-    if since is not None:
+    start = parse_timestamp(since, "--since") if since is not None else None
+    if start is not None:
         sql += " and bucket_start >= %s"
-        params.append(parse_timestamp(since, "--since"))
-    _, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of)
+        params.append(start)
+    _, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of, since=start)
     return [{"bucket_start": row["bucket_start"].isoformat(),
              "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
              "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]

@@ -272,6 +272,29 @@ def test_views_match_the_on_read_form_at_every_kind_of_time(monitored) -> None:
     assert_views_match_live(project, times)
 
 
+def test_the_time_series_since_a_time_is_the_tail_of_the_whole_series(monitored) -> None:
+    """`materializer.since` (set by project.timeseries(since=...)) leaves out older buckets only."""
+    project = monitored
+    conn = project.db.conn
+    writer = Writer(conn, 17)
+    for _ in range(60):
+        writer.write(("predictions", "chargebacks"), False)
+    t = BASE + timedelta(days=3, hours=9, minutes=41)
+    for since in (BASE + timedelta(days=1), BASE + timedelta(days=1, hours=5, minutes=7), t, BASE - timedelta(days=9)):
+        bucket = since.replace(minute=0, second=0, microsecond=0)
+        for name in MONITORS:
+            with conn.transaction():
+                conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
+                conn.execute("select set_config('materializer.since', %s, true)", [since.isoformat()])
+                ours = conn.execute(f"select * from {name}__timeseries order by 1, 2, 3").fetchall()
+                theirs = conn.execute(f"select * from {name}__timeseries_live where bucket_start >= %s "
+                                      "order by 1, 2, 3", [bucket]).fetchall()
+            assert_rows_equal(ours, theirs, f"{name} since {since}")
+        whole = project.timeseries("fraud_implicit", by="version", as_of=t)
+        recent = project.timeseries("fraud_implicit", by="version", as_of=t, since=since)
+        assert recent == [r for r in whole if datetime.fromisoformat(r["bucket_start"]) >= since]
+
+
 def test_storing_another_reference_recounts_the_drift_cells(monitored) -> None:
     project = monitored
     writer = Writer(project.db.conn, 13)

@@ -55,19 +55,26 @@ select * from final
 {%- endmacro %}
 
 {#- PostgreSQL with maintained cells: the buckets before the one holding t come from the cells
-    (under explicit, but those holding an outcome dated after t), the rest from the scored rows. -#}
+    (under explicit, but those holding an outcome dated after t), the rest from the state rows.
+    A session setting `materializer.since` (a timestamp) leaves out the buckets before the one
+    holding it, so a read of recent buckets does not sum the cells of all history. -#}
 {% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
 {%- if maintained is none -%}
 {{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- else -%}
+{%- set since = "coalesce(nullif(current_setting('materializer.since', true), '')::timestamptz, '-infinity')" -%}
 with spans as (
-    -- one span over all cohort times: every bucket before the one holding t is whole
+    -- one span over the cohort times from the bucket holding `materializer.since` (a session
+    -- setting; unset: all of them): every bucket before the one holding t is whole
     select
         'cohort' as kind,
-        timestamptz '-infinity' as opens,
-        timestamptz '-infinity' as whole_from,
-        timestamptz '-infinity' as head_until,
+        since as opens,
+        since as whole_from,
+        since as head_until,
         {{ materializer.time_bucket(materializer.clock(), bucket.interval, bucket.seconds) }} as whole_until
+    from (
+        select {{ materializer.time_bucket(since, bucket.interval, bucket.seconds) }} as since
+    ) as setting
 ),
 
 {{ materializer.monitor_cells_read(maintained, task, label_policy, slices, 'bucket_start') }}

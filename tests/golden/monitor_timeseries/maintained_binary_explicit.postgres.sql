@@ -1,11 +1,15 @@
 with spans as (
-    -- one span over all cohort times: every bucket before the one holding t is whole
+    -- one span over the cohort times from the bucket holding `materializer.since` (a session
+    -- setting; unset: all of them): every bucket before the one holding t is whole
     select
         'cohort' as kind,
-        timestamptz '-infinity' as opens,
-        timestamptz '-infinity' as whole_from,
-        timestamptz '-infinity' as head_until,
+        since as opens,
+        since as whole_from,
+        since as head_until,
         date_bin(interval '1 hour', (select materializer.clock()), timestamptz '1970-01-01 00:00:00+00') as whole_until
+    from (
+        select date_bin(interval '1 hour', coalesce(nullif(current_setting('materializer.since', true), '')::timestamptz, '-infinity'), timestamptz '1970-01-01 00:00:00+00') as since
+    ) as setting
 ),
 
 unsettled as (
