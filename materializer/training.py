@@ -314,13 +314,15 @@ class Phases:
         self.console = console
         self.bar: Any = None
         self.task: Any = None
+        self.total: int | None = None
+        self.written = 0
 
     def start(self, spine_size: int | None, minimum: int) -> None:
         """Show the bar from now on if the spine is large (``spine_size`` bytes or rows >= ``minimum``)."""
         if self.bar is None and wants_progress(self.enabled, spine_size, minimum):
-            from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-            self.bar = progress_bar(True, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            self.bar = progress_bar(True, BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[rows]}"),
                                     console=self.console)
             self.bar.start()
 
@@ -329,16 +331,22 @@ class Phases:
         if self.bar is None:
             return
         self.done()
-        self.task = self.bar.add_task(description, total=total)
+        self.total = total
+        self.written = 0
+        self.task = self.bar.add_task(description, total=total, rows=self._rows())
+
+    def _rows(self) -> str:
+        return "" if self.total is None else f"{min(self.written, self.total):,}/{self.total:,} rows"
 
     def advance(self, n: int) -> None:
         if self.bar is not None and self.task is not None:
-            self.bar.advance(self.task, n)
+            self.written += n
+            self.bar.update(self.task, advance=n, rows=self._rows())
 
     def done(self) -> None:
         if self.bar is not None and self.task is not None:
-            total = self.bar.tasks[-1].total
-            self.bar.update(self.task, total=total or 1, completed=total or 1)
+            self.written = self.total or 0
+            self.bar.update(self.task, total=self.total or 1, completed=self.total or 1, rows=self._rows())
             self.task = None
 
     def close(self) -> None:

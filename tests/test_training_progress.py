@@ -63,7 +63,7 @@ def test_bar_shows_the_phases_and_the_output_is_unchanged(make_project, tmp_path
     shown = screen.getvalue()
     for phase in ("loading the spine", "evaluating activity", "evaluating last", "writing rows"):
         assert phase in shown, (phase, shown[-500:])
-    assert "300/300" in shown
+    assert "300/300 rows" in shown
 
 
 def test_no_bar_below_the_threshold_even_on_a_terminal(make_project, tmp_path, capfd):
