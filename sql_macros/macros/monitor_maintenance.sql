@@ -1,8 +1,8 @@
 {#- Incremental maintenance of a monitor on PostgreSQL: what Materialize and RisingWave do for
     the monitor views, done by statement-level triggers on the two managed source tables.
 
-    Two tables in the `materializer` schema hold derived data only (apply drops and rebuilds
-    them whenever the monitor's definition changes; they never hold anything the sources do not):
+    Tables in the `materializer` schema hold derived data only (apply drops and rebuilds them
+    whenever the monitor's definition changes; they never hold anything the sources do not):
 
     - `state`: one row per prediction id, the deduplicated prediction joined to its outcome,
       without the clock. Under implicit_negative the label (the latest outcome by the deadline)
@@ -12,6 +12,8 @@
       bin), over the state rows: kind `cohort` buckets a row by its cohort time (the windows and
       the time series), kind `pending` (implicit_negative) by its prediction time. Counters are
       sums, so a change of some ids subtracts their old rows and adds their new ones.
+    - `drift cells` (with a reference): the watched values counted per (bucket of prediction
+      time, column, reference bin).
 
     After every statement that writes a source, `refresh(ids)` takes the touched ids' rows out of
     the cells, recomputes their state rows from the sources and adds them back: the cost of a
@@ -238,9 +240,10 @@ select materializer.{{ monitor }}__rebuild()
 
 {#- The state rows of the predictions (of the ids in the array variable `ids`, or of all):
     the earliest row per id (ties: the non-null, greater score, then the smaller extra columns,
-    as monitor_scored; rows with a null id or time never count), joined to its outcome with one probe of the outcomes' (id, ts) index:
-    implicit_negative, the latest outcome reported by predicted_at + maturity; explicit, the
-    latest of all (a reader at t checks labelled_at). -#}
+    as monitor_scored; rows with a null id or time never count), joined to its outcome with one
+    probe of the outcomes' (id, ts) index: under implicit_negative the latest outcome reported
+    by predicted_at + maturity, under explicit the latest of all (a reader at t checks
+    labelled_at). -#}
 {% macro monitor_state_rows(predictions, outcomes, task, label_policy, maturity, threshold, ids=none) -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
