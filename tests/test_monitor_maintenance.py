@@ -34,7 +34,7 @@ from tests.test_monitor_values import PROJECT
 UTC = timezone.utc
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 BINARY_MONITORS = ("fraud_explicit", "fraud_implicit")
-MONITORS = ("fraud_explicit", "fraud_implicit", "demand")
+MONITORS = ("fraud_explicit", "fraud_implicit", "fraud_bool", "demand")
 FLOAT_TOLERANCE = 1e-9
 
 
@@ -181,12 +181,14 @@ class Writer:
             label = None if rng.random() < 0.05 else round(rng.uniform(-10, 600), 2)
         else:
             label = None if rng.random() < 0.05 else rng.choice([0, 1])
+            label = bool(label) if label is not None and getattr(self, "boolean", False) else label
         return [key, BASE + timedelta(seconds=rng.randrange(-86400, 6 * 86400)), label]
 
     def write(self, tables: tuple[str, str], regression: bool) -> str:
         """One random statement on (predictions table, outcomes table); returns what it did."""
         rng, conn = self.rng, self.conn
         preds, outs = tables
+        self.boolean = outs == "chargebacks_bool"
         pcols = "tx_id, predicted_at, score, model_version, channel"
         label = "actual" if regression else "is_fraud"
         ocols = f"tx_id, reported_at, {label}"
@@ -208,6 +210,7 @@ class Writer:
                          [self.score(regression), self.when() if rng.random() < 0.5 else None, self.pred_id()])
         elif op == "update_o":
             value = round(rng.uniform(0, 100), 2) if regression else rng.choice([0, 1, None])
+            value = bool(value) if value is not None and self.boolean else value
             conn.execute(f"update {outs} set {label} = %s, reported_at = reported_at + %s where tx_id = %s",
                          [value, timedelta(hours=rng.randrange(-48, 48)), self.pred_id()])
         elif op == "move_id":
@@ -247,7 +250,8 @@ def test_random_writes_keep_the_maintained_tables_equal_to_a_rebuild(monitored, 
     writer = Writer(project.db.conn, seed)
     for step in range(60):
         regression = step % 4 == 3
-        op = writer.write(("forecasts", "actuals") if regression else ("predictions", "chargebacks"), regression)
+        outcomes = "chargebacks_bool" if step % 5 == 4 else "chargebacks"
+        op = writer.write(("forecasts", "actuals") if regression else ("predictions", outcomes), regression)
         assert_maintained_equals_rebuild(project, f"step {step} ({op})")
     rng = random.Random(seed)
     times = [BASE - timedelta(days=1), BASE + timedelta(days=10)]
