@@ -27,7 +27,8 @@ What it does:
    watched by the parent (peak RSS of the process tree, ``--mem-limit-gb``, ``--timeout``):
    - ``materializer``: ``materializer.training.write_csv(project, spine.csv, FEATURES, out=...)``,
      the code path of ``materializer training-set``; phases timed by wrapping the module's
-     functions (spine load, each view, streaming the CSV out); PostgreSQL backend's VmHWM read
+     functions (spine load, the views, streaming the CSV out; each view's busy time, its parts
+     overlapping on two connections for large spines); the main PostgreSQL backend's VmHWM read
      from /proc and temp-file bytes from ``pg_stat_database``;
    - ``duckdb``: one ``COPY (query) TO 'out.csv'`` over the Parquet files: ASOF LEFT JOIN for the
      latest values, RANGE window frames over spine + events for the windows (in-memory reference);
@@ -231,33 +232,36 @@ def worker_materializer(job: dict[str, Any]) -> dict[str, Any]:
     backend = conn.execute("select pg_backend_pid()").fetchone()[0]
     phases: dict[str, float] = {}
 
-    def timed(name: str, fn: Any) -> Any:
+    def timed(name: str, fn: Any, view_arg: int | None = None) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                key = name if name != "view" else f"view:{args[1].name}"
+                key = name if view_arg is None else f"{name}:{args[view_arg].name}"
                 phases[key] = phases.get(key, 0.0) + time.perf_counter() - t
         return wrapper
 
-    methods: dict[str, str] = {}
+    methods: dict[str, list[str]] = {}
     choose = training._windowed_method
 
     def recorded(conn: Any, view: Any, *args: Any) -> str:
-        t = time.perf_counter()
-        methods[view.name] = choose(conn, view, *args)
-        phases[f"estimate:{view.name}"] = time.perf_counter() - t
-        return methods[view.name]
+        method = choose(conn, view, *args)
+        methods.setdefault(view.name, []).append(method)
+        return method
 
+    # wall time: spine load and checks, the views (in parallel for large spines: then "busy:<view>"
+    # adds up each view's parts, which overlap), and the rest (the final query streamed as CSV)
     training._windowed_method = recorded
     training.load_spine = timed("load_spine", training.load_spine)
     training._check_spine = timed("check_spine", training._check_spine)
-    training._evaluate_view = timed("view", training._evaluate_view)
+    training._evaluate_shared = timed("views", training._evaluate_shared)
+    training._evaluate_view = timed("views", training._evaluate_view)
+    training._evaluate_points = timed("busy", training._evaluate_points, view_arg=2)
     t0 = time.perf_counter()
     rows = training.write_csv(project, Path(job["spine"]), job.get("features") or FEATURES, out=Path(job["out"]))
     wall = time.perf_counter() - t0
-    phases["stream_csv"] = wall - sum(v for k, v in phases.items() if not k.startswith("estimate:"))
+    phases["stream_csv"] = wall - sum(v for k, v in phases.items() if ":" not in k)
     pg = proc_status(backend)
     project.close()
     return {"rows": rows, "wall_s": wall, "phases_s": phases, "windowed_method": methods, "peak_rss_mb": peak_rss_mb(),

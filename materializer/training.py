@@ -13,7 +13,9 @@ A windowed view has two PostgreSQL forms (see the macro): ``frames`` sorts the
 points with the events (cost ~ (points + events) * log) and ``probes`` reads
 each point's window through the index (cost ~ points * events per window).
 ``_windowed_method`` picks one from a sample of the points, with costs per row
-measured by ``bench/training_set.py``.
+measured by ``bench/training_set.py``. From PARALLEL_MIN_POINTS spine rows the
+views are evaluated in parts (by a hash of the key) on two connections at once,
+through unlogged work tables dropped at the end.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ FRAMES_US_PER_ROW = 0.85
 FRAMES_US_PER_ROW_AND_FRAME = 0.5
 FRAMES_US_PER_SCANNED_EVENT = 0.45
 SAMPLE_POINTS = 1000
+# From this many spine rows the views are evaluated on WORKERS connections at once, each in PARTS
+# by key (PostgreSQL runs one query on one core; the tables are then shared, unlogged).
+PARALLEL_MIN_POINTS = 200_000
+WORKERS = 2
+PARTS = 2
 PROGRESS_STEP = 10_000  # rows written between two updates of the bar
 
 
@@ -263,24 +270,105 @@ def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, o
     return "probes" if probes <= frames else "frames"
 
 
+def _create_points(conn: psycopg.Connection, view: FeatureView, position: dict[str, int], timestamp_column: str,
+                   points: str, kind: str = "temporary", where: str = "") -> None:
+    """The spine's rows as a view's points (``_row``, ``_ts``, typed keys), sorted by entity and
+    time: a view's probes for one key then walk the same index and heap pages."""
+    keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
+    conn.execute(f"drop table if exists {points}")
+    conn.execute(f"create {kind} table {points} as select _row, cast(c{position[timestamp_column]} as "
+                 f"timestamptz) as _ts, {keys} from {SPINE} {where} order by {', '.join(view.entity)}, _ts")
+    conn.execute(f"analyze {points}")
+
+
+def _evaluate_points(project: "Project", conn: psycopg.Connection, view: FeatureView, points: str, result: str,
+                     kind: str = "temporary", outputs: list[str] | None = None) -> None:
+    """One view at the given points into the table ``result``."""
+    method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
+    conn.execute(f"drop table if exists {result}")
+    conn.execute(f"create {kind} table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
+    conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
+
+
 def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str,
                    outputs: list[str] | None = None) -> str:
     """Evaluate one feature view (``outputs``: only these features) at every spine row into a
     temporary table; returns its name."""
     conn = project.db.conn
-    points = f"_materializer_points_{view.name}"
-    keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
-    conn.execute(f"drop table if exists {points}")
-    # sorted by entity and time: a view's probes for one key then walk the same index and heap pages
-    conn.execute(f"create temporary table {points} as select _row, cast(c{position[timestamp_column]} as "
-                 f"timestamptz) as _ts, {keys} from {SPINE} order by {', '.join(view.entity)}, _ts")
-    conn.execute(f"analyze {points}")
-    method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
-    result = f"_materializer_features_{view.name}"
-    conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create temporary table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
-    conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
+    points, result = f"_materializer_points_{view.name}", f"_materializer_features_{view.name}"
+    _create_points(conn, view, position, timestamp_column, points)
+    _evaluate_points(project, conn, view, points, result, "temporary", outputs)
     return result
+
+
+def _drop_leftovers(conn: psycopg.Connection) -> None:
+    """Drop the shared work tables of training sets whose session has ended (a killed process)."""
+    rows = conn.execute(
+        "select c.relname from pg_class as c where c.relname ~ '^_mzt_[0-9]+_[0-9]+_[pr][0-9]+$' "
+        "and c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace "
+        "and split_part(c.relname, '_', 3)::int not in (select pid from pg_stat_activity)").fetchall()
+    for (name,) in rows:
+        conn.execute(f"drop table if exists {name}")  # names matched '_mzt_<pid>_...' in pg_class
+
+
+def _drop(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Drop the work tables a training set created (names built from integers only)."""
+    for name in tables:
+        conn.execute(f"drop table if exists {name}")
+    tables.clear()
+
+
+def _evaluate_shared(project: "Project", views: list[FeatureView], position: dict[str, int],
+                     timestamp_column: str, outputs: dict[str, list[str] | None],
+                     created: list[str]) -> dict[str, str]:
+    """Evaluate the views on WORKERS connections at once, each view in PARTS by a hash of its first
+    key (so one key's points stay together, as the frames form needs); the points and results
+    are unlogged tables ``_mzt_<backend pid>_<view>_p<part>`` / ``..._r<part>`` that every
+    connection sees, appended to ``created`` (for the caller to drop). Returns {view: a relation of
+    its results}."""
+    from concurrent.futures import ThreadPoolExecutor
+    from queue import Queue
+
+    from materializer.database import connect
+
+    conn = project.db.conn
+    pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+    _drop_leftovers(conn)
+    tasks: list[tuple[FeatureView, str, str]] = []
+    tables: dict[str, str] = {}
+    for i, view in enumerate(views):
+        first = f"c{position[view.entity[0]]}"
+        parts = []
+        for part in range(PARTS):
+            points, result = f"_mzt_{pid}_{i}_p{part}", f"_mzt_{pid}_{i}_r{part}"
+            created += [points, result]
+            _create_points(conn, view, position, timestamp_column, points, "unlogged",
+                           f"where mod(hashtext(coalesce({first}, ''))::bigint + 2147483648, {PARTS}) = {part}")
+            tasks.append((view, points, result))
+            parts.append(f"select * from {result}")
+        tables[view.name] = f"({' union all '.join(parts)})"
+    pool: Queue = Queue()
+    pool.put(conn)
+    extra = [connect(project.db.dsn, project.db.engine, project.db.cluster) for _ in range(WORKERS - 1)]
+    for c in extra:
+        pool.put(c)
+
+    def run(task: tuple[FeatureView, str, str]) -> None:
+        view, points, result = task
+        c = pool.get()
+        try:
+            _evaluate_points(project, c, view, points, result, "unlogged", outputs[view.name])
+        finally:
+            pool.put(c)
+
+    try:
+        with ThreadPoolExecutor(max_workers=WORKERS) as executor:
+            for future in [executor.submit(run, task) for task in tasks]:
+                future.result()
+    finally:
+        for c in extra:
+            c.close()
+    return tables
 
 
 def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
@@ -367,8 +455,11 @@ def _spine_size(spine: Any) -> tuple[int | None, int]:
 
 def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
           spine_sql: str | None = None, phases: Phases | None = None,
-          as_text: bool = False) -> tuple[list[str], list[str], str]:
+          as_text: bool = False, cleanup: list[str] | None = None) -> tuple[list[str], list[str], str]:
     """Load the spine and evaluate the features; returns (spine header, feature columns, the final query).
+
+    ``cleanup`` collects the shared work tables the query reads (large spines): drop them with
+    ``_drop`` once the query has run. Without a list, large spines are evaluated on one connection.
 
     ``as_text``: the query gives every feature as its JSON text (numbers as PostgreSQL prints them,
     true/false, ISO 8601 times), as COPY writes it to CSV.
@@ -394,10 +485,14 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     project.db.conn.execute(f"analyze {SPINE}")
     rows = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
     phases.start(rows, PROGRESS_MIN_ROWS)
-    tables = {}
+    tables: dict[str, str] = {}
+    if cleanup is not None and rows >= PARALLEL_MIN_POINTS and views:
+        phases.phase(f"evaluating {', '.join(v.name for v in views)}")
+        tables = _evaluate_shared(project, views, position, timestamp_column, outputs, cleanup)
     for view in views:
-        phases.phase(f"evaluating {view.name}")
-        tables[view.name] = _evaluate_view(project, view, position, timestamp_column, outputs[view.name])
+        if view.name not in tables:
+            phases.phase(f"evaluating {view.name}")
+            tables[view.name] = _evaluate_view(project, view, position, timestamp_column, outputs[view.name])
     for od in on_demand.values():
         phases.phase(f"evaluating {od.name}")
         tables[od.name] = _evaluate_on_demand(project, od, position, tables, header)
@@ -436,10 +531,11 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
     stderr (or ``console``) when the spine is large.
     """
     phases = Phases(progress, console)
+    cleanup: list[str] = []
     try:
         parquet = out is not None and out.suffix.lower() == ".parquet"
         header, names, query = build(project, spine, features, timestamp_column, spine_sql, phases,
-                                     as_text=not parquet)
+                                     as_text=not parquet, cleanup=cleanup)
         total = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
         phases.phase("writing rows", total=total)
         if parquet:
@@ -459,6 +555,7 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
                 fh.flush()
     finally:
         phases.close()
+        _drop(project.db.conn, cleanup)
 
 
 def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = None) -> int:
@@ -493,8 +590,12 @@ def training_frame(project: "Project", spine: Any, features: list[str], timestam
     """The training set as a pandas DataFrame: a DataFrame spine keeps its own columns and dtypes."""
     import pandas as pd
 
-    header, names, query = build(project, spine, features, timestamp_column, spine_sql)
-    frame = to_frame(project, header, names, query)
+    cleanup: list[str] = []
+    try:
+        header, names, query = build(project, spine, features, timestamp_column, spine_sql, cleanup=cleanup)
+        frame = to_frame(project, header, names, query)
+    finally:
+        _drop(project.db.conn, cleanup)
     if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
         return pd.concat([spine.reset_index(drop=True), frame[names]], axis=1)
     return frame

@@ -481,3 +481,38 @@ def test_csv_text_of_features_and_spine_columns(make_project, tmp_path):
         assert row[6] == str(want["activity__n_1d"])
         last = want["last__last_amount"]
         assert row[7] == ("" if last is None else str(Decimal(str(last)).quantize(Decimal("0.01"))))
+
+
+def test_shared_evaluation_on_two_connections_matches_reference(loaded, method, monkeypatch):
+    """Large spines: the views in parts by key on two connections, through unlogged work tables
+    that are dropped afterwards (and a dead session's leftovers with them)."""
+    project, events, seed = loaded
+    conn = project.db.conn
+    conn.execute("create table _mzt_999999999_0_p0 (x int)")      # a killed session's leftover
+    monkeypatch.setattr(training, "PARALLEL_MIN_POINTS", 1)
+    rows = spine_rows(events, seed)
+    spine = pd.DataFrame({"cc_num": [k for k, _ in rows], "event_timestamp": [t for _, t in rows]})
+    frame = project.training_set(spine, ["activity:*", "last:*", "last_tb:*"])
+    _check_rows(frame, events, rows, [c for c in frame.columns if "__" in c])
+    left = conn.execute("select relname from pg_class where relname like '\\_mzt\\_%'").fetchall()
+    assert left == [], left
+    out = project.root / "train.csv"
+    from materializer.training import write_csv
+
+    assert write_csv(project, spine, ["activity:n_1h", "last:last_amount"], out=out) == len(rows)
+    assert conn.execute("select count(*) from pg_class where relname like '\\_mzt\\_%'").fetchone()[0] == 0
+
+
+def test_shared_evaluation_with_on_demand_inputs(make_project, monkeypatch):
+    monkeypatch.setattr(training, "PARALLEL_MIN_POINTS", 1)
+    project = make_project(ON_DEMAND)
+    events = generate(9)
+    load(project, events)
+    rows = [(k, t, "10", "alpha") for k in KEYS for t in TIMES]
+    spine = pd.DataFrame({"cc_num": [r[0] for r in rows], "event_timestamp": [r[1] for r in rows],
+                          "amount": [r[2] for r in rows], "merchant": [r[3] for r in rows]})
+    frame = project.training_set(spine, ["tx_risk:*", "activity:n_1h"])
+    for i, (key, t, amount, merchant) in enumerate(rows):
+        for name, value in _on_demand_expected(events, key, t, amount, merchant).items():
+            assert close(plain(frame.at[i, f"tx_risk__{name}"]), value), (name, key, t)
+        assert frame.at[i, "activity__n_1h"] == expected(events, key, t)["activity__n_1h"]
