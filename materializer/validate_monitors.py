@@ -15,6 +15,18 @@ PREDICTION_KEYS = ("source", "id", "timestamp", "score", "version", "segments")
 OUTCOME_KEYS = ("source", "id", "timestamp", "label")
 REFERENCE_KEYS = ("relation", "column")
 INTEGER_TYPES = ("smallint", "integer", "bigint")
+# Columns of the monitor views and their maintained tables: a version, segment or watched feature
+# column of the same name would clash with them.
+VIEW_COLUMNS = frozenset({
+    "prediction_id", "predicted_at", "cohort_at", "score", "valid", "labelled", "label", "predicted",
+    "labelled_at", "kind", "bucket_start", "window_name", "slice", "slice_value", "bin", "in_metrics", "invalid",
+    "n", "n_labelled", "pending", "n_invalid", "tp", "fp", "tn", "fn", "n_nonzero", "max_labelled_at",
+    "column_name", "value"})
+
+
+def _clash(column: str) -> str:
+    return (f"'{column}' is also the name of a column of the monitor's views; rename the source column, or "
+            "read the predictions through a view that renames it")
 
 
 def _side(p: _Problems, path: str, raw: Any, sources: dict[str, Source], value_key: str,
@@ -83,6 +95,8 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
                 if preds.source.columns is not None and col not in preds.source.columns:
                     p.add(f"{path}.predictions.{key}", f"'{col}' is not a column of source '{preds.source.name}'"
                                                        f"{did_you_mean(col, preds.source.columns)}")
+                elif col in VIEW_COLUMNS or col.startswith("sum_"):
+                    p.add(f"{path}.predictions.{key}", _clash(col))
             if not isinstance(segments_raw, list):
                 p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
                 segments_raw = []
@@ -170,6 +184,8 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
                     and col not in preds.source.columns:
                 p.add(f"{path}.features[{i}]", f"'{col}' is not a column of source '{preds.source.name}'"
                                                f"{did_you_mean(col, preds.source.columns)}")
+            elif isinstance(col, str) and (col in VIEW_COLUMNS or col.startswith("sum_")):
+                p.add(f"{path}.features[{i}]", _clash(col))
         if features and ref is None:
             p.add(f"{path}.features", "drift of features needs `reference:` (the relation holding their "
                                       "training distribution)")

@@ -875,8 +875,19 @@ def test_base_monitor_is_valid() -> None:
     (with_(threshold=-0.1), "monitors.m.threshold", ["between 0 and 1"]),
 ])
 def test_validation_errors_name_the_key_path(monitor, path, words) -> None:
+    _assert_error(project_with(monitor), path, words)
+
+
+@pytest.mark.parametrize("key, path", [("version", "version"), ("segments", "segments[0]")])
+def test_a_slice_column_named_like_a_view_column_is_refused(key, path) -> None:
+    raw = project_with(with_(**{f"predictions__{key}": "n" if key == "version" else ["n"]}))
+    raw["sources"]["predictions"]["columns"]["n"] = "text"
+    _assert_error(raw, f"monitors.m.predictions.{path}", ["'n'", "column of the monitor's views", "rename"])
+
+
+def _assert_error(raw: dict, path: str, words: list[str]) -> None:
     with pytest.raises(ProjectError) as info:
-        parse_project(project_with(monitor), file="materializer.yml")
+        parse_project(raw, file="materializer.yml")
     msg = str(info.value)
     assert f"{path}:" in msg, msg
     for word in words:
