@@ -59,6 +59,9 @@ SAMPLE_POINTS = 1000
 PARALLEL_MIN_POINTS = 200_000
 WORKERS = 2
 PARTS = 2
+# Type oids whose COPY text is what the CSV should hold: int2/4/8, numeric, float4/8, text,
+# varchar, bpchar (float8 prints its shortest exact form, as in JSON).
+PLAIN_TEXT_TYPES = frozenset({21, 23, 20, 1700, 700, 701, 25, 1043, 1042})
 PROGRESS_STEP = 10_000  # rows written between two updates of the bar
 
 
@@ -178,13 +181,14 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
     conn = project.db.conn
     ts = f"c{position[ts_column]}"
     # PostgreSQL also reads 'now', 'yesterday' or 'epoch' as times: a spine must name its times
-    bad = conn.execute(f"select _row, {ts} from {SPINE} where {ts} is null or {ts} !~ '^\\s*[0-9]' "
-                       f"or not pg_input_is_valid({ts}, 'timestamptz') order by _row limit 1").fetchone()
-    if bad:
-        raise MaterializerError(f"spine row {bad[0]} (line {bad[0] + 1} of a CSV): {ts_column} = {bad[1]!r} is not a "
-                                "timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z")
-    naive = conn.execute(f"select count(*) from {SPINE} where {ts} !~ '([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$'"
-                         ).fetchone()[0]
+    first_bad, naive = conn.execute(
+        f"select min(_row) filter (where {ts} is null or {ts} !~ '^\\s*[0-9]' "
+        f"or not pg_input_is_valid({ts}, 'timestamptz')), "
+        f"count(*) filter (where {ts} !~ '([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') from {SPINE}").fetchone()
+    if first_bad is not None:
+        value = conn.execute(f"select {ts} from {SPINE} where _row = %s", [first_bad]).fetchone()[0]
+        raise MaterializerError(f"spine row {first_bad} (line {first_bad + 1} of a CSV): {ts_column} = {value!r} is "
+                                "not a timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z")
     if naive:
         print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
     return position
@@ -271,13 +275,13 @@ def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, o
 
 
 def _create_points(conn: psycopg.Connection, view: FeatureView, position: dict[str, int], timestamp_column: str,
-                   points: str, kind: str = "temporary", where: str = "") -> None:
+                   points: str, kind: str = "temporary", where: str = "", spine: str = SPINE) -> None:
     """The spine's rows as a view's points (``_row``, ``_ts``, typed keys), sorted by entity and
     time: a view's probes for one key then walk the same index and heap pages."""
     keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
     conn.execute(f"drop table if exists {points}")
     conn.execute(f"create {kind} table {points} as select _row, cast(c{position[timestamp_column]} as "
-                 f"timestamptz) as _ts, {keys} from {SPINE} {where} order by {', '.join(view.entity)}, _ts")
+                 f"timestamptz) as _ts, {keys} from {spine} {where} order by {', '.join(view.entity)}, _ts")
     conn.execute(f"analyze {points}")
 
 
@@ -304,7 +308,7 @@ def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, in
 def _drop_leftovers(conn: psycopg.Connection) -> None:
     """Drop the shared work tables of training sets whose session has ended (a killed process)."""
     rows = conn.execute(
-        "select c.relname from pg_class as c where c.relname ~ '^_mzt_[0-9]+_[0-9]+_[pr][0-9]+$' "
+        "select c.relname from pg_class as c where c.relname ~ '^_mzt_[0-9]+_[0-9]+_[prs][0-9]+$' "
         "and c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace "
         "and split_part(c.relname, '_', 3)::int not in (select pid from pg_stat_activity)").fetchall()
     for (name,) in rows:
@@ -322,10 +326,11 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
                      timestamp_column: str, outputs: dict[str, list[str] | None],
                      created: list[str]) -> dict[str, str]:
     """Evaluate the views on WORKERS connections at once, each view in PARTS by a hash of its first
-    key (so one key's points stay together, as the frames form needs); the points and results
-    are unlogged tables ``_mzt_<backend pid>_<view>_p<part>`` / ``..._r<part>`` that every
-    connection sees, appended to ``created`` (for the caller to drop). Returns {view: a relation of
-    its results}."""
+    key (so that one key's points stay together: frames sort a key's events once; any split gives
+    the same values). Points and results are unlogged tables ``_mzt_<backend pid>_<view>_p<part>``
+    and ``..._r<part>``, made by each connection from a shared copy of the spine's columns
+    (``_mzt_<pid>_0_s0``); their names go to ``created`` for the caller to drop. Returns
+    {view: a relation of its results}."""
     from concurrent.futures import ThreadPoolExecutor
     from queue import Queue
 
@@ -334,7 +339,12 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
     conn = project.db.conn
     pid = conn.execute("select pg_backend_pid()").fetchone()[0]
     _drop_leftovers(conn)
-    tasks: list[tuple[FeatureView, str, str]] = []
+    # the spine's columns the views read, shared, so that each connection makes its own points
+    spine = f"_mzt_{pid}_0_s0"
+    created.append(spine)
+    used = sorted({position[timestamp_column], *(position[k] for v in views for k in v.entity)})
+    conn.execute(f"create unlogged table {spine} as select _row, {', '.join(f'c{i}' for i in used)} from {SPINE}")
+    tasks: list[tuple[FeatureView, str, str, str]] = []
     tables: dict[str, str] = {}
     for i, view in enumerate(views):
         first = f"c{position[view.entity[0]]}"
@@ -342,9 +352,8 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
         for part in range(PARTS):
             points, result = f"_mzt_{pid}_{i}_p{part}", f"_mzt_{pid}_{i}_r{part}"
             created += [points, result]
-            _create_points(conn, view, position, timestamp_column, points, "unlogged",
-                           f"where mod(hashtext(coalesce({first}, ''))::bigint + 2147483648, {PARTS}) = {part}")
-            tasks.append((view, points, result))
+            where = f"where mod(hashtext(coalesce({first}, ''))::bigint + 2147483648, {PARTS}) = {part}"
+            tasks.append((view, points, result, where))
             parts.append(f"select * from {result}")
         tables[view.name] = f"({' union all '.join(parts)})"
     pool: Queue = Queue()
@@ -353,10 +362,11 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
     for c in extra:
         pool.put(c)
 
-    def run(task: tuple[FeatureView, str, str]) -> None:
-        view, points, result = task
+    def run(task: tuple[FeatureView, str, str, str]) -> None:
+        view, points, result, where = task
         c = pool.get()
         try:
+            _create_points(c, view, position, timestamp_column, points, "unlogged", where, spine)
             _evaluate_points(project, c, view, points, result, "unlogged", outputs[view.name])
         finally:
             pool.put(c)
@@ -497,18 +507,23 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
         phases.phase(f"evaluating {od.name}")
         tables[od.name] = _evaluate_on_demand(project, od, position, tables, header)
     phases.done()
-    joins, selects, out_names = [], [], []
+    joins, values, out_names = [], [], []
     for i, name in enumerate(wanted):
         joins.append(f"left join {tables[name]} as f{i} on f{i}._row = s._row")
         view = project.spec.feature_views.get(name)
         for feature in wanted[name]:
-            out = f"{name}__{feature}"
             counted = view is not None and any(o.name == feature and o.is_count for o in view.output_features)
-            value = f"coalesce(f{i}.{feature}, 0)" if counted else f"f{i}.{feature}"
-            selects.append(f"to_json({value}) #>> '{{}}' as {out}" if as_text else f"{value} as {out}")
-            out_names.append(out)
+            values.append(f"coalesce(f{i}.{feature}, 0)" if counted else f"f{i}.{feature}")
+            out_names.append(f"{name}__{feature}")
     spine_cols = ", ".join(f"s.c{i}" for i in range(len(header)))
-    query = f"select {spine_cols}, {', '.join(selects)} from {SPINE} as s {' '.join(joins)} order by s._row"
+    source = f"from {SPINE} as s {' '.join(joins)}"
+    if as_text:
+        # numbers and text as COPY prints them; anything else (booleans, times) as its JSON text
+        described = project.db.conn.execute(f"select {', '.join(values)} {source} limit 0").description or []
+        values = [v if d.type_code in PLAIN_TEXT_TYPES else f"to_json({v}) #>> '{{}}'"
+                  for v, d in zip(values, described)]
+    selects = ", ".join(f"{v} as {out}" for v, out in zip(values, out_names))
+    query = f"select {spine_cols}, {selects} {source} order by s._row"
     return header, out_names, query
 
 
