@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ def pg_server() -> Iterator[str]:
     assert status.uri
     yield status.uri
     embedded.stop(root)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 _counter = itertools.count()
