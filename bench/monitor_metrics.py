@@ -14,7 +14,7 @@ What it does, for every size N of ``--sizes``:
    version ``model_version``, segment ``channel``, ``implicit_negative``,
    maturity 7d, windows 1d and 7d, bucket 1h, costs fp 5 / fn 120) into
    ``--dir`` (default: a fresh temporary folder under /tmp), starts the
-   project's embedded PostgreSQL (``materializer.embedded.start``) and applies it;
+   project's embedded PostgreSQL (``materializer.db.embedded.start``) and applies it;
 2. pins the clock at t (this hour + 37m 12.345678s, through ``materializer.as_of``, which
    every path reads) and loads N predictions (distinct ids) with
    ``insert ... select generate_series``: ``predicted_at`` uniform over the 24 hours
@@ -76,20 +76,17 @@ import io
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "monitor_metrics.json"
 MONITOR = "fraud_model"
 WINDOW = "1d"
 WINDOW_DELTA = timedelta(days=1)
@@ -207,54 +204,9 @@ def secs(x: float) -> str:
     return f"{x:.3f}" if x < 10 else f"{x:.2f}"
 
 
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def machine_info(conn: Any) -> dict[str, object]:
-    import psycopg
-
-    mem_kib = cpu = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import pandas
-    import sklearn
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(mem_kib / 1024 / 1024, 1) if mem_kib else None,
-        "python": platform.python_version(),
-        "psycopg": psycopg.__version__,
-        "psycopg_impl": psycopg.pq.__impl__,
-        "pandas": pandas.__version__,
-        "numpy": np.__version__,
-        "scikit_learn": sklearn.__version__,
-        "postgres": conn.execute("select version()").fetchone()[0],
-        "settings": {name: conn.execute(f"show {name}").fetchone()[0]
-                     for name in ("shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit")},
-        "loadavg_start": loadavg(),
-    }
-
-
-def source_version() -> dict[str, object]:
-    """The commit the views were rendered from, and whether materializer/ or sql_macros/ had local changes."""
-    def git(*cmd: str) -> str:
-        try:
-            return subprocess.run(["git", *cmd], cwd=HERE.parent, capture_output=True, text=True,
-                                  timeout=10, check=False).stdout.strip()
-        except OSError:
-            return ""
-    return {"commit": git("rev-parse", "--short", "HEAD") or None,
-            "local_changes": git("status", "--porcelain", "--", "materializer", "sql_macros").splitlines()}
+    return harness.machine_info(conn, settings=("shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit"),
+                                packages=("pandas", "numpy", "sklearn"))
 
 
 # The evaluation time of every path: set by pin_clock() before each size's load.
@@ -420,8 +372,16 @@ def prepare(preds: Any, outs: Any, t: datetime) -> tuple[Any, dict[str, int]]:
 
 
 def sklearn_metrics(y: np.ndarray, score: np.ndarray, labelled: np.ndarray) -> dict[str, Any]:
-    from sklearn.metrics import (accuracy_score, brier_score_loss, confusion_matrix, f1_score, log_loss,
-                                 precision_score, recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        brier_score_loss,
+        confusion_matrix,
+        f1_score,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     pred = (score >= THRESHOLD).astype("int64")
     n = len(y)
@@ -685,7 +645,7 @@ def bench_size(args: argparse.Namespace, raw: Any, project: Any, n: int, workdir
           file=sys.stderr)
     print(f"loaded in {data['load_s']}s ({data['prediction_rows']:,} prediction rows, {data['outcome_rows']:,} "
           f"outcomes, {data['tables_and_indexes_mb']} MB)", file=sys.stderr)
-    result: dict[str, Any] = {"size": n, "data": data, "loadavg_before": loadavg()}
+    result: dict[str, Any] = {"size": n, "data": data, "loadavg_before": harness.loadavg()}
 
     # warm-up (untimed): the view once per size (its answer is the reference of the checks; it also
     # warms the buffer cache for every path); the API and the pandas paths once, at the first size
@@ -781,7 +741,7 @@ def bench_size(args: argparse.Namespace, raw: Any, project: Any, n: int, workdir
     result["ratios"] = ratios
     print(f"write latency ({args.writes} single-row inserts per path) ...", file=sys.stderr)
     result["writes"] = write_latency(raw, args.writes)
-    result["loadavg_after"] = loadavg()
+    result["loadavg_after"] = harness.loadavg()
     return result
 
 
@@ -837,8 +797,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="100000,1000000,5000000",
                     help="comma-separated numbers of predictions (default 100000,1000000,5000000)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per path after one warm-up (default 3)")
-    ap.add_argument("--dir", type=Path, help="project folder (default: a new temporary folder under /tmp)")
-    ap.add_argument("--keep", action="store_true", help="leave the embedded server running and the folder in place")
     ap.add_argument("--skip-evidently", action="store_true", help="do not run Evidently")
     ap.add_argument("--evidently-python", default=sys.executable,
                     help="interpreter with Evidently installed (default: this one)")
@@ -850,8 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=float, default=0.42, help="setseed() of the data (default 0.42)")
     ap.add_argument("--writes", type=int, default=2000,
                     help="single-row inserts timed per path for the write latency (default 2000)")
-    ap.add_argument("--out", type=Path, default=RESULTS,
-                    help=f"JSON results (default {RESULTS.relative_to(HERE.parent)})")
+    harness.add_common_args(ap, "monitor_metrics")
     ap.add_argument("--evidently-worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--evidently-slices", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -864,28 +821,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sizes or min(args.sizes) < 1000 or args.runs < 1:
         ap.error("need sizes >= 1000 and --runs >= 1")
 
-    from materializer import embedded
-
-    temporary = args.dir is None
-    root = Path(tempfile.mkdtemp(prefix="materializer-bench-")) if temporary else args.dir.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "materializer.yml").write_text(PROJECT_YML, encoding="utf-8")
-    print(f"project folder: {root}", file=sys.stderr)
-
-    t0 = time.perf_counter()
-    status = embedded.start(root)
-    assert status.uri
-    print(f"embedded PostgreSQL up in {time.perf_counter() - t0:.1f}s: {status.uri}", file=sys.stderr)
-    try:
-        return run(args, root, status.uri)
-    finally:
-        if not args.keep:
-            embedded.stop(root)
-            if temporary:
-                shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"kept: {root} (stop with: python -c \"from materializer import embedded; "
-                  f"embedded.stop('{root}')\")", file=sys.stderr)
+    with harness.embedded_project(PROJECT_YML, args.dir, args.keep) as (root, uri):
+        return run(args, root, uri)
 
 
 def run(args: argparse.Namespace, root: Path, uri: str) -> int:
@@ -898,29 +835,22 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
     raw = psycopg.connect(uri, autocommit=True)
     raw.execute("set timezone to 'UTC'")
     machine = machine_info(raw)
-    if raw.info.host and not raw.info.host.startswith("/"):
-        print(f"warning: connected over TCP ({raw.info.host}), not a unix socket", file=sys.stderr)
+    harness.warn_if_tcp(raw)
 
     started = time.perf_counter()
     out: dict[str, Any] = {
-        "benchmark": "monitor_metrics",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python bench/monitor_metrics.py " + " ".join(sys.argv[1:]),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": machine,
-        "source": source_version(),
+        **harness.header("monitor_metrics", args, machine),
         "view_sql": VIEW_SQL,
         "pandas_sql": [PRED_SQL, OUT_SQL],
         "target_ratio": TARGET_RATIO,
         "results": [],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     for i, n in enumerate(args.sizes):
         out["results"].append(bench_size(args, raw, project, n, root, first=i == 0))
         out["elapsed_s"] = round(time.perf_counter() - started, 1)
-        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        harness.write_results(args.out, out)
         gc.collect()
-    machine["loadavg_end"] = loadavg()
+    machine["loadavg_end"] = harness.loadavg()
     at_1m = next((r for r in out["results"] if r["size"] == 1_000_000), None)
     if at_1m:
         out["target_met_at_1m"] = {
@@ -928,7 +858,7 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
             "evidently_over_view": (at_1m["ratios"]["evidently_over_view"] >= TARGET_RATIO
                                     if "evidently_over_view" in at_1m["ratios"] else None),
         }
-    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+    harness.write_results(args.out, out)
 
     print_summary(out["results"])
     for r in out["results"]:

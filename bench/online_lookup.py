@@ -12,7 +12,7 @@ What it does:
 1. writes a project (``materializer.yml``: one windowed view ``card_activity``,
    windows 10m/1h/1d x count, sum, max, avg, count_distinct = 15 features) into
    ``--dir`` (default: a fresh temporary folder under /tmp), starts the
-   project's embedded PostgreSQL (``materializer.embedded.start``) and applies it;
+   project's embedded PostgreSQL (``materializer.db.embedded.start``) and applies it;
 2. loads ``--events`` transactions in one ``insert ... select generate_series``:
    event ``g`` belongs to entity ``g mod --entities`` (exactly events/entities
    events each, 10 by default), timestamps uniform over the last 7 days before
@@ -36,27 +36,20 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
 import psycopg
 
-from materializer import embedded
 from materializer.project import Project
 
 VIEW = "card_activity"
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "online_lookup.json"
 TARGET_RATIO = 1.5
 
 PROJECT_YML = """\
@@ -153,35 +146,6 @@ def interleaved(fns: dict[str, Callable[[str], object]], keys: list[str], block:
 # --------------------------------------------------------------------------- setup
 
 
-def machine_info(conn: psycopg.Connection) -> dict[str, object]:
-    mem_kib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    except OSError:
-        pass
-    cpu = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(mem_kib / 1024 / 1024, 1) if mem_kib else None,
-        "python": platform.python_version(),
-        "psycopg": psycopg.__version__,
-        "psycopg_impl": psycopg.pq.__impl__,
-        "postgres": conn.execute("select version()").fetchone()[0],
-        "shared_buffers": conn.execute("show shared_buffers").fetchone()[0],
-        "loadavg_start": os.getloadavg(),
-    }
-
-
 def load_data(conn: psycopg.Connection, events: int, entities: int, days: int) -> dict[str, object]:
     t0 = time.perf_counter()
     conn.execute("truncate transactions")
@@ -249,35 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2_000, help="untimed lookups per path first (default 2,000)")
     ap.add_argument("--block", type=int, default=200, help="lookups per interleaved block (default 200)")
     ap.add_argument("--days", type=int, default=7, help="events are spread over the last N days (default 7)")
-    ap.add_argument("--dir", type=Path, help="project folder (default: a new temporary folder under /tmp)")
-    ap.add_argument("--keep", action="store_true", help="leave the embedded server running and the folder in place")
     ap.add_argument("--profile", action="store_true", help="also cProfile the API path and print its hot spots")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the lookup keys")
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(HERE.parent)})")
+    harness.add_common_args(ap, "online_lookup")
     args = ap.parse_args(argv)
     if args.entities < 1 or args.events < args.entities:
         ap.error("need --events >= --entities >= 1")
 
-    temporary = args.dir is None
-    root = Path(tempfile.mkdtemp(prefix="materializer-bench-")) if temporary else args.dir.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "materializer.yml").write_text(PROJECT_YML, encoding="utf-8")
-    print(f"project folder: {root}", file=sys.stderr)
-
-    t0 = time.perf_counter()
-    status = embedded.start(root)
-    assert status.uri
-    print(f"embedded PostgreSQL up in {time.perf_counter() - t0:.1f}s: {status.uri}", file=sys.stderr)
-    try:
-        return run(args, root, status.uri)
-    finally:
-        if not args.keep:
-            embedded.stop(root)
-            if temporary:
-                shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"kept: {root} (stop with: python -c \"from materializer import embedded; "
-                  f"embedded.stop('{root}')\")", file=sys.stderr)
+    with harness.embedded_project(PROJECT_YML, args.dir, args.keep) as (root, uri):
+        return run(args, root, uri)
 
 
 def run(args: argparse.Namespace, root: Path, uri: str) -> int:
@@ -286,9 +230,8 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
 
     raw = psycopg.connect(uri, autocommit=True)
     raw.execute("set timezone to 'UTC'")
-    machine = machine_info(raw)
-    if raw.info.host and not raw.info.host.startswith("/"):
-        print(f"warning: connected over TCP ({raw.info.host}), not a unix socket", file=sys.stderr)
+    machine = harness.machine_info(raw)
+    harness.warn_if_tcp(raw)
 
     print(f"loading {args.events:,} events for {args.entities:,} entities ...", file=sys.stderr)
     data = load_data(raw, args.events, args.entities, args.days)
@@ -405,11 +348,7 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
         print(f"\ncProfile of {n:,} API lookups (sorted by own time):\n{profile}")
 
     out = {
-        "benchmark": "online_lookup",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python bench/online_lookup.py " + " ".join(sys.argv[1:]),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": machine,
+        **harness.header("online_lookup", args, machine),
         "data": data,
         "raw_sql": RAW_SQL,
         "api_sql": api_sql,
@@ -421,8 +360,7 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
         "timed_seconds": elapsed,
         "profile": profile,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+    harness.write_results(args.out, out)
     print(f"results: {args.out}", file=sys.stderr)
     project.close()
     raw.close()

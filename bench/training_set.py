@@ -14,7 +14,7 @@ What it does:
    ts timestamptz), a windowed view ``card_activity`` (windows 1h, 1d, 7d x count, sum, avg, max:
    12 columns, of which the training set asks for 5: tx_count_1h, amount_sum_1h, amount_avg_1d,
    amount_max_1d, tx_count_7d) and a latest view ``card_last_tx`` (last_amount, last_merchant,
-   max_age 7d); starts the project's embedded PostgreSQL (``materializer.embedded.start``) and
+   max_age 7d); starts the project's embedded PostgreSQL (``materializer.db.embedded.start``) and
    applies it;
 2. loads ``--events`` transactions in one ``insert ... select generate_series ... order by ts``
    (event ``g`` belongs to entity ``g mod --entities``; timestamps uniform over 30 days from
@@ -25,7 +25,7 @@ What it does:
    label, and a ``spine_id``) as CSV (for materializer) and Parquet (for DuckDB and Feast);
 4. for each size, runs each system in its own process (so peak RSS is that system's alone),
    watched by the parent (peak RSS of the process tree, ``--mem-limit-gb``, ``--timeout``):
-   - ``materializer``: ``materializer.training.write_csv(project, spine.csv, FEATURES, out=...)``,
+   - ``materializer``: ``materializer.features.training.write_csv(project, spine.csv, FEATURES, out=...)``,
      the code path of ``materializer training-set``; phases timed by wrapping the module's
      functions (spine load, the views, streaming the CSV out; each view's busy time, its parts
      overlapping on two connections for large spines); the main PostgreSQL backend's VmHWM read
@@ -59,19 +59,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "training_set.json"
+import harness
+
 FEAST_PYTHON = "/tmp/feast-venv/bin/python"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DAYS = 30
@@ -224,7 +221,7 @@ def proc_status(pid: int) -> dict[str, float]:
 
 
 def worker_materializer(job: dict[str, Any]) -> dict[str, Any]:
-    from materializer import training
+    from materializer.features import training
     from materializer.project import Project
 
     project = Project.load(job["dir"], dsn=job["dsn"])
@@ -404,36 +401,15 @@ def run_worker(python: str, kind: str, job: dict[str, Any], timeout: float, mem_
 
 
 def machine_info(conn: Any) -> dict[str, object]:
-    mem_kib = cpu = None
-    try:
-        mem_kib = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
-                       if x.startswith("MemTotal:"))
-        cpu = next(x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
-                   if x.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    settings = {name: conn.execute(f"show {name}").fetchone()[0] for name in (
-        "shared_buffers", "work_mem", "maintenance_work_mem", "max_parallel_workers_per_gather", "lc_collate")
-        if conn.execute("select count(*) from pg_settings where name = %s", [name]).fetchone()[0]}
-    settings["datcollate"] = conn.execute(
+    machine = harness.machine_info(conn, settings=("shared_buffers", "work_mem", "maintenance_work_mem",
+                                                   "max_parallel_workers_per_gather", "lc_collate"))
+    machine["settings"]["datcollate"] = conn.execute(  # type: ignore[index]
         "select datcollate from pg_database where datname = current_database()").fetchone()[0]
-    try:
-        repo = HERE.parent
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
-                                text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "materializer", "sql_macros"], cwd=repo,
-                               capture_output=True, text=True).stdout.strip()
-        source = f"{commit}{' (materializer/ or sql_macros/ modified)' if dirty else ''}"
-    except OSError:
-        source = None
-    return {"source_commit": source,
-            "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1) if mem_kib else None,
-            "python": platform.python_version(), "postgres": conn.execute("select version()").fetchone()[0],
-            "settings": settings, "loadavg_start": os.getloadavg()}
+    return machine
 
 
 def load_events(project: Any, conn: Any, events: int, entities: int) -> dict[str, object]:
-    from materializer.compile import compile_project
+    from materializer.sql.compile import compile_project
 
     index = next(o for o in compile_project(project.spec) if o.kind == "index")
     t0 = time.perf_counter()
@@ -583,7 +559,7 @@ def diagnostics(project: Any, spine_csv: Path) -> dict[str, Any]:
     """At one spine size: the windowed form materializer picks (and its estimate), explain (analyze,
     buffers) of that query, and timings of both windowed forms and of the latest view, set up as
     training.build does (points sorted by entity and time, only the requested features)."""
-    from materializer import training
+    from materializer.features import training
 
     conn = project.db.conn
     views = {name: project.spec.feature_views[name] for name in ("card_activity", "card_last_tx")}
@@ -644,10 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mem-limit-gb", type=float, default=12, help="RSS before a worker is killed (default 12)")
     ap.add_argument("--reuse-data", action="store_true",
                     help="keep the events already loaded in --dir when their count matches --events")
-    ap.add_argument("--dir", type=Path, help="project folder (default: a new temporary folder under /tmp)")
-    ap.add_argument("--keep", action="store_true", help="leave the embedded server running and the folder in place")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(HERE.parent)})")
+    harness.add_common_args(ap, "training_set")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--job", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -656,30 +630,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.entities < 1 or args.events < args.entities:
         ap.error("need --events >= --entities >= 1")
 
-    from materializer import embedded
+    def remove_outputs(root: Path) -> None:
+        for p in root.glob("out_*"):
+            p.unlink()
 
-    temporary = args.dir is None
-    root = Path(tempfile.mkdtemp(prefix="materializer-bench-")) if temporary else args.dir.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "materializer.yml").write_text(PROJECT_YML, encoding="utf-8")
-    print(f"project folder: {root}", file=sys.stderr)
-    t0 = time.perf_counter()
-    status = embedded.start(root)
-    assert status.uri
-    print(f"embedded PostgreSQL up in {time.perf_counter() - t0:.1f}s: {status.uri}", file=sys.stderr)
-    try:
-        return run(args, root, status.uri)
-    finally:
-        if not args.keep:
-            embedded.stop(root)
-            if temporary:
-                shutil.rmtree(root, ignore_errors=True)
-            else:
-                for p in root.glob("out_*"):
-                    p.unlink()
-        else:
-            print(f"kept: {root} (stop with: python -c \"from materializer import embedded; "
-                  f"embedded.stop('{root}')\")", file=sys.stderr)
+    with harness.embedded_project(PROJECT_YML, args.dir, args.keep, cleanup=remove_outputs) as (root, uri):
+        return run(args, root, uri)
 
 
 def pg_params(uri: str) -> dict[str, Any]:
@@ -819,7 +775,7 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
         spine_parquet.unlink()
         results.append(row)
         write_results(args, machine, data, export, feast_reason, results, checks, explain, final=False)
-    machine["loadavg_end"] = os.getloadavg()
+    machine["loadavg_end"] = harness.loadavg()
     summary = write_results(args, machine, data, export, feast_reason, results, checks, explain, final=True)
     print_table(results, summary)
     print(f"results: {args.out}", file=sys.stderr)
@@ -833,14 +789,10 @@ def write_results(args: argparse.Namespace, machine: dict[str, Any], data: dict[
                   explain: dict[str, Any], final: bool) -> dict[str, Any]:
     """Write the JSON results (after every spine size, so a late failure keeps the earlier ones)."""
     summary = summarize(results)
+    config = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("worker", "job")})
     out = {
-        "benchmark": "training_set",
+        **harness.header("training_set", config, machine),
         "complete": final,
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python bench/training_set.py " + " ".join(sys.argv[1:]),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                   if k not in ("worker", "job")},
-        "machine": machine,
         "data": data,
         "export": export,
         "features": FEATURES,
@@ -850,8 +802,7 @@ def write_results(args: argparse.Namespace, machine: dict[str, Any], data: dict[
         "summary": summary,
         "explain": explain,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+    harness.write_results(args.out, out)
     return summary
 
 

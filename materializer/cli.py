@@ -14,10 +14,11 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from materializer import embedded
 from materializer.console import err_console, out_console
+from materializer.db import embedded
 from materializer.errors import MaterializerError
 from materializer.project import PROJECT_FILE, Project
+
 
 def _print_error(exc: BaseException) -> None:
     from rich.text import Text
@@ -154,7 +155,7 @@ def init(
 
     Example: materializer init fraud && cd fraud && materializer apply
     """
-    from materializer.scaffold import scaffold
+    from materializer.demo.scaffold import scaffold
 
     created = scaffold(directory, force=force)
     for path in created:
@@ -187,7 +188,7 @@ def compile(  # noqa: A001 - the command's name
 
     Example: materializer compile --engine materialize
     """
-    from materializer.compile import compile_project, compile_sql
+    from materializer.sql.compile import compile_project, compile_sql
 
     project = _load()
     if out is None:
@@ -298,7 +299,7 @@ def training_set(
 
     Example: materializer training-set --spine spine.csv --features card_activity:*,card_last_tx:last_amount -o train.csv
     """
-    from materializer.training import write_csv
+    from materializer.features.training import write_csv
 
     if (spine is None) == (spine_sql is None):
         raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
@@ -317,7 +318,7 @@ def verify(
 
     Example: materializer verify --entities 50
     """
-    from materializer.verify import verify as run_verify
+    from materializer.features.verify import verify as run_verify
 
     with _load() as project:
         report = run_verify(project, entities=entities, as_of=as_of)

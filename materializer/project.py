@@ -13,15 +13,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from materializer.definitions.spec import FeatureView, ProjectSpec
+from materializer.definitions.validate import load_yaml, parse_project
 from materializer.errors import MaterializerError
-from materializer.spec import FeatureView, ProjectSpec
-from materializer.validate import load_yaml, parse_project
 
 if TYPE_CHECKING:
-    from materializer.apply import Plan
-    from materializer.database import Database
-    from materializer.monitor import MetricsResult
-    from materializer.online import OnlineResult
+    from materializer.db.apply import Plan
+    from materializer.db.connection import Database
+    from materializer.features.online import OnlineResult
+    from materializer.monitoring.metrics import MetricsResult
 
 PROJECT_FILE = "materializer.yml"
 
@@ -73,7 +73,7 @@ class Project:
     def db(self) -> "Database":
         """The project's database connection (opened on first use)."""
         if self._db is None:
-            from materializer.database import Database
+            from materializer.db.connection import Database
 
             self._db = Database.for_project(self)
         return self._db
@@ -91,59 +91,59 @@ class Project:
 
     def compile(self, engine: str | None = None) -> str:
         """The project's SQL for ``engine`` (default: the project's engine)."""
-        from materializer.compile import compile_sql
+        from materializer.sql.compile import compile_sql
 
         return compile_sql(self.spec, engine)
 
     def plan(self, allow_drop_data: bool = False) -> "Plan":
         """What ``apply`` would do, without doing it."""
-        from materializer.apply import plan
+        from materializer.db.apply import plan
 
         return plan(self, allow_drop_data=allow_drop_data)
 
     def apply(self, allow_drop_data: bool = False) -> "Plan":
         """Create or replace the project's objects (idempotent; never drops data unless allowed)."""
-        from materializer.apply import apply
+        from materializer.db.apply import apply
 
         return apply(self, allow_drop_data=allow_drop_data)
 
     def push(self, source: str, path: str | Path, progress: bool = False) -> int:
         """Load a CSV or JSONL file into a managed source, all or nothing; returns the row count."""
-        from materializer.push import push_file
+        from materializer.db.push import push_file
 
         return push_file(self, source, Path(path), progress=progress)
 
     def metrics(self, monitor: str, window: str | None = None, by: str | None = None,
                 as_of: datetime | str | None = None) -> "MetricsResult":
         """Live metrics of a monitor for one window, overall or ``by`` ``version`` or a segment column."""
-        from materializer.monitor import metrics
+        from materializer.monitoring.metrics import metrics
 
         return metrics(self, monitor, window=window, by=by, as_of=as_of)
 
     def timeseries(self, monitor: str, by: str | None = None, as_of: datetime | str | None = None,
                    since: datetime | str | None = None) -> list[dict[str, Any]]:
         """Metrics per time bucket, oldest first."""
-        from materializer.monitor import timeseries
+        from materializer.monitoring.metrics import timeseries
 
         return timeseries(self, monitor, by=by, as_of=as_of, since=since)
 
     def versions(self, monitor: str, window: str | None = None,
                  as_of: datetime | str | None = None) -> list[dict[str, Any]]:
         """Pairwise comparisons of model versions in a window, with significance."""
-        from materializer.monitor import versions
+        from materializer.monitoring.metrics import versions
 
         return versions(self, monitor, window=window, as_of=as_of)
 
     def drift(self, monitor: str, window: str | None = None,
               as_of: datetime | str | None = None) -> list[dict[str, Any]]:
         """psi, js and ks of the score and watched features against the stored reference."""
-        from materializer.monitor import drift
+        from materializer.monitoring.metrics import drift
 
         return drift(self, monitor, window=window, as_of=as_of)
 
     def store_reference(self, monitor: str) -> dict[str, int]:
         """Compute and store the fixed drift bins of a monitor's reference (once)."""
-        from materializer.monitor import store_reference
+        from materializer.monitoring.metrics import store_reference
 
         return store_reference(self, monitor)
 
@@ -155,7 +155,7 @@ class Project:
         ``view:*`` or feature service names. Every spine row is kept, in order, with each feature
         evaluated at the row's own timestamp, exactly as it was served online then.
         """
-        from materializer.training import training_frame
+        from materializer.features.training import training_frame
 
         refs = [features] if isinstance(features, str) else list(features)
         return training_frame(self, spine, refs, timestamp_column=timestamp_column, spine_sql=spine_sql)
@@ -169,9 +169,9 @@ class Project:
         For an on-demand view, ``request`` gives the request fields (bound as parameters).
         """
         if view in self.spec.on_demand:
-            from materializer.on_demand import online_on_demand
+            from materializer.features.on_demand import online_on_demand
 
             return online_on_demand(self, view, entity, request, as_of=as_of)
-        from materializer.online import online_features
+        from materializer.features.online import online_features
 
         return online_features(self, view, entity, as_of=as_of)

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from materializer import embedded
+from materializer.db import embedded
 from materializer.project import Project
 
 

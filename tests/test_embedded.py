@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from materializer import embedded
 from materializer.cli import app
+from materializer.db import embedded
 
 
 @pytest.fixture

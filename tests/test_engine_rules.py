@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from materializer.compile import compile_project
-from materializer.validate import parse_project
+from materializer.definitions.validate import parse_project
+from materializer.sql.compile import compile_project
 from tests.engine_rules import clock_violations, other_clock_calls
 from tests.test_golden import DESIGN_EXAMPLE, macro_cases
 from tests.test_values import PROJECT as VALUES_PROJECT

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from materializer.compile import compile_sql
-from materializer.render import renderer
-from materializer.validate import parse_project
+from materializer.definitions.validate import parse_project
+from materializer.sql.compile import compile_sql
+from materializer.sql.render import renderer
 
 GOLDEN = Path(__file__).parent / "golden"
 ENGINES = ("postgres", "materialize", "risingwave")
@@ -268,7 +268,7 @@ def _check(path: Path, text: str, update: bool) -> None:
 
 
 def test_every_public_macro_has_golden_cases():
-    from materializer.render import macros_dir
+    from materializer.sql.render import macros_dir
 
     files = {p.stem for p in macros_dir().glob("*.sql")}
     assert files == set(CASES), "one public macro per file, each with golden cases"

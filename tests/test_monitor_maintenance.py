@@ -27,8 +27,8 @@ import yaml
 from typer.testing import CliRunner
 
 from materializer.cli import app
-from materializer.compile import monitor_args
-from materializer.render import renderer
+from materializer.sql.compile import monitor_args
+from materializer.sql.render import renderer
 from tests.test_monitor_values import PROJECT
 
 UTC = timezone.utc

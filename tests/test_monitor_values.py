@@ -30,8 +30,8 @@ import pytest
 from typer.testing import CliRunner
 
 from materializer.cli import app
+from materializer.definitions.validate import parse_project
 from materializer.errors import ProjectError, PushError
-from materializer.validate import parse_project
 from tests import monitor_reference as ref
 
 PROJECT = """
@@ -903,8 +903,8 @@ def test_validation_error_through_project_load(make_project) -> None:
 def test_streaming_form_gives_the_same_metrics(loaded) -> None:
     """The Materialize/RisingWave text of every monitor view (a min() reduction instead of the index
     probe; the engines' own clock replaced by PostgreSQL's) gives the same rows as the views apply made."""
-    from materializer.compile import monitor_args
-    from materializer.render import renderer
+    from materializer.sql.compile import monitor_args
+    from materializer.sql.render import renderer
 
     project = loaded
     conn = project.db.conn

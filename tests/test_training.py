@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from materializer import training
 from materializer.cli import app
 from materializer.errors import MaterializerError
+from materializer.features import training
 from tests import reference
 from tests.test_values import ACTIVITY, KEYS, PROJECT, T0, TIMES, WINDOWS, close, generate, load
 
@@ -222,7 +222,7 @@ def test_time_zone_rule_is_utc(make_project):
 
 def test_parquet_in_and_out(loaded, tmp_path):
     project, events, seed = loaded
-    from materializer.training import write_csv
+    from materializer.features.training import write_csv
 
     spine = pd.DataFrame({"cc_num": ["c1", "c2"], "event_timestamp": [TIMES[0], TIMES[2]], "label": [1, 0]})
     path = tmp_path / "spine.parquet"
@@ -417,7 +417,7 @@ def test_estimate_picks_frames_for_dense_spines_and_probes_for_sparse(make_proje
                          ([("other1", T0 - timedelta(days=40))], "probes")]:
         training.load_spine(project, pd.DataFrame({"cc_num": [k for k, _ in rows],
                                                    "event_timestamp": [t for _, t in rows]}))
-        conn.execute(f"drop table if exists pts")
+        conn.execute("drop table if exists pts")
         conn.execute(f"create temporary table pts as select _row, cast(c1 as timestamptz) as _ts, c0 as cc_num "
                      f"from {training.SPINE}")
         assert training._windowed_method(conn, view, "pts", ["n_1d", "hi_1h"]) == method, (rows[:2], method)
@@ -446,7 +446,7 @@ PROBES_CASE = {"points": "points", "relation": "transactions", "entity": ["cc_nu
 def test_golden_requested_outputs(engine, method_name, request):
     """Golden files of the windowed training query for a subset of outputs, in both PostgreSQL forms
     (the streaming engines ignore the method): tests/golden/training_windowed/outputs_<method>.*.sql."""
-    from materializer.render import renderer
+    from materializer.sql.render import renderer
     from tests.test_golden import GOLDEN, _check
 
     sql = renderer(engine).call("training_windowed", **PROBES_CASE, method=method_name)
@@ -457,7 +457,7 @@ def test_golden_requested_outputs(engine, method_name, request):
 def test_csv_text_of_features_and_spine_columns(make_project, tmp_path):
     """The CSV is PostgreSQL's COPY text: counts and numerics as printed, booleans true/false, an
     unquoted empty spine field (null) stays empty and a quoted empty one stays quoted."""
-    from materializer.training import write_csv
+    from materializer.features.training import write_csv
 
     project = make_project(ON_DEMAND)
     events = generate(9)
@@ -497,7 +497,7 @@ def test_shared_evaluation_on_two_connections_matches_reference(loaded, method, 
     left = conn.execute("select relname from pg_class where relname like '\\_mzt\\_%'").fetchall()
     assert left == [], left
     out = project.root / "train.csv"
-    from materializer.training import write_csv
+    from materializer.features.training import write_csv
 
     assert write_csv(project, spine, ["activity:n_1h", "last:last_amount"], out=out) == len(rows)
     assert conn.execute("select count(*) from pg_class where relname like '\\_mzt\\_%'").fetchone()[0] == 0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from materializer import training
+from materializer.features import training
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, wants_progress
 from tests.test_values import KEYS, PROJECT, TIMES, generate, load
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from materializer.definitions.validate import load_yaml, parse_project
 from materializer.errors import ProjectError
 from materializer.project import Project
-from materializer.validate import load_yaml, parse_project
 
 AGGREGATES = ["count", "count_distinct", "sum", "avg", "min", "max", "stddev", "latest"]
 

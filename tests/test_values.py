@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from materializer.compile import feature_args, window_args
-from materializer.render import renderer
+from materializer.sql.compile import feature_args, window_args
+from materializer.sql.render import renderer
 from tests import reference
 
 PROJECT = """

@@ -34,7 +34,7 @@ def test_verify_passes_then_catches_a_skewed_online_view(make_project, monkeypat
 
 
 def project_verify(project):
-    from materializer.verify import verify
+    from materializer.features.verify import verify
 
     # a time where the 1h windows of the generated data hold events at their edges
     return verify(project, entities=20, as_of=TIMES[1])

@@ -1,4 +1,4 @@
-"""The demo: the fraud example on the embedded PostgreSQL, with live synthetic transactions.
-
-``scenario`` generates the transactions; ``runner`` runs ``materializer demo``.
+"""The fraud example: ``scenario`` generates its transactions and predictions, ``scaffold`` writes it
+as a new project (``materializer init``), ``runner`` runs ``materializer demo`` on the embedded
+PostgreSQL with live synthetic transactions.
 """

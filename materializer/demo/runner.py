@@ -22,9 +22,9 @@ from rich.live import Live
 from rich.table import Table
 
 from materializer.console import err_console, out_console
+from materializer.demo.scaffold import scaffold
 from materializer.demo.scenario import ModelScenario, Scenario
 from materializer.project import Project
-from materializer.scaffold import COLUMNS, scaffold
 
 MODEL_SHOWN = {  # column header -> metric of fraud_model
     "n": "n",

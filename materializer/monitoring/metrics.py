@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.definitions.spec import Monitor
+from materializer.definitions.timeparse import parse_timestamp
 from materializer.errors import MaterializerError, did_you_mean
-from materializer.spec import Monitor
-from materializer.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
     from materializer.project import Project

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from materializer.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 from materializer.errors import DatabaseError, MaterializerError
+from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
 if TYPE_CHECKING:
     from materializer.project import Project

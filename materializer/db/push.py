@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.definitions.spec import Source
 from materializer.errors import PushError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, progress_bar, wants_progress
-from materializer.spec import Source
 
 if TYPE_CHECKING:
     from materializer.project import Project

@@ -39,7 +39,7 @@ def resolve_dsn(root: Path, dsn: str | None = None, quiet: bool = False) -> str:
     dsn = dsn or os.environ.get(DSN_ENV)
     if dsn:
         return dsn
-    from materializer import embedded
+    from materializer.db import embedded
 
     current = embedded.status(root)
     if not current.running:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from materializer.durations import Duration
+from materializer.definitions.durations import Duration
 
 ENGINES = ("postgres", "materialize", "risingwave")
 AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "stddev", "latest")

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from materializer.compile import feature_args, window_args
+from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.errors import MaterializerError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, Phases
-from materializer.render import renderer
-from materializer.spec import FeatureView, OnDemandView
+from materializer.sql.compile import feature_args, window_args
+from materializer.sql.render import renderer
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -334,7 +334,7 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
     from concurrent.futures import ThreadPoolExecutor
     from queue import Queue
 
-    from materializer.database import connect
+    from materializer.db.connection import connect
 
     conn = project.db.conn
     pid = conn.execute("select pg_backend_pid()").fetchone()[0]
@@ -384,7 +384,7 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
 def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
                         header: list[str]) -> str:
     """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
-    from materializer.on_demand import select_list
+    from materializer.features.on_demand import select_list
 
     for field_name in od.request:
         if field_name not in position:

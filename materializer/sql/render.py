@@ -35,8 +35,8 @@ DISPATCH_CHAIN = {
 
 def macros_dir() -> Path:
     """The ``sql_macros/macros`` folder (the source tree, or the copy inside an installed wheel)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "sql_macros" / "macros", here / "sql_macros" / "macros"):
+    package = Path(__file__).resolve().parent.parent  # materializer/
+    for candidate in (package.parent / "sql_macros" / "macros", package / "sql_macros" / "macros"):
         if candidate.is_dir():
             return candidate
     raise MaterializerError("the sql_macros folder is missing from this installation; reinstall materializer")

@@ -13,41 +13,31 @@ from typing import Any
 
 import yaml
 
-from materializer.durations import Duration
-from materializer.errors import ProjectError, did_you_mean
-from materializer.spec import (AGGREGATES, ENGINES, NUMERIC_TYPES, Feature, FeatureView, OnDemandView,
-                               ProjectSpec, Source)
-
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-RELATION = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
-
-# PostgreSQL's fully reserved key words (SQL Key Words appendix, "reserved" in the PostgreSQL column):
-# these cannot be used unquoted as column or table names.
-RESERVED = frozenset(
-    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
-    create current_catalog current_date current_role current_time current_timestamp current_user default
-    deferrable desc distinct do else end except false fetch for foreign from grant group having in
-    initially intersect into lateral leading limit localtime localtimestamp not null offset on only or
-    order placing primary references returning select session_user some symmetric system_user table then
-    to trailing true union unique user using variadic when where window with""".split()
+from materializer.definitions.checks import (
+    IDENTIFIER,
+    RELATION,
+    TYPE_ALIASES,
+    Problems,
+    base_type,
+    canonical_type,
+    check_keys,
+    duration,
+    identifier,
+    mapping,
 )
-
-# Accepted spellings of column types and their canonical names.
-TYPE_ALIASES = {
-    "text": "text", "varchar": "text", "character varying": "text", "string": "text",
-    "smallint": "smallint", "int2": "smallint",
-    "integer": "integer", "int": "integer", "int4": "integer",
-    "bigint": "bigint", "int8": "bigint",
-    "numeric": "numeric", "decimal": "numeric",
-    "real": "real", "float4": "real",
-    "double precision": "double precision", "float8": "double precision", "float": "double precision",
-    "double": "double precision",
-    "boolean": "boolean", "bool": "boolean",
-    "timestamptz": "timestamptz", "timestamp with time zone": "timestamptz",
-    "timestamp": "timestamp", "timestamp without time zone": "timestamp",
-    "date": "date", "jsonb": "jsonb", "uuid": "uuid",
-}
-_NUMERIC_PS = re.compile(r"^(numeric|decimal)\s*\(\s*(\d+)\s*(,\s*(\d+)\s*)?\)$")
+from materializer.definitions.durations import Duration
+from materializer.definitions.monitors import parse_monitors
+from materializer.definitions.spec import (
+    AGGREGATES,
+    ENGINES,
+    NUMERIC_TYPES,
+    Feature,
+    FeatureView,
+    OnDemandView,
+    ProjectSpec,
+    Source,
+)
+from materializer.errors import ProjectError, did_you_mean
 
 TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "on_demand_features", "feature_services",
             "monitors")
@@ -55,71 +45,6 @@ REFERENCE = re.compile(r"\{([^{}]*)\}")
 SOURCE_KEYS = ("columns", "relation", "timestamp")
 VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
 FEATURE_KEYS = ("agg", "column", "filter", "description")
-
-
-def canonical_type(text: str) -> str | None:
-    """The canonical spelling of a column type, or None when it is not supported."""
-    t = " ".join(str(text).lower().split())
-    if t in TYPE_ALIASES:
-        return TYPE_ALIASES[t]
-    m = _NUMERIC_PS.match(t)
-    if m:
-        return f"numeric({m.group(2)},{m.group(4) or 0})"
-    return None
-
-
-def _base_type(canonical: str) -> str:
-    return "numeric" if canonical.startswith("numeric") else canonical
-
-
-class _Problems:
-    """Collects problems as ``key path: message`` lines."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.lines: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.lines.append(f"{self.file}: {path}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.lines:
-            head = "invalid project file" if len(self.lines) > 1 else None
-            body = "\n".join(self.lines)
-            raise ProjectError(f"{head} ({len(self.lines)} problems):\n{body}" if head else body)
-
-
-def _check_keys(p: _Problems, path: str, value: dict, allowed: tuple[str, ...]) -> None:
-    for key in value:
-        if key not in allowed:
-            p.add(f"{path}.{key}" if path else str(key),
-                  f"unknown key '{key}'{did_you_mean(str(key), allowed)}; allowed keys: {', '.join(allowed)}")
-
-
-def _identifier(p: _Problems, path: str, value: Any, what: str) -> str | None:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
-        p.add(path, f"{value!r} is not a valid {what} name; use lowercase letters, digits and _ "
-                    "(starting with a letter or _)")
-        return None
-    if value in RESERVED:
-        p.add(path, f"'{value}' is a reserved SQL word; choose another {what} name")
-        return None
-    return value
-
-
-def _mapping(p: _Problems, path: str, value: Any, what: str) -> dict | None:
-    if not isinstance(value, dict):
-        p.add(path, f"expected a mapping of {what}, got {type(value).__name__}")
-        return None
-    return value
-
-
-def _duration(p: _Problems, path: str, value: Any) -> Duration | None:
-    try:
-        return Duration.parse(value)
-    except ValueError as exc:
-        p.add(path, str(exc))
-        return None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -154,11 +79,11 @@ def load_yaml(path: Path) -> Any:
 
 def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     """Validate a raw project mapping and build the typed spec (or raise ProjectError)."""
-    p = _Problems(file)
+    p = Problems(file)
     if not isinstance(raw, dict):
         p.add("(top level)", "expected a mapping with name, engine, sources and feature_views")
         p.raise_if_any()
-    _check_keys(p, "", raw, TOP_KEYS)
+    check_keys(p, "", raw, TOP_KEYS)
 
     name = raw.get("name", "materializer")
     if not isinstance(name, str) or not name.strip():
@@ -176,8 +101,6 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
         if vname in sources and sources[vname].managed:
             p.add(f"feature_views.{vname}", f"'{vname}' is also a source table name; rename the view")
 
-    from materializer.validate_monitors import parse_monitors
-
     taken = set(sources) | set(views)
     monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
     on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, taken)
@@ -187,26 +110,26 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
                        cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
 
 
-def _parse_on_demand(p: _Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]
+def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]
                      ) -> dict[str, OnDemandView]:
     """`on_demand_features: {name: {request: {field: type}, features: {name: expression}}}`."""
     out: dict[str, OnDemandView] = {}
-    if _mapping(p, "on_demand_features", raw, "on-demand feature views") is None:
+    if mapping(p, "on_demand_features", raw, "on-demand feature views") is None:
         return out
     for name, body in raw.items():
         path = f"on_demand_features.{name}"
-        if _identifier(p, path, name, "on-demand view") is None or _mapping(p, path, body, "settings") is None:
+        if identifier(p, path, name, "on-demand view") is None or mapping(p, path, body, "settings") is None:
             continue
         if name in taken:
             p.add(path, f"'{name}' is already the name of a source or feature view; rename it")
             continue
-        _check_keys(p, path, body, ("request", "features", "description"))
+        check_keys(p, path, body, ("request", "features", "description"))
         before = len(p.lines)
         request: dict[str, str] = {}
         req = body.get("request") or {}
-        if _mapping(p, f"{path}.request", req, "field: type") is not None:
+        if mapping(p, f"{path}.request", req, "field: type") is not None:
             for field_name, ftype in req.items():
-                if _identifier(p, f"{path}.request.{field_name}", field_name, "request field") is None:
+                if identifier(p, f"{path}.request.{field_name}", field_name, "request field") is None:
                     continue
                 canon = canonical_type(ftype) if isinstance(ftype, str) else None
                 if canon is None:
@@ -217,13 +140,13 @@ def _parse_on_demand(p: _Problems, raw: Any, views: dict[str, FeatureView], take
         features: dict[str, str] = {}
         inputs: list[str] = []
         fraw = body.get("features")
-        if _mapping(p, f"{path}.features", fraw, "name: expression") is None or not fraw:
+        if mapping(p, f"{path}.features", fraw, "name: expression") is None or not fraw:
             if isinstance(fraw, dict):
                 p.add(f"{path}.features", "an on-demand view needs at least one feature")
             continue
         for fname, expr in fraw.items():
             fpath = f"{path}.features.{fname}"
-            if _identifier(p, fpath, fname, "feature") is None:
+            if identifier(p, fpath, fname, "feature") is None:
                 continue
             if not isinstance(expr, str) or not expr.strip():
                 p.add(fpath, "expected an SQL expression such as \"{amount} / nullif({card_activity:amount_avg_1d}, 0)\"")
@@ -263,14 +186,14 @@ def _parse_on_demand(p: _Problems, raw: Any, views: dict[str, FeatureView], take
     return out
 
 
-def _parse_services(p: _Problems, raw: Any, views: dict[str, FeatureView]) -> dict[str, list[str]]:
+def _parse_services(p: Problems, raw: Any, views: dict[str, FeatureView]) -> dict[str, list[str]]:
     """`feature_services: {name: [view:feature, view:*, ...]}`: the features one model uses."""
     out: dict[str, list[str]] = {}
-    if _mapping(p, "feature_services", raw, "feature services") is None:
+    if mapping(p, "feature_services", raw, "feature services") is None:
         return out
     for name, refs in raw.items():
         path = f"feature_services.{name}"
-        if _identifier(p, path, name, "feature service") is None:
+        if identifier(p, path, name, "feature service") is None:
             continue
         if not isinstance(refs, list) or not refs:
             p.add(path, "expected a list of feature references, for example [card_activity:tx_count_1h, card_last_tx:*]")
@@ -287,15 +210,15 @@ def _parse_services(p: _Problems, raw: Any, views: dict[str, FeatureView]) -> di
     return out
 
 
-def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:
+def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
     out: dict[str, Source] = {}
-    if _mapping(p, "sources", raw, "sources") is None:
+    if mapping(p, "sources", raw, "sources") is None:
         return out
     for sname, body in raw.items():
         path = f"sources.{sname}"
-        if _identifier(p, path, sname, "source") is None or _mapping(p, path, body, "source settings") is None:
+        if identifier(p, path, sname, "source") is None or mapping(p, path, body, "source settings") is None:
             continue
-        _check_keys(p, path, body, SOURCE_KEYS)
+        check_keys(p, path, body, SOURCE_KEYS)
         has_cols, has_rel = "columns" in body, "relation" in body
         if not has_cols and not has_rel:
             p.add(path, "a source needs `columns:` (a managed table) or `relation:` (an existing table or view)")
@@ -304,13 +227,13 @@ def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:
         if has_cols:
             columns = {}
             cols = body["columns"]
-            if _mapping(p, f"{path}.columns", cols, "column: type") is None:
+            if mapping(p, f"{path}.columns", cols, "column: type") is None:
                 continue
             if not cols:
                 p.add(f"{path}.columns", "a source needs at least one column")
             for cname, ctype in cols.items():
                 cpath = f"{path}.columns.{cname}"
-                if _identifier(p, cpath, cname, "column") is None:
+                if identifier(p, cpath, cname, "column") is None:
                     continue
                 canon = canonical_type(ctype) if isinstance(ctype, str) else None
                 if canon is None:
@@ -329,7 +252,7 @@ def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:
         if ts is None:
             p.add(f"{path}.timestamp", "missing: name the event-time column (a timestamptz)")
             continue
-        if _identifier(p, f"{path}.timestamp", ts, "column") is None:
+        if identifier(p, f"{path}.timestamp", ts, "column") is None:
             continue
         if columns is not None:
             if ts not in columns and columns:
@@ -344,15 +267,15 @@ def _parse_sources(p: _Problems, raw: Any) -> dict[str, Source]:
     return out
 
 
-def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str, FeatureView]:
+def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str, FeatureView]:
     out: dict[str, FeatureView] = {}
-    if _mapping(p, "feature_views", raw, "feature views") is None:
+    if mapping(p, "feature_views", raw, "feature views") is None:
         return out
     for vname, body in raw.items():
         path = f"feature_views.{vname}"
-        if _identifier(p, path, vname, "feature view") is None or _mapping(p, path, body, "view settings") is None:
+        if identifier(p, path, vname, "feature view") is None or mapping(p, path, body, "view settings") is None:
             continue
-        _check_keys(p, path, body, VIEW_KEYS)
+        check_keys(p, path, body, VIEW_KEYS)
         sname = body.get("source")
         source = sources.get(sname) if isinstance(sname, str) else None
         if source is None:
@@ -361,7 +284,7 @@ def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str
             continue
 
         def column_ok(cpath: str, col: Any) -> str | None:
-            if _identifier(p, cpath, col, "column") is None:
+            if identifier(p, cpath, col, "column") is None:
                 return None
             if source.columns is not None and col not in source.columns:
                 p.add(cpath, f"'{col}' is not a column of source '{source.name}'{did_you_mean(col, source.columns)}; "
@@ -380,21 +303,21 @@ def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str
             p.add(f"{path}.entity", "a key column is listed twice")
 
         features_raw = body.get("features")
-        if _mapping(p, f"{path}.features", features_raw, "feature: definition") is None or not features_raw:
+        if mapping(p, f"{path}.features", features_raw, "feature: definition") is None or not features_raw:
             if isinstance(features_raw, dict):
                 p.add(f"{path}.features", "a feature view needs at least one feature")
             continue
         features: list[Feature] = []
         for fname, fbody in features_raw.items():
             fpath = f"{path}.features.{fname}"
-            if _identifier(p, fpath, fname, "feature") is None:
+            if identifier(p, fpath, fname, "feature") is None:
                 continue
             if str(fname).startswith("_"):
                 p.add(fpath, "feature names starting with _ are reserved; rename the feature")
                 continue
-            if _mapping(p, fpath, fbody, "feature settings") is None:
+            if mapping(p, fpath, fbody, "feature settings") is None:
                 continue
-            _check_keys(p, fpath, fbody, FEATURE_KEYS)
+            check_keys(p, fpath, fbody, FEATURE_KEYS)
             agg = fbody.get("agg")
             if agg not in AGGREGATES:
                 p.add(f"{fpath}.agg", f"unknown aggregate {agg!r}{did_you_mean(str(agg), AGGREGATES)}; "
@@ -407,7 +330,7 @@ def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str
                 p.add(f"{fpath}.column", f"`{agg}` needs a `column:`")
                 continue
             ctype = source.column_type(col) if col else None
-            if ctype and agg in ("sum", "avg", "stddev") and _base_type(ctype) not in NUMERIC_TYPES:
+            if ctype and agg in ("sum", "avg", "stddev") and base_type(ctype) not in NUMERIC_TYPES:
                 p.add(f"{fpath}.column", f"`{agg}` needs a numeric column; '{col}' is {ctype}")
                 continue
             if ctype == "jsonb" and agg in ("min", "max", "count_distinct"):
@@ -441,7 +364,7 @@ def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str
                                          "how old the latest value may be, and remove `windows:`")
                 continue
             if body.get("max_age") is not None:
-                max_age = _duration(p, f"{path}.max_age", body["max_age"])
+                max_age = duration(p, f"{path}.max_age", body["max_age"])
             if body.get("tie_break") is not None:
                 tie_break = column_ok(f"{path}.tie_break", body["tie_break"])
         elif features:
@@ -455,7 +378,7 @@ def _parse_views(p: _Problems, raw: Any, sources: dict[str, Source]) -> dict[str
                 p.add(f"{path}.windows", "windowed aggregates need `windows:`, a list such as [10m, 1h, 1d]")
                 continue
             for i, w in enumerate(wraw):
-                d = _duration(p, f"{path}.windows[{i}]", w)
+                d = duration(p, f"{path}.windows[{i}]", w)
                 if d is None:
                     continue
                 if any(d.seconds == o.seconds for o in windows):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec, Source
 from materializer.engines import Engine, get_engine
-from materializer.render import renderer
-from materializer.spec import FeatureView, Monitor, ProjectSpec, Source
+from materializer.sql.render import renderer
 
 REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "double precision",
                      "upper_bound": "double precision", "share": "double precision"}

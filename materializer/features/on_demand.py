@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from materializer.definitions.spec import FeatureView, OnDemandView
+from materializer.definitions.timeparse import parse_timestamp
+from materializer.definitions.validate import REFERENCE
 from materializer.errors import MaterializerError, did_you_mean
-from materializer.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity
-from materializer.spec import FeatureView, OnDemandView
-from materializer.timeparse import parse_timestamp
-from materializer.validate import REFERENCE
+from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity
 
 if TYPE_CHECKING:
     from materializer.project import Project

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from materializer.timeparse import parse_timestamp
+from materializer.definitions.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
     from materializer.project import Project

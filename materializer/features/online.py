@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from materializer.definitions.spec import FeatureView
+from materializer.definitions.timeparse import parse_timestamp
 from materializer.errors import MaterializerError, did_you_mean
-from materializer.spec import FeatureView
-from materializer.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
     from materializer.project import Project

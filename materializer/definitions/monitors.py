@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from materializer.durations import Duration
+from materializer.definitions.checks import RELATION, Problems, base_type, check_keys, duration, identifier, mapping
+from materializer.definitions.durations import Duration
+from materializer.definitions.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, Monitor, MonitorSide, Source
 from materializer.errors import did_you_mean
-from materializer.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, Monitor, MonitorSide, Source
-from materializer.validate import RELATION, _base_type, _check_keys, _duration, _identifier, _mapping, _Problems
 
 MONITOR_KEYS = ("task", "predictions", "outcomes", "threshold", "maturity", "label_policy", "windows", "bucket",
                 "costs", "reference", "features", "description")
@@ -29,11 +29,11 @@ def _clash(column: str) -> str:
             "read the predictions through a view that renames it")
 
 
-def _side(p: _Problems, path: str, raw: Any, sources: dict[str, Source], value_key: str,
+def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_key: str,
           keys: tuple[str, ...]) -> tuple[MonitorSide | None, dict]:
-    if _mapping(p, path, raw, f"{value_key} settings") is None:
+    if mapping(p, path, raw, f"{value_key} settings") is None:
         return None, {}
-    _check_keys(p, path, raw, keys)
+    check_keys(p, path, raw, keys)
     sname = raw.get("source")
     source = sources.get(sname) if isinstance(sname, str) else None
     if source is None:
@@ -50,7 +50,7 @@ def _side(p: _Problems, path: str, raw: Any, sources: dict[str, Source], value_k
                 p.add(f"{path}.{key}", f"missing: name the {key} column of source '{source.name}'")
                 ok = False
             return None
-        if _identifier(p, f"{path}.{key}", col, "column") is None:
+        if identifier(p, f"{path}.{key}", col, "column") is None:
             ok = False
             return None
         if source.columns is not None and col not in source.columns:
@@ -65,15 +65,15 @@ def _side(p: _Problems, path: str, raw: Any, sources: dict[str, Source], value_k
     return (side if ok else None), raw
 
 
-def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: set[str]) -> dict[str, Monitor]:
+def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set[str]) -> dict[str, Monitor]:
     out: dict[str, Monitor] = {}
-    if _mapping(p, "monitors", raw, "monitors") is None:
+    if mapping(p, "monitors", raw, "monitors") is None:
         return out
     for name, body in raw.items():
         path = f"monitors.{name}"
-        if _identifier(p, path, name, "monitor") is None or _mapping(p, path, body, "monitor settings") is None:
+        if identifier(p, path, name, "monitor") is None or mapping(p, path, body, "monitor settings") is None:
             continue
-        _check_keys(p, path, body, MONITOR_KEYS)
+        check_keys(p, path, body, MONITOR_KEYS)
         before = len(p.lines)
         task = body.get("task")
         if task not in TASKS:
@@ -90,7 +90,7 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
             (f"segments[{i}]", s) for i, s in enumerate(segments_raw or [])]
         if preds:
             for key, col in extra_cols:
-                if _identifier(p, f"{path}.predictions.{key}", col, "column") is None:
+                if identifier(p, f"{path}.predictions.{key}", col, "column") is None:
                     continue
                 if preds.source.columns is not None and col not in preds.source.columns:
                     p.add(f"{path}.predictions.{key}", f"'{col}' is not a column of source '{preds.source.name}'"
@@ -104,12 +104,12 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
         if preds and outs and task in TASKS:
             ptype = preds.source.column_type(preds.value)
             otype = outs.source.column_type(outs.value)
-            if ptype and _base_type(ptype) not in NUMERIC_TYPES:
+            if ptype and base_type(ptype) not in NUMERIC_TYPES:
                 p.add(f"{path}.predictions.score", f"the score column '{preds.value}' must be numeric, not {ptype}")
             if task == "binary_classification" and otype and otype != "boolean" and otype not in INTEGER_TYPES:
                 p.add(f"{path}.outcomes.label", f"a binary label must be boolean or an integer 0/1 column; "
                                                 f"'{outs.value}' is {otype}")
-            if task == "regression" and otype and _base_type(otype) not in NUMERIC_TYPES:
+            if task == "regression" and otype and base_type(otype) not in NUMERIC_TYPES:
                 p.add(f"{path}.outcomes.label", f"a regression label must be numeric; '{outs.value}' is {otype}")
 
         policy = body.get("label_policy", "explicit")
@@ -119,7 +119,7 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
         elif policy == "implicit_negative" and task == "regression":
             p.add(f"{path}.label_policy", "implicit_negative means 'no label is a negative', which has no meaning "
                                           "for regression; use label_policy: explicit")
-        maturity = _duration(p, f"{path}.maturity", body["maturity"]) if body.get("maturity") is not None else None
+        maturity = duration(p, f"{path}.maturity", body["maturity"]) if body.get("maturity") is not None else None
         if policy == "implicit_negative" and body.get("maturity") is None:
             p.add(f"{path}.maturity", "implicit_negative needs `maturity:`, how long a label may take to arrive "
                                       "(for example 7d)")
@@ -139,12 +139,12 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
             p.add(f"{path}.windows", "monitors need `windows:`, a list such as [1h, 1d]")
             wraw = []
         for i, w in enumerate(wraw):
-            d = _duration(p, f"{path}.windows[{i}]", w)
+            d = duration(p, f"{path}.windows[{i}]", w)
             if d is not None:
                 if any(o.seconds == d.seconds for o in windows):
                     p.add(f"{path}.windows[{i}]", f"'{w}' repeats a window of the same length; remove it")
                 windows.append(d)
-        bucket = _duration(p, f"{path}.bucket", body.get("bucket", "1h"))
+        bucket = duration(p, f"{path}.bucket", body.get("bucket", "1h"))
         if bucket is not None:
             for i, w in enumerate(windows):
                 if w.seconds < bucket.seconds:
@@ -156,8 +156,8 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
         if costs is not None:
             if task == "regression":
                 p.add(f"{path}.costs", "costs of false positives/negatives apply to binary_classification only")
-            elif _mapping(p, f"{path}.costs", costs, "costs") is not None:
-                _check_keys(p, f"{path}.costs", costs, ("fp", "fn"))
+            elif mapping(p, f"{path}.costs", costs, "costs") is not None:
+                check_keys(p, f"{path}.costs", costs, ("fp", "fn"))
                 for key in ("fp", "fn"):
                     v = costs.get(key, 0)
                     if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
@@ -166,13 +166,13 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
 
         ref_rel = ref_col = None
         ref = body.get("reference")
-        if ref is not None and _mapping(p, f"{path}.reference", ref, "reference settings") is not None:
-            _check_keys(p, f"{path}.reference", ref, REFERENCE_KEYS)
+        if ref is not None and mapping(p, f"{path}.reference", ref, "reference settings") is not None:
+            check_keys(p, f"{path}.reference", ref, REFERENCE_KEYS)
             ref_rel, ref_col = ref.get("relation"), ref.get("column", preds.value if preds else None)
             if not isinstance(ref_rel, str) or not RELATION.match(ref_rel):
                 p.add(f"{path}.reference.relation", f"{ref_rel!r} is not a valid relation; use `table` or "
                                                     "`schema.table` (the rows a model was trained or validated on)")
-            _identifier(p, f"{path}.reference.column", ref_col, "column")
+            identifier(p, f"{path}.reference.column", ref_col, "column")
         features = body.get("features", [])
         if isinstance(features, str):
             features = [features]
@@ -180,7 +180,7 @@ def parse_monitors(p: _Problems, raw: Any, sources: dict[str, Source], taken: se
             p.add(f"{path}.features", "expected a list of prediction columns to watch for drift")
             features = []
         for i, col in enumerate(features):
-            if _identifier(p, f"{path}.features[{i}]", col, "column") and preds and preds.source.columns is not None \
+            if identifier(p, f"{path}.features[{i}]", col, "column") and preds and preds.source.columns is not None \
                     and col not in preds.source.columns:
                 p.add(f"{path}.features[{i}]", f"'{col}' is not a column of source '{preds.source.name}'"
                                                f"{did_you_mean(col, preds.source.columns)}")

@@ -1,0 +1,2 @@
+"""The database: connections (``connection``), the embedded PostgreSQL (``embedded``), creating and
+replacing objects (``apply``) and loading rows (``push``)."""

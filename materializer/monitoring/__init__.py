@@ -1,0 +1,2 @@
+"""Model monitoring: reading a monitor's metrics, time series, version comparisons and drift
+(``metrics``)."""
