@@ -17,8 +17,22 @@ class ProjectError(MaterializerError):
     """The project file is invalid."""
 
 
+class NotFoundError(MaterializerError):
+    """A name that the project does not define: a view, feature, service, source or monitor (HTTP 404)."""
+
+
+class InputError(MaterializerError):
+    """A value given by the user does not fit: a key of the wrong type, a bad time, a malformed request
+    (HTTP 422)."""
+
+
 class DatabaseError(MaterializerError):
     """The database is unreachable or rejected a statement."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached now (down, restarting, too many connections); retrying may work
+    (HTTP 503)."""
 
 
 class PushError(MaterializerError):

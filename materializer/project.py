@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
-from materializer.errors import MaterializerError
+from materializer.errors import NotFoundError
 
 if TYPE_CHECKING:
     from materializer.db.apply import Plan
@@ -65,8 +65,9 @@ class Project:
             from materializer.errors import did_you_mean
 
             known = ", ".join([*self.spec.feature_views, *self.spec.on_demand]) or "(none)"
-            raise MaterializerError(
-                f"unknown feature view {name!r}{did_you_mean(name, self.spec.feature_views)}; known views: {known}"
+            raise NotFoundError(
+                f"unknown feature view {name!r}{did_you_mean(str(name), self.spec.feature_views)}; "
+                f"known views: {known}"
             ) from None
 
     @property

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.validate import REFERENCE
-from materializer.errors import MaterializerError, did_you_mean
-from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity
+from materializer.definitions.values import coerce
+from materializer.errors import InputError, MaterializerError, did_you_mean
+from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity, key_param
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -46,12 +47,12 @@ def check_request(od: OnDemandView, request: dict[str, Any] | None) -> dict[str,
     request = dict(request or {})
     for key in request:
         if key not in od.request:
-            raise MaterializerError(f"{key!r} is not a request field of {od.name}{did_you_mean(key, od.request)}; "
+            raise InputError(f"{key!r} is not a request field of {od.name}{did_you_mean(key, od.request)}; "
                                     f"its fields: {', '.join(od.request) or '(none)'}")
     missing = [f for f in od.request if f not in request]
     if missing:
-        raise MaterializerError(f"{od.name} needs the request field {missing[0]!r}; pass --request {missing[0]}=VALUE")
-    return {f: request[f] for f in od.request}
+        raise InputError(f"{od.name} needs the request field {missing[0]!r}; pass --request {missing[0]}=VALUE")
+    return {f: coerce(request[f], od.request[f], f"request field {f}") for f in od.request}
 
 
 def online_on_demand(project: "Project", name: str, entity: dict[str, Any], request: dict[str, Any] | None,
@@ -78,9 +79,9 @@ def online_on_demand(project: "Project", name: str, entity: dict[str, Any], requ
         clock = "(select materializer.clock())" if engine.supports_as_of else "now()"
         sql = project._cache[cache_key] = (f"select {clock} as _as_of, {select_list(od, views)} "
                                            f"from (select {request_cols}) as request {joins}")
-    params = [None if v is None else str(v) for v in values.values()]
+    params = [key_param(v) for v in values.values()]
     for _ in od.inputs:
-        params += [str(v) for v in keys.values()]
+        params += [key_param(v) for v in keys.values()]
     conn = project.db.conn
     if pinned is not None:
         with conn.transaction():

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from materializer.definitions.spec import FeatureView
 from materializer.definitions.timeparse import parse_timestamp
-from materializer.errors import MaterializerError, did_you_mean
+from materializer.definitions.values import coerce
+from materializer.errors import InputError, MaterializerError, did_you_mean
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -73,19 +74,32 @@ def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
 
 
 def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
-    """The key values in the view's key order; unknown or missing keys are errors."""
+    """The key values in the view's key order, each checked against its column's type (text from a
+    command line is parsed: ``--key id=42`` for a ``bigint`` key). Unknown or missing keys and values
+    of the wrong type are InputErrors."""
     for key in entity:
         if key not in view.entity:
-            raise MaterializerError(
-                f"'{key}' is not a key of feature view {view.name}{did_you_mean(key, view.entity)}; "
+            raise InputError(
+                f"'{key}' is not a key of feature view {view.name}{did_you_mean(str(key), view.entity)}; "
                 f"its keys: {', '.join(view.entity)}"
             )
     missing = [k for k in view.entity if k not in entity]
     if missing:
-        raise MaterializerError(
+        raise InputError(
             f"feature view {view.name} needs a value for {', '.join(missing)}; pass --key {missing[0]}=VALUE"
         )
-    return {k: entity[k] for k in view.entity}
+    return {k: coerce(entity[k], view.source.column_type(k), f"key {k}") for k in view.entity}
+
+
+def key_param(value: Any) -> str | None:
+    """A checked key value as the text bound to its typed placeholder (``%s::bigint``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def statuses_for(view: FeatureView, row: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -124,7 +138,7 @@ def online_features(
             "look up without --as-of"
         )
     db = project.db
-    params = [str(v) if v is not None else None for v in keys.values()]
+    params = [key_param(v) for v in keys.values()]
     cache_key = ("lookup", view.name)
     sql = project._cache.get(cache_key)
     if sql is None:
