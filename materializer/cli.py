@@ -7,6 +7,7 @@ one line (no traceback) and exits 1.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -20,10 +21,23 @@ from materializer.errors import MaterializerError
 from materializer.project import PROJECT_FILE, Project
 
 
+# control characters (a newline or an escape sequence in a file name or a value) and lone surrogates
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _printable(line: str) -> str:
+    """``line`` with control characters and lone surrogates written as escapes: one terminal line."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), line)
+
+
 def _print_error(exc: BaseException) -> None:
     from rich.text import Text
 
-    err_console.print(Text("error: ", style="bold red") + Text(str(exc)))
+    from materializer.errors import ProjectError
+
+    # one line; only a project file's list of problems has one line per problem
+    lines = str(exc).split("\n") if isinstance(exc, ProjectError) else [str(exc)]
+    err_console.print(Text("error: ", style="bold red") + Text("\n".join(_printable(line) for line in lines)))
 
 
 class _Group(TyperGroup):
