@@ -313,13 +313,11 @@ def training_set(
 
     Example: materializer training-set --spine spine.csv --features card_activity:*,card_last_tx:last_amount -o train.csv
     """
-    from materializer.features.training import write_csv
-
     if (spine is None) == (spine_sql is None):
         raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
     with _load() as project:
-        count = write_csv(project, spine, features.split(","), out=out, timestamp_column=timestamp_column,
-                          spine_sql=spine_sql, progress=sys.stderr.isatty())
+        count = project.write_training_set(spine, features.split(","), out=out, timestamp_column=timestamp_column,
+                                           spine_sql=spine_sql, progress=sys.stderr.isatty())
     err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
 
 
@@ -332,10 +330,8 @@ def verify(
 
     Example: materializer verify --entities 50
     """
-    from materializer.features.verify import verify as run_verify
-
     with _load() as project:
-        report = run_verify(project, entities=entities, as_of=as_of)
+        report = project.verify(entities=entities, as_of=as_of)
     for m in report.mismatches[:20]:
         keys = ", ".join(f"{k}={v}" for k, v in m.entity.items())
         err_console.print(f"mismatch {m.view}:{m.feature} [{keys}]: online {m.online!r}, offline {m.offline!r}",

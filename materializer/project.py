@@ -9,21 +9,43 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
-from materializer.errors import NotFoundError
+from materializer.errors import DatabaseError, NotFoundError
 
 if TYPE_CHECKING:
     from materializer.db.apply import Plan
     from materializer.db.connection import Database
     from materializer.features.online import OnlineResult
+    from materializer.features.verify import VerifyReport
     from materializer.monitoring.metrics import MetricsResult
 
 PROJECT_FILE = "materializer.yml"
+# SQLSTATEs of a read that names an object the database lacks: undefined table, schema, function, column
+MISSING_OBJECT = frozenset({"42P01", "3F000", "42883", "42703"})
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _reads_views(method: _Method) -> _Method:
+    """A read of the project's objects: an object the database lacks is a one-line DatabaseError
+    that says to run ``materializer apply`` (or to create a missing external relation)."""
+
+    @functools.wraps(method)
+    def read(self: "Project", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) not in MISSING_OBJECT:
+                raise
+            raise self._not_applied(exc) from None
+
+    return read  # type: ignore[return-value]
 
 
 class Project:
@@ -90,6 +112,19 @@ class Project:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _not_applied(self, exc: Any) -> DatabaseError:
+        diag = getattr(exc, "diag", None)
+        reason = " ".join(str(getattr(diag, "message_primary", None) or exc).split())
+        where = self._db.where if self._db is not None else "the database"
+        external = {s.relation: s.name for s in self.spec.sources.values() if not s.managed}
+        for relation, source in external.items():
+            if f'"{relation}"' in reason or f'"{relation.rpartition(".")[2]}"' in reason:
+                return DatabaseError(f"{reason} at {where}: it is the relation of the external source {source}; "
+                                     "create it (materializer never creates external relations), then run "
+                                     "`materializer apply`")
+        return DatabaseError(f"{reason} at {where}: the project's objects are missing or out of date there; "
+                             "run `materializer apply` first")
+
     def compile(self, engine: str | None = None) -> str:
         """The project's SQL for ``engine`` (default: the project's engine)."""
         from materializer.sql.compile import compile_sql
@@ -114,6 +149,7 @@ class Project:
 
         return push_file(self, source, Path(path), progress=progress)
 
+    @_reads_views
     def metrics(self, monitor: str, window: str | None = None, by: str | None = None,
                 as_of: datetime | str | None = None) -> "MetricsResult":
         """Live metrics of a monitor for one window, overall or ``by`` ``version`` or a segment column."""
@@ -121,6 +157,7 @@ class Project:
 
         return metrics(self, monitor, window=window, by=by, as_of=as_of)
 
+    @_reads_views
     def timeseries(self, monitor: str, by: str | None = None, as_of: datetime | str | None = None,
                    since: datetime | str | None = None) -> list[dict[str, Any]]:
         """Metrics per time bucket, oldest first."""
@@ -128,6 +165,7 @@ class Project:
 
         return timeseries(self, monitor, by=by, as_of=as_of, since=since)
 
+    @_reads_views
     def versions(self, monitor: str, window: str | None = None,
                  as_of: datetime | str | None = None) -> list[dict[str, Any]]:
         """Pairwise comparisons of model versions in a window, with significance."""
@@ -135,6 +173,7 @@ class Project:
 
         return versions(self, monitor, window=window, as_of=as_of)
 
+    @_reads_views
     def drift(self, monitor: str, window: str | None = None,
               as_of: datetime | str | None = None) -> list[dict[str, Any]]:
         """psi, js and ks of the score and watched features against the stored reference."""
@@ -148,6 +187,7 @@ class Project:
 
         return store_reference(self, monitor)
 
+    @_reads_views
     def training_set(self, spine: Any, features: list[str] | str, timestamp_column: str = "event_timestamp",
                      spine_sql: str | None = None) -> Any:
         """A point-in-time training set as a pandas DataFrame (pandas is needed).
@@ -161,6 +201,27 @@ class Project:
         refs = [features] if isinstance(features, str) else list(features)
         return training_frame(self, spine, refs, timestamp_column=timestamp_column, spine_sql=spine_sql)
 
+    @_reads_views
+    def write_training_set(self, spine: Any, features: list[str] | str, out: str | Path | None = None,
+                           timestamp_column: str = "event_timestamp", spine_sql: str | None = None,
+                           progress: bool = False) -> int:
+        """Write a point-in-time training set as CSV (or Parquet for a ``.parquet`` ``out``; stdout when
+        None); returns the number of rows. No pandas needed for CSV."""
+        from materializer.features.training import write_csv
+
+        refs = [features] if isinstance(features, str) else list(features)
+        return write_csv(self, spine, refs, out=Path(out) if out is not None else None,
+                         timestamp_column=timestamp_column, spine_sql=spine_sql, progress=progress)
+
+    @_reads_views
+    def verify(self, entities: int = 20, as_of: datetime | str | None = None) -> "VerifyReport":
+        """Online values against training-set values for a sample of entities of every view (the
+        train/serve skew check); ``report.ok`` is False on any mismatch."""
+        from materializer.features.verify import verify
+
+        return verify(self, entities=entities, as_of=as_of)
+
+    @_reads_views
     def online_features(
         self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None,
         request: dict[str, Any] | None = None,

@@ -28,3 +28,110 @@ def test_control_characters_in_an_error_stay_on_one_line(cli_env: Path, runner: 
     line = one_line_error(invoke(runner, "push", "transactions", "bad\nname\x1b[2J.csv"))
     assert "bad\\nname\\x1b[2J.csv: no such file" in line
     assert "\x1b" not in line
+
+
+# A project with a bigint key, an on-demand view and a monitor whose reference column is text.
+PROJECT = """\
+name: accounts
+sources:
+  events:
+    columns: {account: bigint, amount: numeric, note: text, ts: timestamptz}
+    timestamp: ts
+  preds:
+    columns: {id: text, at: timestamptz, score: double precision, v: text}
+    timestamp: at
+  outs:
+    columns: {id: text, at: timestamptz, y: integer}
+    timestamp: at
+  ref:
+    columns: {score: double precision, note: text, ts: timestamptz}
+    timestamp: ts
+feature_views:
+  totals:
+    source: events
+    entity: [account]
+    windows: [1h, 1d]
+    features:
+      n: {agg: count}
+      total: {agg: sum, column: amount}
+  last:
+    source: events
+    entity: [account]
+    features:
+      last_note: {agg: latest, column: note}
+on_demand_features:
+  risk:
+    request: {amount: numeric, flag: boolean}
+    features:
+      ratio: "{amount} / nullif({totals:total_1d}, 0)"
+monitors:
+  model:
+    task: binary_classification
+    predictions: {source: preds, id: id, timestamp: at, score: score, version: v}
+    outcomes: {source: outs, id: id, timestamp: at, label: y}
+    windows: [1d]
+    bucket: 1h
+    label_policy: explicit
+    reference: {relation: ref, column: note}
+"""
+
+EVENTS = "account,amount,note,ts\n1,5,a,2026-01-01T00:00:00Z\n2,7,b,2026-01-01T00:10:00Z\n1,2,c,2026-01-01T00:20:00Z\n"
+
+
+def write_project(folder: Path) -> Path:
+    path = folder / "materializer.yml"
+    path.write_text(PROJECT, encoding="utf-8")
+    (folder / "events.csv").write_text(EVENTS, encoding="utf-8")
+    (folder / "spine.csv").write_text("account,event_timestamp\n1,2026-01-01T01:00:00Z\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def applied(cli_env: Path, runner: CliRunner) -> Path:
+    """The project above, applied, with three events."""
+    write_project(cli_env)
+    result = invoke(runner, "apply")
+    assert result.exit_code == 0, result.output
+    result = invoke(runner, "push", "events", "events.csv")
+    assert result.exit_code == 0, result.output
+    return cli_env
+
+
+@pytest.mark.parametrize("args", [
+    ["features", "totals", "--key", "account=1"],
+    ["features", "risk", "--key", "account=1", "--request", "amount=1", "--request", "flag=true"],
+    ["metrics", "model"],
+    ["metrics", "model", "--json"],
+    ["training-set", "--spine", "spine.csv", "--features", "totals:*"],
+    ["verify"],
+])
+def test_reads_before_apply_say_to_apply(cli_env: Path, runner: CliRunner, args: list[str]) -> None:
+    write_project(cli_env)
+    line = one_line_error(invoke(runner, *args))
+    assert "does not exist" in line and "run `materializer apply` first" in line
+
+
+def test_a_missing_external_relation_is_named(make_project) -> None:
+    from materializer.errors import DatabaseError
+
+    project = make_project("""
+name: ext
+sources:
+  events:
+    relation: raw.events
+    timestamp: ts
+feature_views:
+  totals:
+    source: events
+    entity: [account]
+    windows: [1d]
+    features:
+      n: {agg: count}
+""")
+    project.db.conn.execute("create schema raw")
+    project.db.conn.execute("create table raw.events (account text, ts timestamptz)")
+    project.apply()
+    project.db.conn.execute("drop table raw.events cascade")
+    with pytest.raises(DatabaseError, match=r'relation "raw.events" does not exist .*external source events; '
+                                            r"create it"):
+        project.training_set(None, ["totals:n_1d"], spine_sql="select 'a' as account, now() as event_timestamp")
