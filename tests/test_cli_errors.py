@@ -135,3 +135,17 @@ feature_views:
     with pytest.raises(DatabaseError, match=r'relation "raw.events" does not exist .*external source events; '
                                             r"create it"):
         project.training_set(None, ["totals:n_1d"], spine_sql="select 'a' as account, now() as event_timestamp")
+
+
+@pytest.mark.parametrize("command", [
+    ["features", "totals", "--key", "account=1"],
+    ["features", "last", "--key", "account=1", "--json"],
+    ["metrics", "model"],
+])
+def test_far_past_and_far_future_as_of(applied: Path, runner: CliRunner, command: list[str]) -> None:
+    # year 1 itself works: the views compute t - window in PostgreSQL, which reaches 4713 BC
+    result = invoke(runner, *command, "--as-of", "0001-01-01")
+    assert result.exit_code == 0, result.output
+    for far in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        line = one_line_error(invoke(runner, *command, "--as-of", far))
+        assert f"--as-of: '{far}' is out of range" in line

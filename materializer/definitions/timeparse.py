@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from materializer.errors import MaterializerError
+from materializer.errors import InputError
 
 
 def parse_timestamp(value: datetime | str, what: str = "timestamp") -> datetime:
-    """An aware datetime from an ISO 8601 string or datetime; naive values are UTC."""
+    """An aware datetime from an ISO 8601 string or datetime; naive values are UTC.
+
+    The time must lie between years 1 and 9999 in UTC (Python's range, which the values read back
+    from the database must fit): ``0001-01-01T00:00:00+01:00`` is refused.
+    """
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -21,9 +25,14 @@ def parse_timestamp(value: datetime | str, what: str = "timestamp") -> datetime:
         try:
             parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
         except ValueError:
-            raise MaterializerError(
+            raise InputError(
                 f"{what}: {value!r} is not a timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z"
             ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise InputError(f"{what}: {value!r} is out of range; use a time between 0001-01-01 and 9999-12-31 "
+                         "in UTC") from None
     return parsed
