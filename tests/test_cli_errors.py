@@ -141,6 +141,7 @@ feature_views:
     ["features", "totals", "--key", "account=1"],
     ["features", "last", "--key", "account=1", "--json"],
     ["metrics", "model"],
+    ["verify"],
 ])
 def test_far_past_and_far_future_as_of(applied: Path, runner: CliRunner, command: list[str]) -> None:
     # year 1 itself works: the views compute t - window in PostgreSQL, which reaches 4713 BC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from materializer.cli import app
@@ -38,3 +39,56 @@ def project_verify(project):
 
     # a time where the 1h windows of the generated data hold events at their edges
     return verify(project, entities=20, as_of=TIMES[1])
+
+
+TYPED = """
+name: typed
+sources:
+  events:
+    columns: {account: bigint, shop: uuid, amount: numeric, ts: timestamptz}
+    timestamp: ts
+feature_views:
+  totals:
+    source: events
+    entity: [account]
+    windows: [1h, 1d]
+    features:
+      n: {agg: count}
+      total: {agg: sum, column: amount}
+  by_shop:
+    source: events
+    entity: [shop]
+    windows: [1d]
+    features:
+      top: {agg: max, column: amount}
+  last:
+    source: events
+    entity: [account]
+    max_age: 2h
+    features:
+      last_amount: {agg: latest, column: amount}
+"""
+
+
+def test_verify_on_typed_keys_without_pandas(cli_env, make_project, monkeypatch):
+    """verify, recommended for CI, works on a bigint (and uuid) key and with the base install (no pandas)."""
+    import sys
+
+    project = make_project(TYPED)
+    project.apply()
+    project.db.conn.execute(
+        "insert into events select i % 7, ('00000000-0000-0000-0000-00000000000' || (i % 3))::uuid, i * 1.5, "
+        "timestamptz '2026-01-01T00:00:00Z' + i * interval '7 minutes' from generate_series(1, 40) as i")
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` fails, as on a base install
+    with pytest.raises(ImportError):
+        import pandas  # noqa: F401
+    report = project.verify(entities=5, as_of="2026-01-01T03:00:00Z")
+    assert report.ok, report.mismatches
+    # 5 sampled accounts + one without events (two views), 3 shops + one without events
+    assert report.entities == 2 * (5 + 1) + 3 + 1
+    assert report.checked == (5 + 1) * (4 + 1) + (3 + 1) * 1
+
+    result = CliRunner().invoke(app, ["-p", str(project.root / "materializer.yml"), "verify", "--entities", "3",
+                                      "--as-of", "2026-01-01T03:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "0 mismatches" in result.output

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,8 @@ def _text(value: Any) -> str | None:
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
     return str(value)
 
 
@@ -167,7 +170,12 @@ def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = No
         header = [str(c) for c in spine.columns]
         _load_rows(conn, header, spine.itertuples(index=False, name=None))
         return header
-    raise MaterializerError("the spine must be a CSV or Parquet path, a pandas DataFrame, or --spine-sql")
+    if isinstance(spine, (list, tuple)) and spine and all(isinstance(row, Mapping) for row in spine):
+        header = list(dict.fromkeys(str(c) for row in spine for c in row))
+        _load_rows(conn, header, ([row.get(c) for c in header] for row in spine))
+        return header
+    raise MaterializerError("the spine must be a CSV or Parquet path, a pandas DataFrame, a non-empty list of "
+                            "dicts (one per row), or --spine-sql")
 
 
 def _check_spine(project: "Project", header: list[str], views: list[FeatureView], ts_column: str) -> dict[str, int]:

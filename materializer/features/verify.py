@@ -4,22 +4,34 @@ For a sample of entities of every feature view, each feature is read online
 (the view, with the clock pinned at one time ``t``) and through the
 training-set path (a spine row ``(k, t)``); any difference is a mismatch. Run
 it in CI after ``apply``: a view edited by hand, a stale deployment or a bug in
-either path shows up as a mismatch and exit code 1.
+either path shows up as a mismatch and exit code 1. It needs no pandas.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
+from materializer.definitions.spec import FeatureView
 from materializer.definitions.timeparse import parse_timestamp
+from materializer.definitions.values import INTEGER_RANGES, coerce
+from materializer.errors import InputError, MaterializerError
 
 if TYPE_CHECKING:
     from materializer.project import Project
 
 MISSING_KEY = "__materializer_verify_no_events__"
+# the spine's time column: a name no entity column can clash with (identifiers may not start with a digit
+# in the project file, but this one is only a spine column)
+SPINE_TIME = "_materializer_verify_t"
+NUMBER_KINDS = (*INTEGER_RANGES, "numeric", "real", "double precision")
+TEXT_KINDS = ("text", "varchar", "character varying")
 
 
 @dataclass
@@ -43,22 +55,73 @@ class VerifyReport:
         return not self.mismatches
 
 
+def _plain(value: Any) -> Any:
+    """An offline value as the online lookup gives it: numeric as float, NaN as null."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None or (isinstance(b, float) and math.isnan(b)):
-        return (a is None) and (b is None or (isinstance(b, float) and math.isnan(b)))
+    if a is None or b is None:
+        return a is None and b is None
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
     return a == b
 
 
+def _key_type(conn: psycopg.Connection, view: FeatureView, key: str) -> str | None:
+    """The declared type of a key column, else the database's (an external source without columns)."""
+    declared = view.source.column_type(key)
+    if declared is not None:
+        return declared
+    row = conn.execute("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                       "to_regclass(%s) and attname = %s and not attisdropped", [view.source.relation, key]).fetchone()
+    return row[0] if row else None
+
+
+def absent_key(conn: psycopg.Connection, view: FeatureView) -> Any | None:
+    """A value of the view's single key column that no event has, typed for that column (so the check
+    covers an entity without events), or None when the type offers no such value simply."""
+    key, relation = view.entity[0], view.source.relation
+    sql_type = _key_type(conn, view, key)
+    kind = (sql_type or "").split("(")[0].strip().lower()
+    candidates: list[Any]
+    if kind in TEXT_KINDS and "(" not in (sql_type or ""):
+        candidates = [MISSING_KEY]
+    elif kind in NUMBER_KINDS:
+        low, high = conn.execute(f"select min({key}), max({key}) from {relation}").fetchone()
+        candidates = [0] if high is None else [high + 1, low - 1]
+    elif kind == "uuid":
+        candidates = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    else:
+        return None
+    for candidate in candidates:
+        try:
+            value = coerce(candidate, sql_type, f"key {key}")
+        except InputError:  # out of the type's range, or not finite
+            continue
+        taken = conn.execute(f"select exists (select 1 from {relation} where {key} = %s)", [value]).fetchone()[0]
+        if not taken:
+            return value
+    return None
+
+
 def verify(project: "Project", entities: int = 20, as_of: datetime | str | None = None, seed: float = 0.42
            ) -> VerifyReport:
     """Compare online and training-set values of every feature for sampled entities at one time."""
-    import pandas as pd
+    from materializer.features.training import build, stream_rows
 
+    if isinstance(entities, bool) or not isinstance(entities, int) or entities < 1:
+        raise InputError(f"--entities: {entities!r} is not a number of entities; give a whole number, 1 or more")
+    if project.engine != "postgres":
+        raise MaterializerError(f"verify on {project.engine} is not available yet: it needs training sets, which "
+                                "run on PostgreSQL; point MATERIALIZER_DSN at PostgreSQL")
+    pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     conn = project.db.conn
-    t = parse_timestamp(as_of, "--as-of") if as_of is not None else conn.execute(
-        "select materializer.clock()").fetchone()[0]
+    t = pinned if pinned is not None else conn.execute("select materializer.clock()").fetchone()[0]
     report = VerifyReport(as_of=t)
     for view in project.spec.feature_views.values():
         keys = ", ".join(view.entity)
@@ -67,19 +130,22 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
             f"select {keys} from (select distinct {keys} from {view.source.relation} "
             f"where {view.source.timestamp} <= %s) as k order by random() limit %s", [t, entities]).fetchall()
         if len(view.entity) == 1:
-            sample.append((MISSING_KEY,))
-        spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity))
-        spine["event_timestamp"] = t
-        frame = project.training_set(spine, [f"{view.name}:*"])
-        for i, row in enumerate(sample):
+            missing = absent_key(conn, view)
+            if missing is not None:
+                sample.append((missing,))
+        if not sample:
+            continue
+        spine = [{**dict(zip(view.entity, row)), SPINE_TIME: t} for row in sample]
+        header, names, query = build(project, spine, [f"{view.name}:*"], timestamp_column=SPINE_TIME)
+        offline_rows = list(stream_rows(project, query))
+        for row, offline_row in zip(sample, offline_rows):
             entity = dict(zip(view.entity, row))
             online = project.online_features(view.name, entity, as_of=t)
+            offline = dict(zip(names, offline_row[len(header):]))
             report.entities += 1
             for name, value in online.features.items():
-                offline = frame.at[i, f"{view.name}__{name}"]
-                offline = None if offline is None or (isinstance(offline, float) and math.isnan(offline)) else (
-                    offline.item() if hasattr(offline, "item") else offline)
+                theirs = _plain(offline[f"{view.name}__{name}"])
                 report.checked += 1
-                if not _same(value, offline):
-                    report.mismatches.append(Mismatch(view.name, entity, name, value, offline))
+                if not _same(_plain(value), theirs):
+                    report.mismatches.append(Mismatch(view.name, entity, name, value, theirs))
     return report
