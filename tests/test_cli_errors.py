@@ -150,3 +150,44 @@ def test_far_past_and_far_future_as_of(applied: Path, runner: CliRunner, command
     for far in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
         line = one_line_error(invoke(runner, *command, "--as-of", far))
         assert f"--as-of: '{far}' is out of range" in line
+
+
+@pytest.mark.parametrize(("spine", "features", "expected"), [
+    (b"account,event_timestamp\n1,2026-01-01T01:00:00Z\n\"a\nb\",2026-01-01T01:00:00Z\nabc,2026-01-01T01:00:00Z\n",
+     "totals:*", "spine.csv: line 3, column account: 'a\\nb' is not a valid bigint"),
+    (b"account,event_timestamp,amount,flag\n1,2026-01-01T01:00:00Z,1,t\n2,2026-01-01T01:00:00Z,x,t\n",
+     "risk:*", "spine.csv: line 3, column amount: 'x' is not a valid numeric"),
+    (b"account,event_timestamp,amount,flag\n1,2026-01-01T01:00:00Z,1,t\n2,2026-01-01T01:00:00Z,1,maybe\n",
+     "risk:*", "spine.csv: line 3, column flag: 'maybe' is not a valid boolean"),
+    (b"account,event_timestamp\n1,2026-01-01T01:00:00Z,3\n", "totals:*",
+     "spine.csv: line 2: extra data after last expected column"),
+    (b"account,event_timestamp\n1,2026-01-01T01:00:00Z\n\xff,2026-01-01T01:00:00Z\n", "totals:*",
+     "spine.csv: line 3: invalid byte sequence for encoding \"UTF8\": 0xff (not UTF-8 text"),
+    (b"account,event\xfftimestamp\n1,2026-01-01T01:00:00Z\n", "totals:*", "spine.csv: line 1: not UTF-8 text"),
+    (b"account,event_timestamp\n1,2026-01-01T01:00:00Z\n\x00,2026-01-01T01:00:00Z\n", "totals:*",
+     "spine.csv: line 3: a NUL byte (0x00)"),
+    (b"account,event_timestamp\n" + b"1" * 200_000 + b",2026-01-01T01:00:00Z\n", "totals:*",
+     "column account: '" + "1" * 57 + "'... is not a valid bigint"),
+], ids=["bigint key", "numeric request field", "boolean request field", "extra column", "not UTF-8",
+        "header not UTF-8", "NUL byte", "huge line"])
+def test_bad_spine_files_name_the_line_and_column(applied: Path, runner: CliRunner, spine: bytes, features: str,
+                                                   expected: str) -> None:
+    (applied / "spine.csv").write_bytes(spine)
+    line = one_line_error(invoke(runner, "training-set", "--spine", "spine.csv", "--features", features))
+    assert expected in line
+
+
+def test_bad_spine_query_and_outputs(applied: Path, runner: CliRunner) -> None:
+    args = ["training-set", "--spine", "spine.csv", "--features", "totals:*"]
+    line = one_line_error(invoke(runner, "training-set", "--spine-sql", "select nonsense", "--features", "totals:*"))
+    assert line.startswith('error: --spine-sql: column "nonsense" does not exist')
+    line = one_line_error(invoke(runner, *args, "--out", "train.xlsx"))
+    assert "--out train.xlsx: unknown file type .xlsx" in line and ".csv or .parquet" in line
+    assert not (applied / "train.xlsx").exists()
+    line = one_line_error(invoke(runner, *args, "--out", "missing/train.csv"))
+    assert "the folder missing does not exist" in line
+    line = one_line_error(invoke(runner, "training-set", "--spine", ".", "--features", "totals:*"))
+    assert "cannot read the spine" in line
+    result = invoke(runner, *args, "--out", "train.CSV")
+    assert result.exit_code == 0, result.output
+    assert (applied / "train.CSV").read_text().startswith("account,event_timestamp,totals__n_1h")

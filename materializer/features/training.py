@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -33,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from materializer.definitions.spec import FeatureView, OnDemandView
-from materializer.errors import MaterializerError, did_you_mean
+from materializer.definitions.values import check_text, coerce
+from materializer.errors import InputError, MaterializerError, did_you_mean
+from materializer.extras import optional
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, Phases
 from materializer.sql.compile import feature_args, window_args
 from materializer.sql.render import renderer
@@ -102,17 +105,59 @@ def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]
     return wanted
 
 
+# The COPY line (and column) of an error loading a spine: "COPY _materializer_spine, line 3, column c1: ..."
+_COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column c(\d+))?")
+
+
+def _csv_line(path: Path, record: int) -> int:
+    """The file line where CSV record ``record`` starts (the header is record 1; a quoted field may
+    span lines), or ``record`` when the file cannot be read that far."""
+    try:
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            end = 0
+            for n, _ in enumerate(reader, start=1):
+                if n == record:
+                    return end + 1
+                end = reader.line_num
+    except (csv.Error, UnicodeDecodeError, OSError):
+        pass
+    return record
+
+
 def _load_csv(conn: psycopg.Connection, path: Path) -> list[str]:
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        header = next(csv.reader([fh.readline()]), [])
+    try:
+        with path.open("rb") as fh:
+            header = next(csv.reader([fh.readline().decode("utf-8")]), [])
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: line 1: not UTF-8 text; save the spine as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: line 1: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the spine: {exc.strerror or exc}") from None
     if not header or header == [""]:
-        raise MaterializerError(f"{path}: line 1: expected a header row naming the spine's columns")
+        raise InputError(f"{path}: line 1: expected a header row naming the spine's columns")
     _create_spine(conn, header)
     cols = ", ".join(f"c{i}" for i in range(len(header)))
-    with conn.cursor() as cur, cur.copy(f"copy {SPINE} ({cols}) from stdin (format csv, header true)") as copy, \
-            path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            copy.write(chunk)
+    try:
+        with conn.cursor() as cur, cur.copy(f"copy {SPINE} ({cols}) from stdin (format csv, header true)") as copy, \
+                path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
+    except psycopg.Error as exc:
+        reason = " ".join((exc.diag.message_primary or str(exc)).split())
+        m = _COPY_CONTEXT.search(exc.diag.context or "")
+        where = ""
+        if m:
+            where = f" line {_csv_line(path, int(m.group(1)))}"
+            if m.group(2) is not None and int(m.group(2)) < len(header):
+                where += f", column {header[int(m.group(2))]}"
+            where += ":"
+        if "0x00" in reason:
+            reason = "a NUL byte (0x00), which text cannot hold; remove it"
+        elif "invalid byte sequence" in reason:
+            reason += " (not UTF-8 text; save the spine as UTF-8 CSV)"
+        raise InputError(f"{path}:{where} {reason}") from None
     return header
 
 
@@ -125,9 +170,15 @@ def _create_spine(conn: psycopg.Connection, header: list[str]) -> None:
     conn.execute(f"create temporary table {SPINE} (_row bigint generated always as identity, {cols})")
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, and pandas' NA and NaT (told apart by type name: pandas is optional)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ in (
+        "NAType", "NaTType")
+
+
 def _text(value: Any) -> str | None:
-    """A spine value as the text stored for it: None and NaN (pandas' missing value) are null."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A spine value as the text stored for it: None, NaN, NA and NaT (pandas' missing values) are null."""
+    if _missing(value):
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -136,43 +187,75 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[Any]]) -> None:
+def _native(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (other values unchanged)."""
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
+
+
+def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[Any]],
+               typed: dict[str, str | None] | None = None) -> None:
+    """Rows of Python values into the spine table; the values of ``typed`` columns (keys and request
+    fields, by their SQL type) are checked as online lookups check them: text is parsed, other values
+    must have the column's kind (an int is not a text key)."""
     _create_spine(conn, header)
     cols = ", ".join(f"c{i}" for i in range(len(header)))
+    checks = [(i, name, (typed or {})[name]) for i, name in enumerate(header) if name in (typed or {})]
     with conn.cursor() as cur, cur.copy(f"copy {SPINE} ({cols}) from stdin") as copy:
-        for row in rows:
-            copy.write_row([_text(v) for v in row])
+        for n, row in enumerate(rows, start=1):
+            values = list(row)
+            for i, name, sql_type in checks:
+                value = _native(values[i])
+                values[i] = None if _missing(value) else coerce(value, sql_type, f"spine row {n}, column {name}")
+            texts = [_text(v) for v in values]
+            for name, text in zip(header, texts):
+                if text is not None:
+                    check_text(text, f"spine row {n}, column {name}")
+            copy.write_row(texts)
 
 
-def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = None) -> list[str]:
-    """Load the spine into a temporary table; returns its column names."""
+def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = None,
+               typed: dict[str, str | None] | None = None) -> list[str]:
+    """Load the spine into a temporary table; returns its column names. ``typed``: the SQL types of
+    the key and request columns, whose Python values (DataFrame, Parquet, dicts) are checked."""
     conn = project.db.conn
     if spine_sql is not None:
-        cur = conn.execute(f"select * from ({spine_sql}) as spine limit 0")
-        header = [d.name for d in cur.description or []]
-        _create_spine(conn, header)
-        cols = ", ".join(f"c{i}" for i in range(len(header)))
-        casts = ", ".join(f"cast(spine.{psycopg.sql.Identifier(h).as_string(conn)} as text)" for h in header)
-        conn.execute(f"insert into {SPINE} ({cols}) select {casts} from ({spine_sql}) as spine")
+        check_text(spine_sql, "--spine-sql")
+        try:
+            cur = conn.execute(f"select * from ({spine_sql}) as spine limit 0")
+            header = [d.name for d in cur.description or []]
+            _create_spine(conn, header)
+            cols = ", ".join(f"c{i}" for i in range(len(header)))
+            casts = ", ".join(f"cast(spine.{psycopg.sql.Identifier(h).as_string(conn)} as text)" for h in header)
+            conn.execute(f"insert into {SPINE} ({cols}) select {casts} from ({spine_sql}) as spine")
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError):  # the connection, not the query
+                raise
+            reason = " ".join((exc.diag.message_primary or str(exc)).split())
+            raise InputError(f"--spine-sql: {reason}; give one SELECT query that returns the spine") from None
         return header
     if isinstance(spine, (str, Path)):
         path = Path(spine)
+        check_text(str(path), "the spine's path")
         if not path.exists():
-            raise MaterializerError(f"{path}: no such spine file")
+            raise InputError(f"{path}: no such spine file")
         if path.suffix.lower() == ".parquet":
-            import pandas as pd
-
-            frame = pd.read_parquet(path)
-            _load_rows(conn, [str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
-            return [str(c) for c in frame.columns]
+            pd = optional("pandas", "a Parquet spine")
+            optional("pyarrow", "a Parquet spine")
+            try:
+                frame = pd.read_parquet(path)
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{path}: not a readable Parquet file: {' '.join(str(exc).split())}") from None
+            header = [str(c) for c in frame.columns]
+            _load_rows(conn, header, frame.itertuples(index=False, name=None), typed)
+            return header
         return _load_csv(conn, path)
     if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
         header = [str(c) for c in spine.columns]
-        _load_rows(conn, header, spine.itertuples(index=False, name=None))
+        _load_rows(conn, header, spine.itertuples(index=False, name=None), typed)
         return header
     if isinstance(spine, (list, tuple)) and spine and all(isinstance(row, Mapping) for row in spine):
         header = list(dict.fromkeys(str(c) for row in spine for c in row))
-        _load_rows(conn, header, ([row.get(c) for c in header] for row in spine))
+        _load_rows(conn, header, ([row.get(c) for c in header] for row in spine), typed)
         return header
     raise MaterializerError("the spine must be a CSV or Parquet path, a pandas DataFrame, a non-empty list of "
                             "dicts (one per row), or --spine-sql")
@@ -200,6 +283,31 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
     if naive:
         print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
     return position
+
+
+def _check_types(project: "Project", position: dict[str, int], typed: dict[str, str | None],
+                 spine: Any) -> None:
+    """Every non-null value of a key or request column must be valid input for its type: the first
+    that is not is an InputError naming the spine line (CSV) or row and the column."""
+    checked = [(name, sql_type) for name, sql_type in typed.items()
+               if name in position and sql_type and sql_type.split("(")[0].strip().lower() != "text"]
+    if not checked:
+        return
+    conn = project.db.conn
+    firsts = ", ".join(f"min(_row) filter (where c{position[name]} is not null and "
+                       f"not pg_input_is_valid(c{position[name]}, %s))" for name, _ in checked)
+    found = conn.execute(f"select {firsts} from {SPINE}", [t for _, t in checked]).fetchone()
+    bad = [(row, name, sql_type) for row, (name, sql_type) in zip(found, checked) if row is not None]
+    if not bad:
+        return
+    row, name, sql_type = min(bad)
+    value = conn.execute(f"select c{position[name]} from {SPINE} where _row = %s", [row]).fetchone()[0]
+    if isinstance(spine, (str, Path)) and Path(spine).suffix.lower() != ".parquet":
+        where = f"{spine}: line {_csv_line(Path(spine), row + 1)}, column {name}"
+    else:
+        where = f"spine row {row}, column {name}"
+    shown = repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
+    raise InputError(f"{where}: {shown} is not a valid {sql_type}")
 
 
 # Key types whose values the frames form may sort bytewise (collate "C"): equality is the same in
@@ -446,8 +554,11 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     outputs = {v.name: None if v.name in inputs else wanted[v.name] for v in views}
     phases.start(*_spine_size(spine))
     phases.phase("loading the spine")
-    header = load_spine(project, spine, spine_sql)
+    typed = {k: v.source.column_type(k) for v in views for k in v.entity}
+    typed.update({f: t for od in on_demand.values() for f, t in od.request.items()})
+    header = load_spine(project, spine, spine_sql, typed)
     position = _check_spine(project, header, views, timestamp_column)
+    _check_types(project, position, typed, spine)
     project.db.conn.execute(f"analyze {SPINE}")
     rows = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
     phases.start(rows, PROGRESS_MIN_ROWS)
@@ -501,19 +612,30 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
     empty field is null, a quoted empty one the empty text); ``progress`` shows the phases on
     stderr (or ``console``) when the spine is large.
     """
+    parquet = out is not None and out.suffix.lower() == ".parquet"
+    if out is not None:
+        check_output(out)
+        if parquet:
+            optional("pandas", "a Parquet output")
+            optional("pyarrow", "a Parquet output")
     phases = Phases(progress, console)
     cleanup: list[str] = []
     try:
-        parquet = out is not None and out.suffix.lower() == ".parquet"
         header, names, query = build(project, spine, features, timestamp_column, spine_sql, phases,
                                      as_text=not parquet, cleanup=cleanup)
         total = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
         phases.phase("writing rows", total=total)
         if parquet:
             frame = to_frame(project, header, names, query, phases)
-            frame.to_parquet(out, index=False)
+            try:
+                frame.to_parquet(out, index=False)
+            except OSError as exc:
+                raise InputError(f"--out {out}: cannot write it: {exc.strerror or exc}") from None
             return len(frame)
-        fh = out.open("wb") if out is not None else sys.stdout.buffer
+        try:
+            fh = out.open("wb") if out is not None else sys.stdout.buffer
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write it: {exc.strerror or exc}") from None
         try:
             line = io.StringIO()
             csv.writer(line, lineterminator="\n").writerow([*header, *names])
@@ -529,6 +651,20 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
         _drop(project.db.conn, cleanup)
 
 
+def check_output(out: Path) -> None:
+    """An InputError unless ``out`` is a .csv or .parquet file that can be created (checked before any
+    work, so that a typo does not cost a training set)."""
+    check_text(str(out), "--out")
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise InputError(f"--out {out}: unknown file type {suffix or '(none)'}; a training set is written as "
+                         ".csv or .parquet")
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give a file name ending in {suffix}")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+
+
 def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = None) -> int:
     """Stream the CSV rows of ``query`` into the binary file ``fh`` (constant memory); returns the count."""
     conn = project.db.conn
@@ -542,7 +678,7 @@ def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = No
 
 
 def to_frame(project: "Project", header: list[str], names: list[str], query: str, phases: Phases | None = None) -> Any:
-    import pandas as pd
+    pd = optional("pandas", "a training set as a DataFrame or Parquet file")
 
     rows = []
     for row in stream_rows(project, query):
@@ -559,7 +695,8 @@ def to_frame(project: "Project", header: list[str], names: list[str], query: str
 def training_frame(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
                    spine_sql: str | None = None) -> Any:
     """The training set as a pandas DataFrame: a DataFrame spine keeps its own columns and dtypes."""
-    import pandas as pd
+    pd = optional("pandas", "project.training_set() (it returns a DataFrame; project.write_training_set() "
+                            "writes CSV without it)")
 
     cleanup: list[str] = []
     try:

@@ -1,0 +1,103 @@
+"""Values given through the Python API (spines, request fields, times, names) are checked like the
+command line's: an InputError or NotFoundError naming the value, never a silent conversion or a
+database traceback. On a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from materializer.errors import InputError, MaterializerError
+from tests.test_cli_errors import EVENTS, PROJECT
+
+T = "2026-01-01T01:00:00Z"
+
+
+@pytest.fixture
+def project(make_project, tmp_path):
+    project = make_project(PROJECT)
+    project.apply()
+    (tmp_path / "events.csv").write_text(EVENTS, encoding="utf-8")
+    project.push("events", tmp_path / "events.csv")
+    return project
+
+
+def test_dataframe_spine_keys_are_checked_like_online_keys(project):
+    # a float column (an int column with a gap) holds whole numbers: they are bigint keys
+    frame = project.training_set(pd.DataFrame({"account": [1, None], "event_timestamp": [T, T]}), ["totals:n_1d"])
+    assert frame["totals__n_1d"].tolist() == [2, 0]
+    frame = project.training_set(pd.DataFrame({"account": pd.array([2, None], dtype="Int64"),
+                                               "event_timestamp": [T, T]}), ["totals:n_1d"])
+    assert frame["totals__n_1d"].tolist() == [1, 0]
+    refused = {
+        "spine row 2, column account: 'abc' is not a valid bigint": {"account": ["1", "abc"]},
+        "spine row 1, column account: True is not a valid bigint": {"account": [True]},
+        "spine row 1, column account: 1.5 is not a valid bigint": {"account": [1.5]},
+    }
+    for message, columns in refused.items():
+        spine = pd.DataFrame({**columns, "event_timestamp": [T] * len(columns["account"])})
+        with pytest.raises(InputError, match=message):
+            project.training_set(spine, ["totals:n_1d"])
+    # the connection is still usable
+    assert project.online_features("totals", {"account": 1}, as_of=T).features["n_1d"] == 2
+
+
+def test_an_int_is_not_a_text_key_in_a_spine(make_project):
+    project = make_project("""
+name: t
+sources:
+  tx: {columns: {cc_num: text, ts: timestamptz}, timestamp: ts}
+feature_views:
+  v: {source: tx, entity: [cc_num], windows: [1d], features: {n: {agg: count}}}
+""")
+    project.apply()
+    project.db.conn.execute("insert into tx values ('0042', '2026-01-01T00:00:00Z')")
+    # 42 read from a CSV by pandas would silently miss '0042' (and find '42'): refused, as online
+    with pytest.raises(InputError, match=r"spine row 1, column cc_num: 42 is not a valid text; .* \(\"42\"\)"):
+        project.training_set(pd.DataFrame({"cc_num": [42], "event_timestamp": [T]}), ["v:n_1d"])
+    with pytest.raises(InputError, match="key cc_num: 42 is not a valid text"):
+        project.online_features("v", {"cc_num": 42})
+    frame = project.training_set(pd.DataFrame({"cc_num": ["0042"], "event_timestamp": [T]}), ["v:n_1d"])
+    assert frame["v__n_1d"].tolist() == [1]
+
+
+def test_request_fields_in_a_spine_are_checked(project):
+    with pytest.raises(InputError, match="spine row 1, column amount: True is not a valid numeric"):
+        project.training_set(pd.DataFrame({"account": [1], "event_timestamp": [T], "amount": [True],
+                                           "flag": [True]}), ["risk:ratio"])
+    with pytest.raises(InputError, match="spine row 2, column flag: 'maybe' is not a valid boolean"):
+        project.training_set([{"account": 1, "event_timestamp": T, "amount": 1, "flag": "t"},
+                              {"account": 1, "event_timestamp": T, "amount": 1, "flag": "maybe"}], ["risk:ratio"])
+    frame = project.training_set([{"account": 1, "event_timestamp": T, "amount": "7", "flag": "t"}], ["risk:ratio"])
+    assert frame["risk__ratio"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\udcff"])
+def test_nul_and_lone_surrogates_are_refused_everywhere(project, bad):
+    spine = pd.DataFrame({"account": [1], "event_timestamp": [T], "label": pd.Series([bad], dtype=object)})
+    with pytest.raises(InputError, match="spine row 1, column label: .*(NUL|lone surrogate)"):
+        project.training_set(spine, ["totals:n_1d"])
+    with pytest.raises(InputError, match="spine row 1, column event_timestamp"):
+        project.training_set([{"account": 1, "event_timestamp": "2026-01-01" + bad}], ["totals:n_1d"])
+    with pytest.raises(InputError, match="request field flag"):
+        project.online_features("risk", {"account": 1}, request={"amount": 1, "flag": bad})
+    with pytest.raises(InputError, match="--spine-sql"):
+        project.training_set(None, ["totals:n_1d"], spine_sql=f"select 1 as account, '{bad}' as x")
+    with pytest.raises(MaterializerError):
+        project.training_set(f"spine{bad}.csv", ["totals:n_1d"])
+    for call in (lambda: project.online_features("totals", {"account": 1}, as_of=T + bad),
+                 lambda: project.metrics("model", as_of=bad),
+                 lambda: project.verify(as_of=bad)):
+        with pytest.raises(InputError, match="--as-of"):
+            call()
+    for call in (lambda: project.online_features("totals" + bad, {"account": 1}),
+                 lambda: project.metrics("model" + bad), lambda: project.timeseries("model" + bad),
+                 lambda: project.metrics("model", window="1d" + bad), lambda: project.metrics("model", by=bad),
+                 lambda: project.training_set([{"account": 1, "event_timestamp": T}], ["totals:n" + bad]),
+                 lambda: project.store_reference(bad), lambda: project.push(bad, "events.csv")):
+        with pytest.raises(MaterializerError):
+            call()
+    assert project.online_features("totals", {"account": 1}, as_of=T).features["n_1d"] == 2
+
