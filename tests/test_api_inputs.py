@@ -101,3 +101,15 @@ def test_nul_and_lone_surrogates_are_refused_everywhere(project, bad):
             call()
     assert project.online_features("totals", {"account": 1}, as_of=T).features["n_1d"] == 2
 
+
+def test_monitor_windows_and_names(project):
+    from materializer.errors import NotFoundError
+
+    for call in (project.metrics, project.versions, project.drift):
+        with pytest.raises(InputError, match="monitor model has no window ''; its windows: 1d"):
+            call("model", window="")
+        with pytest.raises(InputError, match=r"has no window '1dd' \(did you mean '1d'\?\)"):
+            call("model", window="1dd")
+    with pytest.raises(NotFoundError, match="unknown monitor 'modle' \\(did you mean 'model'\\?\\)"):
+        project.metrics("modle")
+    assert project.metrics("model").window == "1d"

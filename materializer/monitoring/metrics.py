@@ -18,7 +18,7 @@ import psycopg
 
 from materializer.definitions.spec import Monitor
 from materializer.definitions.timeparse import parse_timestamp
-from materializer.errors import MaterializerError, did_you_mean
+from materializer.errors import InputError, MaterializerError, NotFoundError, did_you_mean
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -49,8 +49,8 @@ class MetricsResult:
 def get_monitor(project: "Project", name: str) -> Monitor:
     monitors = project.spec.monitors
     if name not in monitors:
-        raise MaterializerError(f"unknown monitor {name!r}{did_you_mean(name, monitors)}; "
-                                f"known monitors: {', '.join(monitors) or '(none)'}")
+        raise NotFoundError(f"unknown monitor {name!r}{did_you_mean(str(name), monitors)}; "
+                            f"known monitors: {', '.join(monitors) or '(none)'}")
     return monitors[name]
 
 
@@ -88,13 +88,24 @@ def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | s
     return now, rows
 
 
+def _window(monitor: Monitor, window: str | None) -> str:
+    """One of the monitor's windows (None: its first); any other value is an InputError."""
+    windows = [w.text for w in monitor.windows]
+    if window is None:
+        return windows[0]
+    if window not in windows:
+        raise InputError(f"monitor {monitor.name} has no window {window!r}{did_you_mean(str(window), windows)}; "
+                         f"its windows: {', '.join(windows)}")
+    return window
+
+
 def _slice_name(monitor: Monitor, by: str | None) -> str | None:
     if by is None:
         return None
     names = [name for name, _ in monitor.slices]
     if by not in names:
-        raise MaterializerError(f"cannot slice monitor {monitor.name} by {by!r}{did_you_mean(by, names)}; "
-                                f"use one of: {', '.join(names) or '(none: declare version or segments)'}")
+        raise InputError(f"cannot slice monitor {monitor.name} by {by!r}{did_you_mean(str(by), names)}; "
+                         f"use one of: {', '.join(names) or '(none: declare version or segments)'}")
     return by
 
 
@@ -109,10 +120,7 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
             as_of: datetime | str | None = None) -> MetricsResult:
     """Metrics of one window (default: the monitor's first), overall or ``by`` version or a segment."""
     monitor = get_monitor(project, name)
-    windows = [w.text for w in monitor.windows]
-    window = window or windows[0]
-    if window not in windows:
-        raise MaterializerError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
+    window = _window(monitor, window)
     slice_name = _slice_name(monitor, by) or "all"
     now, rows = _select(
         project,
@@ -150,7 +158,7 @@ def versions(project: "Project", name: str, window: str | None = None,
     monitor = get_monitor(project, name)
     if not monitor.version:
         return []
-    window = window or monitor.windows[0].text
+    window = _window(monitor, window)
     _, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
                                "order by metric, version_a, version_b", [window], as_of)
     return [{k: _plain(v) for k, v in row.items()} for row in rows]
@@ -162,7 +170,7 @@ def drift(project: "Project", name: str, window: str | None = None,
     monitor = get_monitor(project, name)
     if not monitor.reference_relation:
         return []
-    window = window or monitor.windows[0].text
+    window = _window(monitor, window)
     _, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
                                "order by column_name", [window], as_of)
     return [{k: _plain(v) for k, v in row.items()} for row in rows]
