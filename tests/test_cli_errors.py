@@ -191,3 +191,33 @@ def test_bad_spine_query_and_outputs(applied: Path, runner: CliRunner) -> None:
     result = invoke(runner, *args, "--out", "train.CSV")
     assert result.exit_code == 0, result.output
     assert (applied / "train.CSV").read_text().startswith("account,event_timestamp,totals__n_1h")
+
+
+@pytest.mark.parametrize("missing", ["pandas", "pyarrow"])
+def test_parquet_without_the_extra_names_it(applied: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                            missing: str) -> None:
+    import sys
+
+    import pandas as pd
+
+    pd.DataFrame({"account": [1], "event_timestamp": ["2026-01-01T01:00:00Z"]}).to_parquet(applied / "spine.parquet")
+    monkeypatch.setitem(sys.modules, missing, None)  # as on a base install: `import pyarrow` fails
+    for args in (["--spine", "spine.csv", "--out", "train.parquet"], ["--spine", "spine.parquet"]):
+        line = one_line_error(invoke(runner, "training-set", "--features", "totals:*", *args))
+        assert f"needs {missing}, which is not installed; pip install \"materializer[parquet]\"" in line
+    assert not (applied / "train.parquet").exists()
+    result = invoke(runner, "training-set", "--features", "totals:*", "--spine", "spine.csv", "--out", "train.csv")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_dataframe_without_pandas_points_to_csv(applied: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from materializer.errors import MaterializerError
+    from materializer.project import Project
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with Project.load(applied) as project:
+        with pytest.raises(MaterializerError, match=r"project.training_set\(\) .* needs pandas.*materializer\[parquet\]"):
+            project.training_set("spine.csv", ["totals:*"])
+        assert project.write_training_set("spine.csv", ["totals:*"], out=applied / "out.csv") == 1
