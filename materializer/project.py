@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
-from materializer.errors import DatabaseError, NotFoundError
+from materializer.errors import DatabaseError, NotFoundError, ProjectError
 
 if TYPE_CHECKING:
     from materializer.db.apply import Plan
@@ -30,6 +30,21 @@ PROJECT_FILE = "materializer.yml"
 # SQLSTATEs of a read that names an object the database lacks: undefined table, schema, function, column
 MISSING_OBJECT = frozenset({"42P01", "3F000", "42883", "42703"})
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8 text: ``line 3, column 7: byte 0xff is not UTF-8 text``."""
+    try:
+        with path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    column = len(line[:exc.start].decode("utf-8")) + 1
+                    return f"line {number}, column {column}: byte 0x{line[exc.start]:02x} is not UTF-8 text"
+    except OSError:
+        pass
+    return "not UTF-8 text"
 
 
 def _reads_views(method: _Method) -> _Method:
@@ -68,7 +83,17 @@ class Project:
         path = Path(path)
         if path.is_dir():
             path = path / PROJECT_FILE
-        spec = parse_project(load_yaml(path), file=str(path))
+        try:
+            raw = load_yaml(path)
+        except UnicodeDecodeError:
+            raise ProjectError(f"{path}: {not_utf8(path)}; save the project file as UTF-8") from None
+        except RecursionError:
+            raise ProjectError(f"{path}: the YAML is nested too deeply; a project file is a few levels of "
+                               "mappings and lists") from None
+        except OSError as exc:
+            raise ProjectError(f"{path}: cannot read the project file: {exc.strerror or exc}; pass --project "
+                               "PATH of a materializer.yml or of the folder that holds it") from None
+        spec = parse_project(raw, file=str(path))
         return cls(spec, path.resolve().parent, dsn)
 
     @property
@@ -145,9 +170,20 @@ class Project:
 
     def push(self, source: str, path: str | Path, progress: bool = False) -> int:
         """Load a CSV or JSONL file into a managed source, all or nothing; returns the row count."""
-        from materializer.db.push import push_file
+        import csv
 
-        return push_file(self, source, Path(path), progress=progress)
+        from materializer.db.push import push_file
+        from materializer.errors import PushError
+
+        path = Path(path)
+        try:
+            return push_file(self, source, path, progress=progress)
+        except UnicodeDecodeError:
+            raise PushError(f"{path}: {not_utf8(path)}; save the file as UTF-8; nothing was inserted") from None
+        except csv.Error as exc:
+            raise PushError(f"{path}: not a CSV file that can be read: {exc}; nothing was inserted") from None
+        except OSError as exc:
+            raise PushError(f"{path}: cannot read the file: {exc.strerror or exc}; nothing was inserted") from None
 
     @_reads_views
     def metrics(self, monitor: str, window: str | None = None, by: str | None = None,

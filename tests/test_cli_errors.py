@@ -221,3 +221,30 @@ def test_a_dataframe_without_pandas_points_to_csv(applied: Path, monkeypatch: py
         with pytest.raises(MaterializerError, match=r"project.training_set\(\) .* needs pandas.*materializer\[parquet\]"):
             project.training_set("spine.csv", ["totals:*"])
         assert project.write_training_set("spine.csv", ["totals:*"], out=applied / "out.csv") == 1
+
+
+def test_project_files_that_cannot_be_read(cli_env: Path, runner: CliRunner) -> None:
+    (cli_env / "latin1.yml").write_bytes(PROJECT.replace("name: accounts", "name: comptes # réglés").encode("latin-1"))
+    line = one_line_error(invoke(runner, "-p", "latin1.yml", "validate"))
+    assert "latin1.yml: line 1, column 18: byte 0xe9 is not UTF-8 text; save the project file as UTF-8" in line
+    (cli_env / "deep.yml").write_text("[" * 5000, encoding="utf-8")
+    line = one_line_error(invoke(runner, "-p", "deep.yml", "validate"))
+    assert "deep.yml: the YAML is nested too deeply" in line
+    write_project(cli_env)
+    line = one_line_error(invoke(runner, "-p", "materializer.yml/inner.yml", "validate"))
+    assert "materializer.yml/inner.yml: cannot read the project file: Not a directory" in line
+
+
+def test_push_files_that_cannot_be_read(applied: Path, runner: CliRunner) -> None:
+    (applied / "latin1.jsonl").write_bytes(b'{"account": 1, "ts": "2026-01-01T00:00:00Z"}\n'
+                                           b'{"account": 2, "note": "d\xe9j\xe0", "ts": "2026-01-01T00:00:00Z"}\n')
+    line = one_line_error(invoke(runner, "push", "events", "latin1.jsonl"))
+    assert "latin1.jsonl: line 2, column 26: byte 0xe9 is not UTF-8 text" in line and "nothing was inserted" in line
+    (applied / "folder.csv").mkdir()
+    line = one_line_error(invoke(runner, "push", "events", "folder.csv"))
+    assert "folder.csv: cannot read the file: Is a directory" in line
+    (applied / "wide.csv").write_text("account," + "x" * 200_000 + ",ts\n", encoding="utf-8")
+    line = one_line_error(invoke(runner, "push", "events", "wide.csv"))
+    assert "wide.csv: not a CSV file that can be read: field larger than field limit" in line
+    result = invoke(runner, "features", "totals", "--key", "account=2", "--as-of", "2026-01-01T01:00:00Z", "--json")
+    assert '"n_1d": 1' in result.stdout, "nothing of the refused files was inserted"
