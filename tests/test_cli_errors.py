@@ -248,3 +248,16 @@ def test_push_files_that_cannot_be_read(applied: Path, runner: CliRunner) -> Non
     assert "wide.csv: not a CSV file that can be read: field larger than field limit" in line
     result = invoke(runner, "features", "totals", "--key", "account=2", "--as-of", "2026-01-01T01:00:00Z", "--json")
     assert '"n_1d": 1' in result.stdout, "nothing of the refused files was inserted"
+
+
+def test_reference_of_a_text_column(applied: Path, runner: CliRunner) -> None:
+    (applied / "ref.csv").write_text("score,note,ts\n0.5,x,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    assert invoke(runner, "push", "ref", "ref.csv").exit_code == 0
+    line = one_line_error(invoke(runner, "reference", "model"))
+    assert "the reference ref.note of monitor model is text, not a number" in line
+    (applied / "materializer.yml").write_text(PROJECT.replace("{relation: ref, column: note}", "{relation: ref, column: score}"), encoding="utf-8")
+    (applied / "inf.csv").write_text("score,ts\nInfinity,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    result = invoke(runner, "push", "ref", "inf.csv")
+    assert result.exit_code == 0, result.output
+    line = one_line_error(invoke(runner, "reference", "model"))
+    assert "the reference ref.score holds inf; drift bins need finite numbers" in line

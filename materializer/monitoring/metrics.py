@@ -30,6 +30,8 @@ REGRESSION_METRICS = ("n", "n_labelled", "coverage", "pending", "n_invalid", "ma
                       "r2")
 COUNTS = ("n", "n_labelled", "pending", "n_invalid", "tp", "fp", "tn", "fn")
 DECILES = [i / 10 for i in range(1, 10)]
+# type oids of numbers: int2, int4, int8, float4, float8, numeric
+NUMBER_TYPES = frozenset({21, 23, 20, 700, 701, 1700})
 
 
 @dataclass
@@ -207,8 +209,18 @@ def store_reference(project: "Project", name: str) -> dict[str, int]:
         with conn.transaction():
             rows: list[tuple[str, int, float, float, float]] = []
             for stored, column in pairs:
-                values = [float(v) for (v,) in conn.execute(
-                    f"select {column} from {monitor.reference_relation} where {column} is not null")]
+                cur = conn.execute(f"select {column} from {monitor.reference_relation} where {column} is not null")
+                type_code = cur.description[0].type_code if cur.description else None
+                if type_code not in NUMBER_TYPES:
+                    type_name = conn.execute("select format_type(%s, null)", [type_code]).fetchone()[0]
+                    raise InputError(f"the reference {monitor.reference_relation}.{column} of monitor {name} is "
+                                     f"{type_name}, not a number; drift bins are cut from numbers: point it at a "
+                                     "numeric column (the model's scores, or a numeric feature)")
+                values = [float(v) for (v,) in cur]
+                infinite = next((v for v in values if not math.isfinite(v)), None)
+                if infinite is not None:
+                    raise InputError(f"the reference {monitor.reference_relation}.{column} holds {infinite}; drift "
+                                     "bins need finite numbers: remove or null those rows")
                 if not values:
                     raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no values; "
                                             "load the training or validation rows first")
