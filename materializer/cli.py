@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from materializer.console import err_console, out_console
 from materializer.db import embedded
-from materializer.errors import MaterializerError
+from materializer.errors import InputError, MaterializerError
 from materializer.project import PROJECT_FILE, Project
 
 
@@ -256,8 +256,11 @@ def _parse_keys(keys: list[str], option: str = "--key") -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             what, example = ("COLUMN", "cc_num=4111") if option == "--key" else ("FIELD", "amount=120")
-            raise MaterializerError(f"{option} {item!r}: expected {what}=VALUE, for example {option} {example}")
-        out[name.strip()] = value
+            raise InputError(f"{option} {item!r}: expected {what}=VALUE, for example {option} {example}")
+        name = name.strip()
+        if name in out:
+            raise InputError(f"{option} {name} is given twice ({out[name]!r} and {value!r}); give it once")
+        out[name] = value
     return out
 
 

@@ -261,3 +261,11 @@ def test_reference_of_a_text_column(applied: Path, runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     line = one_line_error(invoke(runner, "reference", "model"))
     assert "the reference ref.score holds inf; drift bins need finite numbers" in line
+
+
+def test_a_repeated_key_or_request_field_is_refused(applied: Path, runner: CliRunner) -> None:
+    line = one_line_error(invoke(runner, "features", "totals", "--key", "account=1", "-k", " account=2"))
+    assert "--key account is given twice ('1' and '2'); give it once" in line
+    line = one_line_error(invoke(runner, "features", "risk", "--key", "account=1", "--request", "amount=1",
+                                 "--request", "flag=true", "-r", "amount=2"))
+    assert "--request amount is given twice ('1' and '2'); give it once" in line
