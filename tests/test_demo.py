@@ -22,3 +22,24 @@ def test_demo_streams_and_ends_on_its_own(cli_env, pg_dsn):
     assert recent >= 20, "transactions were streamed during the run"
     assert hot > 0
     assert (cli_env / "demo" / "materializer.yml").exists()
+
+
+def test_demo_twice_in_one_folder_reuses_its_data(cli_env, pg_dsn):
+    args = ["demo", "--duration", "0.5", "--rate", "20", "--dir", "demo"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "loaded 3000 transactions" in first.output and "reusing" not in first.output
+
+    def counts():
+        with psycopg.connect(pg_dsn) as conn:
+            return {t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+                    for t in ("transactions", "predictions", "chargebacks")}
+
+    before = counts()
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "reusing the data of an earlier run at " in second.output and "nothing loaded twice" in second.output
+    assert f"{before['transactions']} transactions, {before['predictions']} predictions" in second.output
+    after = counts()
+    assert after["predictions"] == before["predictions"] and after["chargebacks"] == before["chargebacks"]
+    assert before["transactions"] < after["transactions"] < before["transactions"] + 1000, "only the streamed rows"

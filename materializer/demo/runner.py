@@ -12,6 +12,7 @@ what to try next.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from materializer.console import err_console, out_console
+from materializer.db.connection import DSN_ENV
 from materializer.demo.scaffold import scaffold
 from materializer.demo.scenario import ModelScenario, Scenario
 from materializer.project import Project
@@ -95,6 +97,33 @@ def _insert(project: Project, table: str, rows: list[dict]) -> None:
             copy.write_row([row[c] for c in columns])
 
 
+def _load_history(project: Project, scenario: Scenario, now: datetime) -> None:
+    """Load the history into the tables that are empty; a table that holds rows (an earlier run in the
+    same folder) is reused as it is, so that nothing is loaded twice. Says which."""
+    conn = project.db.conn
+    held = {t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ("transactions", "predictions", "chargebacks")}
+    if all(held.values()):
+        hint = ("empty those tables" if os.environ.get(DSN_ENV) else "run the demo with another --dir")
+        err_console.print(f"reusing the data of an earlier run at {project.db.where}: {held['transactions']} "
+                          f"transactions, {held['predictions']} predictions and {held['chargebacks']} chargebacks "
+                          f"(nothing loaded twice; to start afresh, {hint})")
+        return
+    loaded = []
+    if not held["transactions"]:
+        history = scenario.history(3000, now, timedelta(hours=3))
+        _insert(project, "transactions", history)
+        loaded.append(f"{len(history)} transactions of the last 3 hours")
+    if not held["predictions"] and not held["chargebacks"]:
+        predictions, chargebacks = ModelScenario(seed=int(time.time())).history(20000, now, timedelta(days=16))
+        _insert(project, "predictions", predictions)
+        _insert(project, "chargebacks", [c for c in chargebacks if datetime.fromisoformat(c["reported_at"]) <= now])
+        loaded.append(f"{len(predictions)} predictions of the last 16 days with their chargebacks")
+    reused = [f"{n} {t}" for t, n in held.items() if n]
+    err_console.print("loaded " + " and ".join(loaded) + (f"; reused {', '.join(reused)} of an earlier run"
+                                                          if reused else ""))
+
+
 def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> None:
     """Run the demo in ``directory`` for ``duration`` seconds at ``rate`` transactions per second."""
     if not (directory / "materializer.yml").exists():
@@ -106,13 +135,8 @@ def run_demo(directory: Path, duration: float = 30.0, rate: float = 40.0) -> Non
         err_console.print(plan.summary())
         scenario = Scenario(seed=int(time.time()))
         now = datetime.now(timezone.utc)
-        history = scenario.history(3000, now, timedelta(hours=3))
-        _insert(project, "transactions", history)
-        predictions, chargebacks = ModelScenario(seed=int(time.time())).history(20000, now, timedelta(days=16))
-        _insert(project, "predictions", predictions)
-        _insert(project, "chargebacks", [c for c in chargebacks if datetime.fromisoformat(c["reported_at"]) <= now])
-        err_console.print(f"loaded {len(history)} transactions of the last 3 hours and {len(predictions)} "
-                          f"predictions of the last 16 days; streaming for {duration:.0f} s (Ctrl-C to stop)")
+        _load_history(project, scenario, now)
+        err_console.print(f"streaming for {duration:.0f} s (Ctrl-C to stop)")
         cards = scenario.watched
         inserted = 0
         started = time.monotonic()
