@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
-from materializer.errors import DatabaseError, NotFoundError, ProjectError
+from materializer.errors import DatabaseError, InputError, NotFoundError, ProjectError
 
 if TYPE_CHECKING:
     from materializer.db.apply import Plan
@@ -30,6 +30,13 @@ PROJECT_FILE = "materializer.yml"
 # SQLSTATEs of a read that names an object the database lacks: undefined table, schema, function, column
 MISSING_OBJECT = frozenset({"42P01", "3F000", "42883", "42703"})
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _no_nul(path: str | Path, what: str) -> None:
+    """An InputError for a path holding NUL, which no file name can (lone surrogates are fine: they
+    are the bytes of a name that is not UTF-8)."""
+    if "\x00" in str(path):
+        raise InputError(f"{what} {str(path)!r} holds a NUL character (\\x00), which no file name can")
 
 
 def not_utf8(path: Path) -> str:
@@ -80,6 +87,7 @@ class Project:
         ``dsn`` overrides ``MATERIALIZER_DSN``; without either, the embedded
         PostgreSQL of the project folder is started on demand.
         """
+        _no_nul(path, "the project path")
         path = Path(path)
         if path.is_dir():
             path = path / PROJECT_FILE
@@ -175,6 +183,7 @@ class Project:
         from materializer.db.push import push_file
         from materializer.errors import PushError
 
+        _no_nul(path, "the file's path")
         path = Path(path)
         try:
             return push_file(self, source, path, progress=progress)

@@ -113,3 +113,31 @@ def test_monitor_windows_and_names(project):
     with pytest.raises(NotFoundError, match="unknown monitor 'modle' \\(did you mean 'model'\\?\\)"):
         project.metrics("modle")
     assert project.metrics("model").window == "1d"
+
+
+def test_python_values_of_other_shapes(project, tmp_path):
+    import numpy as np
+
+    from materializer.project import Project
+
+    # numpy scalars (a value taken from a DataFrame) are the numbers they hold
+    assert project.online_features("totals", {"account": np.int64(1)}, as_of=T).features["n_1d"] == 2
+    result = project.online_features("risk", {"account": np.int64(1)}, as_of=T,
+                                     request={"amount": np.float64(7.0), "flag": np.bool_(True)})
+    assert result.features["ratio"] == 1.0
+    with pytest.raises(InputError, match="key account: 1.5 is not a valid bigint"):
+        project.online_features("totals", {"account": np.float64(1.5)})
+    with pytest.raises(InputError, match="the entity of feature view totals must be a mapping"):
+        project.online_features("totals", [("account", 1)])
+    with pytest.raises(InputError, match="the request of risk must be a mapping"):
+        project.online_features("risk", {"account": 1}, request="amount=1")
+    with pytest.raises(InputError, match="--entities: 0 is not a number of entities"):
+        project.verify(entities=0)
+    with pytest.raises(InputError, match="NUL"):
+        project.push("events", "events\x00.csv")
+    with pytest.raises(InputError, match="NUL"):
+        Project.load(str(tmp_path / "materializer.yml\x00"))
+    # a file name that is not UTF-8 (bytes 0xe9 read as a lone surrogate, as in sys.argv) is a file name
+    name = "caf\udce9.csv"
+    (tmp_path / "events.csv").rename(tmp_path / name)
+    assert project.push("events", tmp_path / name) == 3

@@ -11,6 +11,7 @@ cannot skew. A count missing for an entity reads 0, as online.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.validate import REFERENCE
 from materializer.definitions.values import coerce
 from materializer.errors import InputError, MaterializerError, did_you_mean
-from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity, key_param
+from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity, key_param, native
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -44,6 +45,10 @@ def select_list(od: OnDemandView, views: dict[str, FeatureView]) -> str:
 
 
 def check_request(od: OnDemandView, request: dict[str, Any] | None) -> dict[str, Any]:
+    """The request fields in declaration order, each checked against its type (as keys are)."""
+    if request is not None and not isinstance(request, Mapping):
+        raise InputError(f"the request of {od.name} must be a mapping of field names to values; "
+                         f"got {type(request).__name__}")
     request = dict(request or {})
     for key in request:
         if key not in od.request:
@@ -52,7 +57,7 @@ def check_request(od: OnDemandView, request: dict[str, Any] | None) -> dict[str,
     missing = [f for f in od.request if f not in request]
     if missing:
         raise InputError(f"{od.name} needs the request field {missing[0]!r}; pass --request {missing[0]}=VALUE")
-    return {f: coerce(request[f], od.request[f], f"request field {f}") for f in od.request}
+    return {f: coerce(native(request[f]), od.request[f], f"request field {f}") for f in od.request}
 
 
 def online_on_demand(project: "Project", name: str, entity: dict[str, Any], request: dict[str, Any] | None,

@@ -14,6 +14,7 @@ formatted into SQL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -76,7 +77,10 @@ def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
 def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
     """The key values in the view's key order, each checked against its column's type (text from a
     command line is parsed: ``--key id=42`` for a ``bigint`` key). Unknown or missing keys and values
-    of the wrong type are InputErrors."""
+    of the wrong type are InputErrors. numpy scalars (from pandas) count as the Python values they hold."""
+    if not isinstance(entity, Mapping):
+        raise InputError(f"the entity of feature view {view.name} must be a mapping of key columns to values, "
+                         f"such as {{{view.entity[0]!r}: ...}}; got {type(entity).__name__}")
     for key in entity:
         if key not in view.entity:
             raise InputError(
@@ -88,7 +92,12 @@ def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
         raise InputError(
             f"feature view {view.name} needs a value for {', '.join(missing)}; pass --key {missing[0]}=VALUE"
         )
-    return {k: coerce(entity[k], view.source.column_type(k), f"key {k}") for k in view.entity}
+    return {k: coerce(native(entity[k]), view.source.column_type(k), f"key {k}") for k in view.entity}
+
+
+def native(value: Any) -> Any:
+    """A numpy scalar (``numpy.int64`` from a DataFrame) as the Python value it holds; other values as they are."""
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
 
 
 def key_param(value: Any) -> str | None:

@@ -37,6 +37,7 @@ from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.definitions.values import check_text, coerce
 from materializer.errors import InputError, MaterializerError, did_you_mean
 from materializer.extras import optional
+from materializer.features.online import native
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, Phases
 from materializer.sql.compile import feature_args, window_args
 from materializer.sql.render import renderer
@@ -187,11 +188,6 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _native(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds (other values unchanged)."""
-    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
-
-
 def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[Any]],
                typed: dict[str, str | None] | None = None) -> None:
     """Rows of Python values into the spine table; the values of ``typed`` columns (keys and request
@@ -204,7 +200,7 @@ def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[
         for n, row in enumerate(rows, start=1):
             values = list(row)
             for i, name, sql_type in checks:
-                value = _native(values[i])
+                value = native(values[i])
                 values[i] = None if _missing(value) else coerce(value, sql_type, f"spine row {n}, column {name}")
             texts = [_text(v) for v in values]
             for name, text in zip(header, texts):
@@ -235,7 +231,8 @@ def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = No
         return header
     if isinstance(spine, (str, Path)):
         path = Path(spine)
-        check_text(str(path), "the spine's path")
+        if "\x00" in str(path):
+            raise InputError(f"the spine's path {str(path)!r} holds a NUL character (\\x00), which no file name can")
         if not path.exists():
             raise InputError(f"{path}: no such spine file")
         if path.suffix.lower() == ".parquet":
@@ -654,7 +651,8 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
 def check_output(out: Path) -> None:
     """An InputError unless ``out`` is a .csv or .parquet file that can be created (checked before any
     work, so that a typo does not cost a training set)."""
-    check_text(str(out), "--out")
+    if "\x00" in str(out):
+        raise InputError(f"--out {str(out)!r} holds a NUL character (\\x00), which no file name can")
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise InputError(f"--out {out}: unknown file type {suffix or '(none)'}; a training set is written as "
