@@ -131,8 +131,9 @@ def test_python_values_of_other_shapes(project, tmp_path):
         project.online_features("totals", [("account", 1)])
     with pytest.raises(InputError, match="the request of risk must be a mapping"):
         project.online_features("risk", {"account": 1}, request="amount=1")
-    with pytest.raises(InputError, match="--entities: 0 is not a number of entities"):
-        project.verify(entities=0)
+    for entities in (0, -1, 10**20, True, 2.0):
+        with pytest.raises(InputError, match=f"--entities: {entities!r} is not a number of entities"):
+            project.verify(entities=entities)
     with pytest.raises(InputError, match="NUL"):
         project.push("events", "events\x00.csv")
     with pytest.raises(InputError, match="NUL"):

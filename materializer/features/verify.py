@@ -32,6 +32,7 @@ MISSING_KEY = "__materializer_verify_no_events__"
 SPINE_TIME = "_materializer_verify_t"
 NUMBER_KINDS = (*INTEGER_RANGES, "numeric", "real", "double precision")
 TEXT_KINDS = ("text", "varchar", "character varying")
+MAX_ENTITIES = 1_000_000  # per view: each is one online lookup
 
 
 @dataclass
@@ -114,8 +115,9 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
     """Compare online and training-set values of every feature for sampled entities at one time."""
     from materializer.features.training import build, stream_rows
 
-    if isinstance(entities, bool) or not isinstance(entities, int) or entities < 1:
-        raise InputError(f"--entities: {entities!r} is not a number of entities; give a whole number, 1 or more")
+    if isinstance(entities, bool) or not isinstance(entities, int) or not 1 <= entities <= MAX_ENTITIES:
+        raise InputError(f"--entities: {entities!r} is not a number of entities; give a whole number from 1 to "
+                         f"{MAX_ENTITIES:,}")
     if project.engine != "postgres":
         raise MaterializerError(f"verify on {project.engine} is not available yet: it needs training sets, which "
                                 "run on PostgreSQL; point MATERIALIZER_DSN at PostgreSQL")
