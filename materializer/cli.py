@@ -25,6 +25,9 @@ from materializer.project import PROJECT_FILE, Project
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+_PROBLEMS = re.compile(r"invalid project file \((\d+) problems\):\n")
+
+
 def _printable(line: str) -> str:
     """``line`` with control characters and lone surrogates written as escapes: one terminal line."""
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), line)
@@ -35,8 +38,12 @@ def _print_error(exc: BaseException) -> None:
 
     from materializer.errors import ProjectError
 
-    # one line; only a project file's list of problems has one line per problem
-    lines = str(exc).split("\n") if isinstance(exc, ProjectError) else [str(exc)]
+    # one line; only a project file's list of problems has one line per problem, after a line counting them
+    message = str(exc)
+    lines = [message]
+    head = _PROBLEMS.match(message)
+    if isinstance(exc, ProjectError) and head and message.count("\n") == int(head.group(1)):
+        lines = message.split("\n")
     err_console.print(Text("error: ", style="bold red") + Text("\n".join(_printable(line) for line in lines)))
 
 

@@ -269,3 +269,18 @@ def test_a_repeated_key_or_request_field_is_refused(applied: Path, runner: CliRu
     line = one_line_error(invoke(runner, "features", "risk", "--key", "account=1", "--request", "amount=1",
                                  "--request", "flag=true", "-r", "amount=2"))
     assert "--request amount is given twice ('1' and '2'); give it once" in line
+
+
+def test_a_project_file_error_is_one_line_unless_it_lists_problems(cli_env: Path, runner: CliRunner) -> None:
+    (cli_env / "materializer.yml").write_bytes(b"name: x\x00\n")  # PyYAML's message spans two lines
+    line = one_line_error(invoke(runner, "validate"))
+    assert "unacceptable character #x0000" in line
+    (cli_env / "materializer.yml").write_text(PROJECT.replace("windows: [1h, 1d]", "windows: [1x, 2y]"),
+                                              encoding="utf-8")
+    result = invoke(runner, "validate")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: invalid project file (3 problems):"
+    assert [line.split(": ")[1] for line in lines[1:]] == ["feature_views.totals.windows[0]",
+                                                           "feature_views.totals.windows[1]",
+                                                           "on_demand_features.risk.features.ratio"]
