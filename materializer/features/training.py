@@ -258,7 +258,9 @@ def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = No
                             "dicts (one per row), or --spine-sql")
 
 
-def _check_spine(project: "Project", header: list[str], views: list[FeatureView], ts_column: str) -> dict[str, int]:
+def _check_spine(project: "Project", header: list[str], views: list[FeatureView], ts_column: str
+                 ) -> tuple[dict[str, int], int]:
+    """The position of each spine column, and how many spine times have no time zone."""
     position = {name: i for i, name in enumerate(header)}
     needed = [ts_column] + [k for v in views for k in v.entity]
     for name in needed:
@@ -277,9 +279,7 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
         value = conn.execute(f"select {ts} from {SPINE} where _row = %s", [first_bad]).fetchone()[0]
         raise MaterializerError(f"spine row {first_bad} (line {first_bad + 1} of a CSV): {ts_column} = {value!r} is "
                                 "not a timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z")
-    if naive:
-        print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
-    return position
+    return position, naive
 
 
 def _check_types(project: "Project", position: dict[str, int], typed: dict[str, str | None],
@@ -554,8 +554,10 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     typed = {k: v.source.column_type(k) for v in views for k in v.entity}
     typed.update({f: t for od in on_demand.values() for f, t in od.request.items()})
     header = load_spine(project, spine, spine_sql, typed)
-    position = _check_spine(project, header, views, timestamp_column)
+    position, naive = _check_spine(project, header, views, timestamp_column)
     _check_types(project, position, typed, spine)
+    if naive:  # once the spine is known to be good: an error is then the only line
+        print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
     project.db.conn.execute(f"analyze {SPINE}")
     rows = project.db.conn.execute(f"select count(*) from {SPINE}").fetchone()[0]
     phases.start(rows, PROGRESS_MIN_ROWS)
