@@ -142,3 +142,14 @@ def test_python_values_of_other_shapes(project, tmp_path):
     name = "caf\udce9.csv"
     (tmp_path / "events.csv").rename(tmp_path / name)
     assert project.push("events", tmp_path / name) == 3
+
+
+def test_spine_column_names(project, tmp_path):
+    with pytest.raises(InputError, match=r"a spine column name: 'label\\x00' holds a NUL"):
+        project.training_set([{"account": 1, "event_timestamp": T, "label\x00": 1}], ["totals:n_1d"])
+    with pytest.raises(InputError, match="the spine has 2000 columns; at most 1599"):
+        project.training_set([{"account": 1, "event_timestamp": T, **{f"c{i}": i for i in range(1998)}}],
+                             ["totals:n_1d"])
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(5000)) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="the spine has 5000 columns"):
+        project.write_training_set(tmp_path / "wide.csv", ["totals:n_1d"])

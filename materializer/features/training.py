@@ -68,6 +68,7 @@ PARTS = 2
 # varchar, bpchar (float8 prints its shortest exact form, as in JSON).
 PLAIN_TEXT_TYPES = frozenset({21, 23, 20, 1700, 700, 701, 25, 1043, 1042})
 PROGRESS_STEP = 10_000  # rows written between two updates of the bar
+MAX_SPINE_COLUMNS = 1599  # PostgreSQL's 1600 columns per table, less the row number
 
 
 def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
@@ -163,9 +164,14 @@ def _load_csv(conn: psycopg.Connection, path: Path) -> list[str]:
 
 
 def _create_spine(conn: psycopg.Connection, header: list[str]) -> None:
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    if len(header) > MAX_SPINE_COLUMNS:
+        raise InputError(f"the spine has {len(header)} columns; at most {MAX_SPINE_COLUMNS} fit in a table")
+    for name in header:
+        check_text(name, "a spine column name")
+    seen: set[str] = set()
+    dupes = sorted({h for h in header if h in seen or seen.add(h)})
     if dupes:
-        raise MaterializerError(f"the spine has the column {dupes[0]!r} twice")
+        raise InputError(f"the spine has the column {dupes[0]!r} twice")
     cols = ", ".join(f"c{i} text" for i in range(len(header)))
     conn.execute(f"drop table if exists {SPINE}")
     conn.execute(f"create temporary table {SPINE} (_row bigint generated always as identity, {cols})")
