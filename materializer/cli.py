@@ -18,11 +18,12 @@ from typer.core import TyperGroup
 from materializer.console import err_console, out_console
 from materializer.db import embedded
 from materializer.errors import InputError, MaterializerError
-from materializer.project import PROJECT_FILE, Project
+from materializer.project import PROJECT_FILE, Project, project_file
 
 
-# control characters (a newline or an escape sequence in a file name or a value) and lone surrogates
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# control characters (a newline or an escape sequence in a file name or a value), line and paragraph
+# separators, invisible and bidirectional formatting characters, and lone surrogates
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 _PROBLEMS = re.compile(r"invalid project file \((\d+) problems\):\n")
@@ -93,8 +94,7 @@ def _main(
 
 
 def _project_file() -> Path:
-    path = state.project_path
-    return path / PROJECT_FILE if path.is_dir() else path
+    return project_file(state.project_path)
 
 
 def _root() -> Path:

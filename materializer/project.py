@@ -32,6 +32,16 @@ MISSING_OBJECT = frozenset({"42P01", "3F000", "42883", "42703"})
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
+def project_file(path: str | Path) -> Path:
+    """The project file: ``path`` itself, or the materializer.yml in it when it is a folder."""
+    path = Path(path)
+    try:
+        folder = path.is_dir()
+    except (OSError, ValueError):  # a name too long for the system, or holding NUL: not a folder
+        folder = False
+    return path / PROJECT_FILE if folder else path
+
+
 def _no_nul(path: str | Path, what: str) -> None:
     """An InputError for a path holding NUL, which no file name can (lone surrogates are fine: they
     are the bytes of a name that is not UTF-8)."""
@@ -88,9 +98,7 @@ class Project:
         PostgreSQL of the project folder is started on demand.
         """
         _no_nul(path, "the project path")
-        path = Path(path)
-        if path.is_dir():
-            path = path / PROJECT_FILE
+        path = project_file(path)
         try:
             raw = load_yaml(path)
         except UnicodeDecodeError:

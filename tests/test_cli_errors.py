@@ -28,6 +28,8 @@ def test_control_characters_in_an_error_stay_on_one_line(cli_env: Path, runner: 
     line = one_line_error(invoke(runner, "push", "transactions", "bad\nname\x1b[2J.csv"))
     assert "bad\\nname\\x1b[2J.csv: no such file" in line
     assert "\x1b" not in line
+    line = one_line_error(invoke(runner, "push", "transactions", "a\u2028b\u202ec.csv"))  # a line separator, RTL
+    assert "a\\u2028b\\u202ec.csv: no such file" in line
 
 
 # A project with a bigint key, an on-demand view and a monitor whose reference column is text.
@@ -235,6 +237,8 @@ def test_project_files_that_cannot_be_read(cli_env: Path, runner: CliRunner) -> 
     write_project(cli_env)
     line = one_line_error(invoke(runner, "-p", "materializer.yml/inner.yml", "validate"))
     assert "materializer.yml/inner.yml: cannot read the project file: Not a directory" in line
+    line = one_line_error(invoke(runner, "-p", "a" * 5000, "validate"))
+    assert "cannot read the project file: File name too long" in line
 
 
 def test_push_files_that_cannot_be_read(applied: Path, runner: CliRunner) -> None:
