@@ -64,6 +64,25 @@ def not_utf8(path: Path) -> str:
     return "not UTF-8 text"
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.DataError)
+
+
+def _unreadable(exc: Any) -> DatabaseError:
+    """A DatabaseError for a value the database could not compute (division by zero in an expression,
+    an overflow) or that Python cannot hold (a time before year 1)."""
+    diag = getattr(exc, "diag", None)
+    reason = " ".join(str(getattr(diag, "message_primary", None) or exc).split())
+    if getattr(exc, "sqlstate", None) is None:  # raised while loading a value, not by the server
+        return DatabaseError(f"a value in the database cannot be read: {reason}; times must lie between years 1 "
+                             "and 9999 (find the row in the source and correct it)")
+    hint = "; wrap divisors in nullif(..., 0)" if getattr(exc, "sqlstate", None) == "22012" else ""
+    return DatabaseError(f"the database could not compute the features or metrics: {reason} (in an expression "
+                         f"or a source row of the project){hint}")
+
+
 def _reads_views(method: _Method) -> _Method:
     """A read of the project's objects: an object the database lacks is a one-line DatabaseError
     that says to run ``materializer apply`` (or to create a missing external relation)."""
@@ -73,9 +92,11 @@ def _reads_views(method: _Method) -> _Method:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
-            if getattr(exc, "sqlstate", None) not in MISSING_OBJECT:
-                raise
-            raise self._not_applied(exc) from None
+            if getattr(exc, "sqlstate", None) in MISSING_OBJECT:
+                raise self._not_applied(exc) from None
+            if _is_data_error(exc):
+                raise _unreadable(exc) from None
+            raise
 
     return read  # type: ignore[return-value]
 

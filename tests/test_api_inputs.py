@@ -153,3 +153,37 @@ def test_spine_column_names(project, tmp_path):
     (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(5000)) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="the spine has 5000 columns"):
         project.write_training_set(tmp_path / "wide.csv", ["totals:n_1d"])
+
+
+def test_values_the_database_cannot_give(make_project, cli_env, monkeypatch):
+    """A time before year 1 in a source and a division by zero in an on-demand expression are one-line
+    DatabaseErrors through the API and the CLI."""
+    from typer.testing import CliRunner
+
+    from materializer.cli import app
+    from materializer.errors import DatabaseError
+
+    project = make_project("""
+name: t
+sources:
+  events: {columns: {account: bigint, amount: numeric, ts: timestamptz}, timestamp: ts}
+feature_views:
+  last: {source: events, entity: [account], features: {at: {agg: latest, column: ts}}}
+  totals: {source: events, entity: [account], windows: [1d], features: {n: {agg: count}}}
+on_demand_features:
+  share: {request: {amount: numeric}, features: {per_event: "{amount} / {totals:n_1d}"}}
+""")
+    project.apply()
+    project.db.conn.execute("insert into events values (1, 5, '0044-01-01 00:00:00+00 BC'), (2, 5, now())")
+    with pytest.raises(DatabaseError, match=r"a value in the database cannot be read: timestamp too small "
+                                            r"\(before year 1\)"):
+        project.online_features("last", {"account": 1})
+    with pytest.raises(DatabaseError, match=r"could not compute .*: division by zero .*nullif"):
+        project.online_features("share", {"account": 3}, request={"amount": 1})
+    with pytest.raises(DatabaseError, match="cannot be read"):
+        project.verify()
+    assert project.online_features("share", {"account": 2}, request={"amount": 1}).features == {"per_event": 1.0}
+    monkeypatch.setenv("MATERIALIZER_DSN", project.db.dsn)
+    result = CliRunner().invoke(app, ["-p", str(project.root), "features", "last", "--key", "account=1"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: a value in the database cannot be read")
+    assert len(result.stderr.splitlines()) == 1
