@@ -172,8 +172,10 @@ def test_far_past_and_far_future_as_of(applied: Path, runner: CliRunner, command
      "column account: '" + "1" * 57 + "'... is not a valid bigint"),
     (b"account,event_timestamp\n1,2026-01-01 01:00:00\nabc,2026-01-01 01:00:00\n", "totals:*",
      "spine.csv: line 3, column account: 'abc' is not a valid bigint"),  # no warning about the naive times first
+    (b"account,event_timestamp\n1,2026-01-01 01:00:00\n", "risk:*", "the spine has no column 'amount', a request "
+     "field of risk"),
 ], ids=["bigint key", "numeric request field", "boolean request field", "extra column", "not UTF-8",
-        "header not UTF-8", "NUL byte", "huge line", "naive times and a bad key"])
+        "header not UTF-8", "NUL byte", "huge line", "naive times and a bad key", "naive times, no request field"])
 def test_bad_spine_files_name_the_line_and_column(applied: Path, runner: CliRunner, spine: bytes, features: str,
                                                    expected: str) -> None:
     (applied / "spine.csv").write_bytes(spine)

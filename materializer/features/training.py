@@ -505,10 +505,6 @@ def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str
     """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
     from materializer.features.on_demand import select_list
 
-    for field_name in od.request:
-        if field_name not in position:
-            raise MaterializerError(f"the spine has no column {field_name!r}, a request field of {od.name}"
-                                    f"{did_you_mean(field_name, header)}; its columns: {', '.join(header)}")
     views = {v: project.spec.feature_views[v] for v in od.inputs}
     request = ", ".join(f"cast(s.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
     joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = s._row" for v in od.inputs)
@@ -561,6 +557,11 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     typed.update({f: t for od in on_demand.values() for f, t in od.request.items()})
     header = load_spine(project, spine, spine_sql, typed)
     position, naive = _check_spine(project, header, views, timestamp_column)
+    for od in on_demand.values():
+        for field_name in od.request:
+            if field_name not in position:
+                raise InputError(f"the spine has no column {field_name!r}, a request field of {od.name}"
+                                 f"{did_you_mean(field_name, header)}; its columns: {', '.join(header)}")
     _check_types(project, position, typed, spine)
     if naive:  # once the spine is known to be good: an error is then the only line
         print(f"warning: {naive} spine timestamps have no time zone; they are read as UTC", file=sys.stderr)
