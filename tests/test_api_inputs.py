@@ -4,8 +4,6 @@ database traceback. On a real PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pandas as pd
 import pytest
 

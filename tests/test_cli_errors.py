@@ -224,7 +224,8 @@ def test_a_dataframe_without_pandas_points_to_csv(applied: Path, monkeypatch: py
 
     monkeypatch.setitem(sys.modules, "pandas", None)
     with Project.load(applied) as project:
-        with pytest.raises(MaterializerError, match=r"project.training_set\(\) .* needs pandas.*materializer\[parquet\]"):
+        with pytest.raises(MaterializerError,
+                           match=r"project.training_set\(\) .* needs pandas.*materializer\[parquet\]"):
             project.training_set("spine.csv", ["totals:*"])
         assert project.write_training_set("spine.csv", ["totals:*"], out=applied / "out.csv") == 1
 
@@ -263,7 +264,8 @@ def test_reference_of_a_text_column(applied: Path, runner: CliRunner) -> None:
     assert invoke(runner, "push", "ref", "ref.csv").exit_code == 0
     line = one_line_error(invoke(runner, "reference", "model"))
     assert "the reference ref.note of monitor model is text, not a number" in line
-    (applied / "materializer.yml").write_text(PROJECT.replace("{relation: ref, column: note}", "{relation: ref, column: score}"), encoding="utf-8")
+    (applied / "materializer.yml").write_text(
+        PROJECT.replace("{relation: ref, column: note}", "{relation: ref, column: score}"), encoding="utf-8")
     (applied / "inf.csv").write_text("score,ts\nInfinity,2026-01-01T00:00:00Z\n", encoding="utf-8")
     result = invoke(runner, "push", "ref", "inf.csv")
     assert result.exit_code == 0, result.output
