@@ -430,6 +430,85 @@ def reference(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")] =
+        "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (one per core serves the most requests).")] = 1,
+    token: Annotated[Optional[str], typer.Option(envvar="MATERIALIZER_API_TOKEN", show_default=False,
+                                                 help="Require Authorization: Bearer TOKEN on every route but "
+                                                      "/healthz and /readyz.")] = None,
+    max_entities: Annotated[int, typer.Option(help="Entity rows allowed in one lookup request.")] = 1000,
+    max_body: Annotated[int, typer.Option(help="Largest lookup body, in bytes.")] = 1 << 20,
+    max_push: Annotated[int, typer.Option(help="Largest push body, in bytes.")] = 32 << 20,
+    statement_timeout: Annotated[float, typer.Option(help="Seconds a query may run (PostgreSQL).")] = 5.0,
+    pool_size: Annotated[int, typer.Option(help="Database connections per worker.")] = 4,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve online features (Feast's JSON), push, the catalog and monitors over HTTP.
+
+    Example: materializer serve --port 8000 && curl localhost:8000/catalog
+    """
+    from materializer.db.connection import describe_dsn, resolve_dsn
+    from materializer.serve.app import ServeSettings
+    from materializer.serve.run import serve as run_server
+
+    project = _load()
+    for name, value in (("--workers", workers), ("--max-entities", max_entities), ("--max-body", max_body),
+                        ("--max-push", max_push), ("--pool-size", pool_size)):
+        if value < 1:
+            raise MaterializerError(f"{name} must be at least 1")
+    if not 0 < port < 65536:
+        raise MaterializerError(f"--port {port} is not a port number (1-65535)")
+    dsn = resolve_dsn(project.root, None)
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"warning: serving on {host} without a token; anyone who can reach it can read and push. "
+                          "Set --token or MATERIALIZER_API_TOKEN")
+    settings = ServeSettings(token=token or None, max_entities=max_entities, max_body_bytes=max_body,
+                             max_push_bytes=max_push, statement_timeout=statement_timeout, pool_size=pool_size)
+    err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
+                      f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
+    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log)
+
+
+@app.command()
+def catalog(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """List every source, feature view, feature, service and monitor, with each view's freshness.
+
+    Example: materializer catalog --json
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from materializer.features.catalog import catalog as read_catalog
+
+    with _load() as project:
+        doc = read_catalog(project)
+    if as_json:
+        _json(doc)
+        return
+    table = Table(title=escape(f"{doc['project']} ({doc['engine']}) as of {doc['as_of']}"), title_justify="left")
+    for col in ("feature", "type", "aggregate", "window", "max age", "newest event"):
+        table.add_column(col)
+    for view in doc["feature_views"]:
+        for f in view["features"]:
+            table.add_row(escape(f["ref"]), f["type"] or "", f["aggregate"], f["window"] or "",
+                          f["max_age"] or "", escape(view["newest_event"] or "none"))
+    for od in doc["on_demand_features"]:
+        for f in od["features"]:
+            table.add_row(escape(f["ref"]), "", "on demand", "", "", "")
+    out_console.print(table)
+    for service in doc["feature_services"]:
+        out_console.print(f"feature service {escape(service['name'])}: {escape(', '.join(service['features']))}")
+    for m in doc["monitors"]:
+        out_console.print(f"monitor {escape(m['name'])}: {m['task']}, windows {', '.join(m['windows'])}, "
+                          f"views {escape(', '.join(m['views'].values()))}")
+
+
+@app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path(
         "materializer-demo"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from materializer.errors import MaterializerError
+from materializer.errors import InputError
 
 
 def parse_timestamp(value: datetime | str, what: str = "timestamp") -> datetime:
@@ -21,7 +21,7 @@ def parse_timestamp(value: datetime | str, what: str = "timestamp") -> datetime:
         try:
             parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
         except ValueError:
-            raise MaterializerError(
+            raise InputError(
                 f"{what}: {value!r} is not a timestamp; use ISO 8601, for example 2026-01-01T12:00:00Z"
             ) from None
     if parsed.tzinfo is None:

@@ -18,7 +18,7 @@ import psycopg
 
 from materializer.definitions.spec import Monitor
 from materializer.definitions.timeparse import parse_timestamp
-from materializer.errors import MaterializerError, did_you_mean
+from materializer.errors import InputError, MaterializerError, NotFoundError, did_you_mean
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -49,7 +49,7 @@ class MetricsResult:
 def get_monitor(project: "Project", name: str) -> Monitor:
     monitors = project.spec.monitors
     if name not in monitors:
-        raise MaterializerError(f"unknown monitor {name!r}{did_you_mean(name, monitors)}; "
+        raise NotFoundError(f"unknown monitor {name!r}{did_you_mean(name, monitors)}; "
                                 f"known monitors: {', '.join(monitors) or '(none)'}")
     return monitors[name]
 
@@ -72,7 +72,7 @@ def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | s
     ``since`` bounds the time series' oldest bucket there, see monitor_timeseries)."""
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     if pinned is not None and project.engine != "postgres":
-        raise MaterializerError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
+        raise InputError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
                                 "own clock; read the metrics without --as-of")
     conn = project.db.conn
     clock = "materializer.clock()" if project.engine == "postgres" else "now()"
@@ -93,7 +93,7 @@ def _slice_name(monitor: Monitor, by: str | None) -> str | None:
         return None
     names = [name for name, _ in monitor.slices]
     if by not in names:
-        raise MaterializerError(f"cannot slice monitor {monitor.name} by {by!r}{did_you_mean(by, names)}; "
+        raise InputError(f"cannot slice monitor {monitor.name} by {by!r}{did_you_mean(by, names)}; "
                                 f"use one of: {', '.join(names) or '(none: declare version or segments)'}")
     return by
 
@@ -112,7 +112,7 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
     windows = [w.text for w in monitor.windows]
     window = window or windows[0]
     if window not in windows:
-        raise MaterializerError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
+        raise InputError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
     slice_name = _slice_name(monitor, by) or "all"
     now, rows = _select(
         project,
