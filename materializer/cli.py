@@ -443,6 +443,8 @@ def serve(
     max_push: Annotated[int, typer.Option(help="Largest push body, in bytes.")] = 32 << 20,
     statement_timeout: Annotated[float, typer.Option(help="Seconds a query may run (PostgreSQL).")] = 5.0,
     pool_size: Annotated[int, typer.Option(help="Database connections per worker.")] = 4,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
+                                                                 "replays, audits.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
@@ -466,7 +468,8 @@ def serve(
         err_console.print(f"warning: serving on {host} without a token; anyone who can reach it can read and push. "
                           "Set --token or MATERIALIZER_API_TOKEN")
     settings = ServeSettings(token=token or None, max_entities=max_entities, max_body_bytes=max_body,
-                             max_push_bytes=max_push, statement_timeout=statement_timeout, pool_size=pool_size)
+                             max_push_bytes=max_push, statement_timeout=statement_timeout, pool_size=pool_size,
+                             as_of=as_of)
     err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
                       f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
     run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log)

@@ -60,6 +60,8 @@ class ServeSettings:
     statement_timeout: float = 5.0
     pool_size: int = 4
     freshness_ttl: float = 5.0
+    #: Pin the clock of every answer (PostgreSQL only): serve the state of a past moment.
+    as_of: str | None = None
 
 
 class JSONResponse(Response):
@@ -195,6 +197,14 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     from materializer.serve.telemetry import CONTENT_TYPE, Telemetry
 
     settings = settings or ServeSettings()
+    pinned = None
+    if settings.as_of is not None:
+        from materializer.definitions.values import coerce
+
+        if project.engine != "postgres":
+            raise InputError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its own "
+                             "clock")
+        pinned = coerce(settings.as_of, "timestamptz", "--as-of").isoformat()
     dsn = dsn or resolve_dsn(project.root, project._dsn, quiet=True)
     engine = get_engine(project.engine)
     where = describe_dsn(dsn)
@@ -208,7 +218,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state["pool"] = ConnectionPool(dsn, engine, project.spec.cluster, size=settings.pool_size,
-                                       statement_timeout=settings.statement_timeout)
+                                       statement_timeout=settings.statement_timeout, as_of=pinned)
         state["monitors"] = MonitorReader(project, dsn, where)
         log.info("serving project %s (%s) from %s", project.name, project.engine, where)
         try:
@@ -342,28 +352,28 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         name = monitor_name(request)
         q = _only(request.query_params, ("window", "by", "as_of"), f"/monitors/{name}/metrics")
         doc = await state["monitors"].run(
-            lambda p: p.metrics(name, window=q.get("window"), by=q.get("by"), as_of=q.get("as_of")).to_dict())
+            lambda p: p.metrics(name, window=q.get("window"), by=q.get("by"), as_of=q.get("as_of") or pinned).to_dict())
         return JSONResponse(doc)
 
     async def monitor_timeseries(request: Request) -> Response:
         name = monitor_name(request)
         q = _only(request.query_params, ("by", "as_of", "since"), f"/monitors/{name}/timeseries")
         rows = await state["monitors"].run(
-            lambda p: p.timeseries(name, by=q.get("by"), as_of=q.get("as_of"), since=q.get("since")))
+            lambda p: p.timeseries(name, by=q.get("by"), as_of=q.get("as_of") or pinned, since=q.get("since")))
         return JSONResponse({"monitor": name, "by": q.get("by"), "buckets": rows})
 
     async def monitor_versions(request: Request) -> Response:
         name = monitor_name(request)
         q = _only(request.query_params, ("window", "as_of"), f"/monitors/{name}/versions")
         window = q.get("window") or project.spec.monitors[name].windows[0].text
-        rows = await state["monitors"].run(lambda p: p.versions(name, window=window, as_of=q.get("as_of")))
+        rows = await state["monitors"].run(lambda p: p.versions(name, window=window, as_of=q.get("as_of") or pinned))
         return JSONResponse({"monitor": name, "window": window, "comparisons": rows})
 
     async def monitor_drift(request: Request) -> Response:
         name = monitor_name(request)
         q = _only(request.query_params, ("window", "as_of"), f"/monitors/{name}/drift")
         window = q.get("window") or project.spec.monitors[name].windows[0].text
-        rows = await state["monitors"].run(lambda p: p.drift(name, window=window, as_of=q.get("as_of")))
+        rows = await state["monitors"].run(lambda p: p.drift(name, window=window, as_of=q.get("as_of") or pinned))
         return JSONResponse({"monitor": name, "window": window, "columns": rows})
 
     # ------------------------------------------------------------ operations

@@ -47,7 +47,7 @@ class ConnectionPool:
 
     def __init__(self, dsn: str, engine: Engine, cluster: str = "quickstart", size: int = 4,
                  statement_timeout: float | None = 5.0, connect_timeout: float = 5.0,
-                 acquire_timeout: float = 5.0) -> None:
+                 acquire_timeout: float = 5.0, as_of: str | None = None) -> None:
         self.dsn = dsn
         self.where = describe_dsn(dsn)
         self.engine = engine
@@ -56,6 +56,7 @@ class ConnectionPool:
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self.acquire_timeout = acquire_timeout
+        self.as_of = as_of
         self._idle: asyncio.LifoQueue[psycopg.AsyncConnection] = asyncio.LifoQueue()
         self._open = 0  # connections open or being opened
         self._waiters = 0
@@ -74,6 +75,8 @@ class ConnectionPool:
                 await conn.execute(statement)
             if self.statement_timeout and self.engine.name == "postgres":
                 await conn.execute(f"set statement_timeout = {int(self.statement_timeout * 1000)}")
+            if self.as_of is not None:  # the views read the clock through materializer.clock()
+                await conn.execute("select set_config('materializer.as_of', %s, false)", [self.as_of])
         except psycopg.Error as exc:
             self._down_until = time.monotonic() + RETRY_AFTER
             raise translate(exc, self.where) from None
