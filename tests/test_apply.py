@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg
 import pytest
 
+from materializer.db import apply as apply_module
 from materializer.errors import DatabaseError, MaterializerError
 
 BASE = """
@@ -158,3 +163,77 @@ def test_existing_table_in_place_of_a_view_is_an_error(make_project, pg_conn):
     pg_conn.execute("create table activity (x int)")
     with pytest.raises(MaterializerError, match="exists in the database as a table"):
         make_project(BASE).apply()
+
+
+# ---------------------------------------------------------------- concurrent writers
+
+REMOVED = "name: apply_test\nsources: {}\nfeature_views: {}\n"
+RETYPED = BASE.replace("amount: numeric", "amount: bigint")
+
+
+def wait_for_lock_wait(conn, table: str, timeout: float = 20.0) -> None:
+    """Return once some session waits for a lock on ``table`` (apply queued behind the writer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = conn.execute("select count(*) from pg_locks where relation = to_regclass(%s) and not granted",
+                               [table]).fetchone()[0]
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nobody waited for a lock on {table} within {timeout}s")
+
+
+def in_thread(fn) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = fn()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.parametrize("change", [RETYPED, REMOVED], ids=["column-type-changed", "source-removed"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["apply", "dry-run"])
+def test_rows_of_a_writer_that_commits_during_apply_are_kept(make_project, pg_conn, pg_dsn, change, dry_run):
+    make_project(BASE).apply()
+    changed = make_project(change, name="changed.yml")
+    with psycopg.connect(pg_dsn) as writer:  # a transaction left open, like a push still loading
+        writer.execute("insert into tx select 'c' || i, i, now() from generate_series(1, 1000) as i")
+        thread, outcome = in_thread(changed.plan if dry_run else changed.apply)
+        try:
+            wait_for_lock_wait(pg_conn, "tx")
+        finally:
+            writer.commit()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert count(pg_conn, "tx") == 1000
+    assert isinstance(outcome.get("error"), MaterializerError), outcome
+    assert "holds rows" in str(outcome["error"]) and "--drop-data" in str(outcome["error"])
+    assert "activity" in relations(pg_conn)
+
+
+def test_apply_gives_up_on_a_table_locked_too_long_and_changes_nothing(make_project, pg_conn, pg_dsn,
+                                                                        monkeypatch):
+    monkeypatch.setattr(apply_module, "LOCK_TIMEOUT", "300ms")
+    make_project(BASE).apply()
+    changed = make_project(REMOVED, name="changed.yml")
+    with psycopg.connect(pg_dsn) as writer:
+        writer.execute("insert into tx values ('a', 1, now())")
+        pid = writer.info.backend_pid
+        thread, outcome = in_thread(changed.apply)
+        thread.join(10)
+        alive = thread.is_alive()
+        writer.rollback()
+        thread.join(30)
+    assert not alive, "apply waited for the writer instead of giving up"
+    error = outcome.get("error")
+    assert isinstance(error, DatabaseError), outcome
+    message = str(error)
+    assert "\n" not in message
+    assert "tx" in message and str(pid) in message and "changed nothing" in message and "rerun" in message
+    assert "activity" in relations(pg_conn) and "tx" in relations(pg_conn)

@@ -11,7 +11,10 @@ catalog and the ``materializer.applied`` bookkeeping table):
   dropped (views, indexes, and empty tables);
 - external relations (``relation:``) are never created, altered or dropped.
 
-On PostgreSQL the whole plan runs in one transaction: all of it or none.
+On PostgreSQL the whole plan runs in one transaction: all of it or none. A
+table that may be dropped is locked before its rows are counted (writers with
+uncommitted rows finish first), so the check and the drop see the same rows;
+the dry run takes a share lock for the same reason and rolls back.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ STATE_DDL = (
     f"create table if not exists {STATE_TABLE} (name text not null, kind text not null, sql text not null)",
 )
 DROP_FLAG = "--drop-data"
+#: How long apply waits for the writers of a table it may drop (a push still loading, an open transaction).
+LOCK_TIMEOUT = "10s"
 
 
 @dataclass
@@ -120,6 +125,38 @@ def _has_rows(conn: psycopg.Connection, relation: str) -> bool:
     return conn.execute(f"select exists (select 1 from {relation})").fetchone()[0]  # relation: validated identifier
 
 
+def _lock_table(conn: psycopg.Connection, table: str, mode: str | None) -> None:
+    """Lock ``table`` until the transaction ends, waiting at most LOCK_TIMEOUT for its writers.
+
+    Rows of a writer that has not committed are invisible to a row count; once the lock is held,
+    every writer has committed or rolled back and no new one can start, so the count and the drop
+    that follows see the same rows. ``mode`` None: no lock (engines without transactional DDL).
+    """
+    if mode is None:
+        return
+    previous = conn.execute("select current_setting('lock_timeout')").fetchone()[0]
+    conn.execute("select set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+    try:
+        with conn.transaction():  # a savepoint: a timeout leaves apply's transaction usable
+            conn.execute(f"lock table {table} in {mode} mode")  # table: a validated identifier
+    except psycopg.errors.LockNotAvailable:
+        holders = conn.execute(
+            "select distinct a.pid, coalesce(nullif(a.application_name, ''), a.usename), a.state, "
+            "extract(epoch from now() - a.xact_start)::int "
+            "from pg_locks as l join pg_stat_activity as a on a.pid = l.pid "
+            "where l.relation = to_regclass(%s) and l.granted and l.pid <> pg_backend_pid() order by a.pid",
+            [table],
+        ).fetchall()
+        who = ", ".join(f"pid {pid} ({name}, {state or 'unknown state'} for {age or 0}s)"
+                        for pid, name, state, age in holders) or "another session"
+        raise DatabaseError(
+            f"table {table} is in use by {who}: apply waited {LOCK_TIMEOUT} to check its rows and changed "
+            f"nothing; rerun apply once that session has committed or rolled back (a push may still be loading)"
+        ) from None
+    finally:
+        conn.execute("select set_config('lock_timeout', %s, true)", [previous])
+
+
 def _state(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
     if _relation_info(conn, STATE_TABLE) is None:
         return {}
@@ -144,7 +181,21 @@ def _drop_rank(name: str) -> int:
 
 
 def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
-    """Compare the project with the database and list the actions apply would take."""
+    """Compare the project with the database and list the actions apply would take (changes nothing).
+
+    On PostgreSQL the comparison runs in a transaction that is rolled back, taking share locks on
+    the tables it may drop, so that it sees the rows apply would see.
+    """
+    conn = project.db.conn
+    if not project.db.engine.transactional_ddl:
+        return _plan(project, allow_drop_data, lock_mode=None)
+    with conn.transaction(force_rollback=True):
+        conn.execute("set transaction isolation level read committed")
+        return _plan(project, allow_drop_data, lock_mode="share")
+
+
+def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> Plan:
+    """The plan; ``lock_mode`` locks each table that may be dropped before its rows are counted."""
     conn = project.db.conn
     engine = project.db.engine
     desired = compile_project(project.spec)
@@ -179,6 +230,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             added = [c for c in wanted if c not in existing]
             changed = [c for c in wanted if c in existing and existing[c] != wanted[c]]
             if changed:
+                _lock_table(conn, obj.name, lock_mode)
                 detail = ", ".join(f"{c} is {existing[c]} in the database but {wanted[c]} in the project"
                                    for c in changed)
                 if _has_rows(conn, obj.name) and not allow_drop_data:
@@ -267,7 +319,9 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
         elif kind == "table":
             if _relation_info(conn, name) is None:
                 drops.append(Action("drop", "table", name, [], reason="already gone"))
-            elif _has_rows(conn, name) and not allow_drop_data:
+                continue
+            _lock_table(conn, name, lock_mode)
+            if _has_rows(conn, name) and not allow_drop_data:
                 raise MaterializerError(
                     f"source table {name} is no longer in the project but holds rows; materializer never drops "
                     f"data. Put the source back, drop the table by hand, or rerun with {DROP_FLAG}")
@@ -296,10 +350,12 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
     try:
         if engine.transactional_ddl:
             with conn.transaction():
+                # each statement sees what committed before it: rows counted after a lock include the writer's
+                conn.execute("set transaction isolation level read committed")
                 conn.execute("select pg_advisory_xact_lock(hashtext('materializer.apply'))")
                 for statement in STATE_DDL:
                     conn.execute(statement)
-                result = plan(project, allow_drop_data)
+                result = _plan(project, allow_drop_data, lock_mode="access exclusive")
                 for statement in result.prelude:
                     conn.execute(statement)
                 for action in result.actions:
@@ -318,7 +374,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
         else:
             for statement in STATE_DDL:
                 conn.execute(statement)
-            result = plan(project, allow_drop_data)
+            result = _plan(project, allow_drop_data, lock_mode=None)
             for statement in result.prelude:
                 conn.execute(statement)
             for action in result.actions:
