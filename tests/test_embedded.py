@@ -153,3 +153,25 @@ def test_a_running_server_with_a_damaged_postmaster_pid_gets_a_clear_error_and_s
     finally:
         embedded.stop(folder)
     assert not embedded.status(folder).running
+
+
+def test_db_commands_refuse_a_project_path_that_does_not_exist(folder: Path) -> None:
+    missing = folder / "no_such_project"
+    try:
+        for command in (["db", "start"], ["db", "url"], ["db", "status"], ["db", "stop"]):
+            result = CliRunner().invoke(app, ["--project", str(missing), *command])
+            assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (command, result.output)
+            line = result.output.strip()
+            assert line.startswith("error: ") and "\n" not in line and str(missing) in line and "--project" in line
+        assert not (folder / ".materializer").exists(), "a server was started next to the missing project"
+    finally:
+        embedded.stop(folder)
+
+
+def test_a_file_in_place_of_the_state_folder_is_a_clear_error(folder: Path) -> None:
+    (folder / ".materializer").write_text("not a folder")
+    result = CliRunner().invoke(app, ["db", "start"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (result.output, result.exception)
+    line = result.output.strip()
+    assert line.startswith("error: ") and "\n" not in line
+    assert str(folder / ".materializer") in line and "not a folder" in line

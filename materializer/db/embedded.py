@@ -119,7 +119,16 @@ def start(root: Path) -> ServerStatus:
     if current.running:
         return current
     pgdata = pgdata_dir(root)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    state_dir = pgdata.parent
+    if state_dir.exists() and not state_dir.is_dir():
+        raise MaterializerError(f"{state_dir} is a file, not a folder: the embedded PostgreSQL keeps its data in "
+                                f"{pgdata}; move that file away, or set MATERIALIZER_DSN to use another server")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MaterializerError(f"cannot create {state_dir} for the embedded PostgreSQL "
+                                f"({exc.strerror or exc.__class__.__name__}); set MATERIALIZER_DSN to use "
+                                "another server") from None
     ep = _quiet_import()
     try:
         with warnings.catch_warnings():
