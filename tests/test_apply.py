@@ -156,6 +156,8 @@ def test_failed_apply_changes_nothing(make_project, pg_conn):
     with pytest.raises(DatabaseError, match="changed nothing") as err:
         make_project(broken).apply()
     assert "no_such_column" in str(err.value)
+    assert "create view activity" in str(err.value), "the error names the object that failed"
+    assert "LINE 1" not in str(err.value) and "^" not in str(err.value)
     assert relations(pg_conn) == {}
 
 
@@ -340,4 +342,29 @@ def test_dropping_a_source_with_drop_data_names_the_user_views_it_takes_along(ma
     assert plan_line(removed.apply(allow_drop_data=True), "tx") == (
         "- drop table tx (no longer in the project; also drops views raw_tx, raw_tx_count, not part of the project, "
         "that read it)")
+    assert relations(pg_conn) == {}
+
+
+def test_a_missing_external_relation_is_named_before_anything_is_created(make_project, pg_conn):
+    external = """
+name: ext
+sources:
+  events:
+    relation: raw.events
+    timestamp: at
+feature_views:
+  user_activity:
+    source: events
+    entity: [user_id]
+    windows: [1h]
+    features: {n: {agg: count}}
+"""
+    project = make_project(external)
+    for attempt in (project.plan, project.apply):
+        with pytest.raises(MaterializerError) as err:
+            attempt()
+        message = str(err.value)
+        assert "\n" not in message
+        assert "sources.events" in message and "raw.events" in message and "does not exist" in message
+    assert pg_conn.execute("select to_regclass('materializer.applied')").fetchone()[0] is None
     assert relations(pg_conn) == {}

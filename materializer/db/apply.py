@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from materializer.db.connection import server_message, translate_error
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
@@ -201,8 +202,9 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             conn.execute("set transaction isolation level read committed")
             return _plan(project, allow_drop_data, lock_mode="share")
     except psycopg.Error as exc:
-        message = " ".join(str(exc).split())
-        raise DatabaseError(f"planning apply failed on {project.db.where}: {message}") from None
+        translated = translate_error(exc, project.db.dsn)
+        message = server_message(exc, project.db.dsn)
+        raise type(translated)(f"planning apply failed on {project.db.where}: {message}") from None
 
 
 def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> Plan:
@@ -223,6 +225,8 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     def foreign(view: str) -> list[str]:
         """Views that read ``view`` and are not the project's (a user's own views), on PostgreSQL."""
         return [] if lock_mode is None else _foreign_dependents(conn, view, ours)
+
+    _check_external_sources(project, lock_mode is not None)
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -365,6 +369,23 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     return result
 
 
+def _check_external_sources(project: "Project", postgres: bool) -> None:
+    """Refuse, before anything is created, a project whose external relation is missing."""
+    conn = project.db.conn
+    for source in project.spec.sources.values():
+        if source.managed:
+            continue
+        if postgres:  # resolved on the search path, as the views will resolve it
+            found = conn.execute("select to_regclass(%s) is not null", [source.relation]).fetchone()[0]
+        else:
+            found = _relation_info(conn, source.relation) is not None
+        if not found:
+            raise MaterializerError(
+                f"sources.{source.name}: relation {source.relation} does not exist on {project.db.where}; "
+                f"create it (materializer never creates external relations) or fix `relation:` in the project "
+                f"file (a source with `columns:` instead is a table that apply creates)")
+
+
 def _kept_columns_note(table: str, columns: list[str]) -> str:
     """What apply says about columns removed from the project: they stay, and how to drop them."""
     listed = ", ".join(columns)
@@ -493,6 +514,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
     """Run the plan: on PostgreSQL in one transaction, elsewhere statement by statement."""
     conn = project.db.conn
     engine = project.db.engine
+    doing = ""  # the action under way, named if a statement fails
     try:
         if engine.transactional_ddl:
             with conn.transaction():
@@ -502,9 +524,11 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                 for statement in STATE_DDL:
                     conn.execute(statement)
                 result = _plan(project, allow_drop_data, lock_mode="access exclusive")
+                doing = "dropping the views rebuilt in order"
                 for statement in result.prelude:
                     conn.execute(statement)
                 for action in result.actions:
+                    doing = _doing(action)
                     if action.fallback:
                         try:
                             with conn.transaction():  # a savepoint
@@ -521,15 +545,24 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
             for statement in STATE_DDL:
                 conn.execute(statement)
             result = _plan(project, allow_drop_data, lock_mode=None)
+            doing = "dropping the views rebuilt in order"
             for statement in result.prelude:
                 conn.execute(statement)
             for action in result.actions:
+                doing = _doing(action)
                 for statement in action.statements:
                     conn.execute(statement)
                 _record(conn, action)
     except psycopg.Error as exc:
-        message = " ".join(str(exc).split())
         outcome = "and changed nothing" if engine.transactional_ddl else "part way (rerun apply to finish)"
-        raise DatabaseError(f"apply failed on {project.db.where} {outcome}: {message}") from None
+        translated = translate_error(exc, project.db.dsn)
+        message = server_message(exc, project.db.dsn)
+        at = f"{doing}: " if doing else ""
+        raise type(translated)(f"apply failed on {project.db.where} {outcome}: {at}{message}") from None
     result.applied = True
     return result
+
+
+def _doing(action: Action) -> str:
+    return f"{action.verb} {action.kind.replace('_', ' ')} {action.name}"
+

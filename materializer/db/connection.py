@@ -129,8 +129,9 @@ _BAD_SETTING = re.compile(r"invalid (?:\w+ )*value|invalid port number|invalid i
                           r"invalid connection option|unrecognized \w+ mode|invalid \w+ mode", re.I)
 
 
-def _server_message(exc: psycopg.Error, dsn: str) -> str:
-    """The server's message on one line (with its hint), else the driver's, without secrets."""
+def server_message(exc: psycopg.Error, dsn: str) -> str:
+    """The server's message on one line (with its hint, without the statement's text), else the driver's,
+    without the DSN or its secrets."""
     diag = getattr(exc, "diag", None)
     primary = diag.message_primary if diag is not None else None
     if primary:
@@ -151,7 +152,7 @@ def translate_error(exc: psycopg.Error, dsn: str) -> MaterializerError:
     if malformed is not None:
         return _malformed_error(malformed)
     where = describe_dsn(dsn)
-    reason = _server_message(exc, dsn)
+    reason = server_message(exc, dsn)
     sqlstate = getattr(exc, "sqlstate", None) or ""
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         if not sqlstate and _BAD_SETTING.search(reason):
@@ -220,7 +221,7 @@ def connect(dsn: str, engine: Engine, cluster: str = "quickstart", **kwargs: Any
             raise translate_error(exc, dsn) from None
         raise DatabaseError(
             f"the database at {describe_dsn(dsn)} refused the {engine.name} session settings "
-            f"({_server_message(exc, dsn)}): is it a {engine.title} server? Check `engine:` in the project file "
+            f"({server_message(exc, dsn)}): is it a {engine.title} server? Check `engine:` in the project file "
             f"and {DSN_ENV}") from None
     return conn
 
