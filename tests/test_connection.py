@@ -122,6 +122,15 @@ def test_translate_error_of_a_refused_statement_is_database_error_with_the_serve
     assert "\n" not in message and SECRET not in message
 
 
+def test_translate_error_of_a_statement_timeout_is_database_error(dsn_with_password: str) -> None:
+    with psycopg.connect(dsn_with_password, autocommit=True) as conn:
+        conn.execute("set statement_timeout = '50ms'")
+        with pytest.raises(psycopg.errors.QueryCanceled) as raw:
+            conn.execute("select pg_sleep(5)")
+    error = translate_error(raw.value, dsn_with_password)
+    assert type(error) is DatabaseError and "statement timeout" in str(error) and SECRET not in str(error)
+
+
 def test_translate_error_of_a_lost_connection_is_database_unavailable(dsn_with_password: str) -> None:
     with psycopg.connect(dsn_with_password, autocommit=True) as conn:
         with pytest.raises(psycopg.OperationalError) as raw:

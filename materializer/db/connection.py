@@ -145,8 +145,8 @@ def translate_error(exc: psycopg.Error, dsn: str) -> MaterializerError:
 
     A malformed connection string or option is a DatabaseError saying how to write one; a connection
     failure or another OperationalError (server down, restarting, too many connections, a lock not
-    granted in time) is DatabaseUnavailable naming the server ``host:port/dbname``; anything else is a
-    DatabaseError with the server's one-line message.
+    granted in time) is DatabaseUnavailable naming the server ``host:port/dbname``; anything else
+    (a statement canceled by a timeout too) is a DatabaseError with the server's one-line message.
     """
     malformed = _malformed(dsn)
     if malformed is not None:
@@ -154,6 +154,8 @@ def translate_error(exc: psycopg.Error, dsn: str) -> MaterializerError:
     where = describe_dsn(dsn)
     reason = server_message(exc, dsn)
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, psycopg.errors.QueryCanceled):  # a statement timeout or a cancel: not the server's state
+        return DatabaseError(f"the database at {where} canceled the statement: {reason}")
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         if not sqlstate and _BAD_SETTING.search(reason):
             return _malformed_error(reason)
