@@ -370,10 +370,13 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
 
 
 def _check_external_sources(project: "Project", postgres: bool) -> None:
-    """Refuse, before anything is created, a project whose external relation is missing."""
+    """Refuse, before anything is created, a project whose views read an external relation that is missing."""
     conn = project.db.conn
-    for source in project.spec.sources.values():
-        if source.managed:
+    spec = project.spec
+    read = {v.source.name for v in spec.feature_views.values()}
+    read |= {side.source.name for m in spec.monitors.values() for side in (m.predictions, m.outcomes)}
+    for source in spec.sources.values():
+        if source.managed or source.name not in read:
             continue
         if postgres:  # resolved on the search path, as the views will resolve it
             found = conn.execute("select to_regclass(%s) is not null", [source.relation]).fetchone()[0]
