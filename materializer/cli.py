@@ -78,6 +78,10 @@ def _project_file() -> Path:
 
 def _root() -> Path:
     """The folder whose .materializer/ holds the embedded database: the project's, or the current one."""
+    path = state.project_path
+    if path != Path(PROJECT_FILE) and not path.exists():
+        raise MaterializerError(f"{path}: no such file or folder; --project (or MATERIALIZER_PROJECT) takes the "
+                                f"project file or the folder that holds it")
     return _project_file().resolve().parent
 
 

@@ -17,6 +17,13 @@ class Engine:
     supports_copy = True
     #: The catalog kind of a feature view (`v` view, `m` materialized view in pg_class).
     view_keyword = "view"
+    #: The product's name in messages.
+    title = "PostgreSQL"
+    #: Runs on the embedded PostgreSQL when no DSN is given; otherwise a server must be named.
+    embedded = True
+    #: A local server to point MATERIALIZER_DSN at, and how to start it (docker-compose.yml).
+    local_server = "materializer db start"
+    local_dsn = "postgresql://postgres@localhost:5432/postgres"
 
     def create_view(self, name: str, body: str, cluster: str) -> str:
         return f"create {self.view_keyword} {name} as\n{body.rstrip()}"

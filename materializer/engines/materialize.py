@@ -21,6 +21,10 @@ class Materialize(Engine):
     supports_as_of = False
     supports_copy = True
     view_keyword = "materialized view"
+    title = "Materialize"
+    embedded = False
+    local_server = "docker compose up -d materialize"
+    local_dsn = "postgresql://materialize@localhost:6875/materialize"
 
     def create_view(self, name: str, body: str, cluster: str) -> str:
         return f"create materialized view {name} in cluster {cluster} as\n{body.rstrip()}"

@@ -17,6 +17,10 @@ class RisingWave(Engine):
     supports_as_of = False
     supports_copy = False
     view_keyword = "materialized view"
+    title = "RisingWave"
+    embedded = False
+    local_server = "docker compose up -d risingwave"
+    local_dsn = "postgresql://root@localhost:4566/dev"
 
     def drop_view(self, name: str) -> str:
         return f"drop materialized view if exists {name} cascade"
