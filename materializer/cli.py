@@ -467,7 +467,9 @@ def serve(
             raise MaterializerError(f"{name} must be at least 1")
     if not 0 < port < 65536:
         raise MaterializerError(f"--port {port} is not a port number (1-65535)")
-    dsn = resolve_dsn(project.root, None)
+    from materializer.engines import get_engine
+
+    dsn = resolve_dsn(project.root, None, engine=get_engine(project.engine))
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"warning: serving on {host} without a token; anyone who can reach it can read and push. "
                           "Set --token or MATERIALIZER_API_TOKEN")

@@ -100,7 +100,7 @@ def test_database_restart_under_a_running_server(stack):
         down = server.post("/get-online-features", LOOKUP)
         assert down.status_code == 503, down.text
         assert down.headers["retry-after"] == "1"
-        assert down.json()["status"] == 503 and "unreachable" in down.json()["detail"]
+        assert down.json()["status"] == 503 and "cannot connect to the database" in down.json()["detail"]
         assert httpx.get(server.url + "/healthz").status_code == 200
         not_ready = httpx.get(server.url + "/readyz")
         assert not_ready.status_code == 503

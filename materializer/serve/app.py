@@ -205,8 +205,8 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
             raise InputError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its own "
                              "clock")
         pinned = coerce(settings.as_of, "timestamptz", "--as-of").isoformat()
-    dsn = dsn or resolve_dsn(project.root, project._dsn, quiet=True)
     engine = get_engine(project.engine)
+    dsn = dsn or resolve_dsn(project.root, project._dsn, quiet=True, engine=engine)
     where = describe_dsn(dsn)
     lookup = OnlineLookup(project, max_entities=settings.max_entities)
     telemetry = Telemetry()
@@ -219,7 +219,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state["pool"] = ConnectionPool(dsn, engine, project.spec.cluster, size=settings.pool_size,
                                        statement_timeout=settings.statement_timeout, as_of=pinned)
-        state["monitors"] = MonitorReader(project, dsn, where)
+        state["monitors"] = MonitorReader(project, dsn)
         log.info("serving project %s (%s) from %s", project.name, project.engine, where)
         try:
             yield

@@ -20,26 +20,24 @@ from contextlib import asynccontextmanager
 import psycopg
 from psycopg import errors as pg_errors
 
-from materializer.db.connection import describe_dsn
+from materializer.db.connection import describe_dsn, server_message, translate_error
 from materializer.engines import Engine
-from materializer.errors import DatabaseError, DatabaseUnavailable, MaterializerError
+from materializer.errors import DatabaseUnavailable, MaterializerError
 
 #: After a failed connect, requests fail at once for this long (seconds) before trying again.
 RETRY_AFTER = 1.0
 
 
-def translate(exc: psycopg.Error, where: str) -> MaterializerError:
-    """One of our errors for a psycopg error, with the server named as ``where``."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
-            exc, pg_errors.QueryCanceled):
-        return DatabaseUnavailable(f"the database at {where} is unreachable: {reason}")
-    if isinstance(exc, pg_errors.QueryCanceled):
-        return DatabaseError(f"the query took longer than the server's statement timeout: {reason}")
+def translate(exc: psycopg.Error, dsn: str) -> MaterializerError:
+    """One of our errors for a psycopg error (no password in it): ``db.connection.translate_error``, and a
+    missing view or function (the project is not applied there) is DatabaseUnavailable saying to apply."""
     if isinstance(exc, (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.InvalidSchemaName)):
-        return DatabaseUnavailable(f"the project's views are missing at {where} ({reason}); "
-                                   "run `materializer apply`")
-    return DatabaseError(f"the database at {where} rejected the query: {reason}")
+        return DatabaseUnavailable(f"the project's views are missing at {describe_dsn(dsn)} "
+                                   f"({server_message(exc, dsn)}); run `materializer apply`")
+    if isinstance(exc, pg_errors.QueryCanceled):  # over the statement timeout: busy, try again
+        return DatabaseUnavailable(f"the database at {describe_dsn(dsn)} did not answer within the statement "
+                                   f"timeout ({server_message(exc, dsn)})")
+    return translate_error(exc, dsn)
 
 
 class ConnectionPool:
@@ -79,7 +77,7 @@ class ConnectionPool:
                 await conn.execute("select set_config('materializer.as_of', %s, false)", [self.as_of])
         except psycopg.Error as exc:
             self._down_until = time.monotonic() + RETRY_AFTER
-            raise translate(exc, self.where) from None
+            raise translate(exc, self.dsn) from None
         return conn
 
     async def _acquire(self) -> psycopg.AsyncConnection:
@@ -135,7 +133,7 @@ class ConnectionPool:
         except psycopg.Error as exc:
             broken = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
                 exc, pg_errors.QueryCanceled)
-            raise translate(exc, self.where) from None
+            raise translate(exc, self.dsn) from None
         except asyncio.CancelledError:
             broken = True  # cancelled mid-query (client gone, shutdown): the connection's state is unknown
             raise

@@ -25,9 +25,9 @@ T = TypeVar("T")
 class MonitorReader:
     """A private copy of the project with its own connection, used from worker threads."""
 
-    def __init__(self, project: Project, dsn: str, where: str) -> None:
+    def __init__(self, project: Project, dsn: str) -> None:
         self.project = Project(project.spec, project.root, dsn)
-        self.where = where
+        self.dsn = dsn
         self._lock = threading.Lock()
 
     def _call(self, fn: Callable[[Project], T]) -> T:
@@ -38,7 +38,7 @@ class MonitorReader:
                 broken = self.project._db is not None and self.project._db.conn.closed
                 if broken or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
                     self.project.close()
-                raise translate(exc, self.where) from None
+                raise translate(exc, self.dsn) from None
             except DatabaseUnavailable:
                 self.project.close()
                 raise
