@@ -137,9 +137,7 @@ starlette_sync_threads_app = _starlette(orjson.dumps, _threaded_query)
 # ---------------------------------------------------------------- FastAPI with a pydantic request model
 
 
-def _fastapi() -> Any:
-    from fastapi import FastAPI
-    from fastapi.responses import Response
+try:
     from pydantic import BaseModel
 
     class GetOnlineFeatures(BaseModel):
@@ -147,6 +145,13 @@ def _fastapi() -> Any:
         features: list[str] = []
         feature_service: str | None = None
         full_feature_names: bool = False
+except ImportError:
+    pass
+
+
+def _fastapi() -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import Response
 
     app = FastAPI(lifespan=lifespan)
 

@@ -499,22 +499,44 @@ def catalog(
     if as_json:
         _json(doc)
         return
-    table = Table(title=escape(f"{doc['project']} ({doc['engine']}) as of {doc['as_of']}"), title_justify="left")
-    for col in ("feature", "type", "aggregate", "window", "max age", "newest event"):
-        table.add_column(col)
+    from datetime import datetime
+
+    now = datetime.fromisoformat(doc["as_of"])
+    out_console.print(f"{escape(doc['project'])} ({doc['engine']}) as of {now:%Y-%m-%d %H:%M:%S %Z}")
     for view in doc["feature_views"]:
+        newest = view["newest_event"]
+        when = (f"newest event {datetime.fromisoformat(newest):%Y-%m-%d %H:%M:%S}, {_age(view['age_seconds'])} ago"
+                if newest else "no events yet")
+        shape = f"windows {', '.join(view['windows'])}" if view["windows"] else f"max age {view['max_age'] or 'none'}"
+        table = Table(title=escape(f"{view['name']} (key {', '.join(view['entity'])}; {shape}; {when})"),
+                      title_justify="left", box=None, padding=(0, 2, 0, 0))
+        for col in ("feature", "type", "aggregate", "column", "window", "filter"):
+            table.add_column(col)
         for f in view["features"]:
-            table.add_row(escape(f["ref"]), f["type"] or "", f["aggregate"], f["window"] or "",
-                          f["max_age"] or "", escape(view["newest_event"] or "none"))
+            table.add_row(escape(f["name"]), f["type"] or "", f["aggregate"], escape(f["column"] or ""),
+                          f["window"] or "", escape(f["filter"] or ""))
+        out_console.print()
+        out_console.print(table)
     for od in doc["on_demand_features"]:
-        for f in od["features"]:
-            table.add_row(escape(f["ref"]), "", "on demand", "", "", "")
-    out_console.print(table)
+        out_console.print(f"\non-demand {escape(od['name'])} (key {', '.join(od['entity'])}; request "
+                          f"{escape(', '.join(od['request']))}): {escape(', '.join(f['name'] for f in od['features']))}")
+    if doc["feature_services"]:
+        out_console.print()
     for service in doc["feature_services"]:
         out_console.print(f"feature service {escape(service['name'])}: {escape(', '.join(service['features']))}")
     for m in doc["monitors"]:
-        out_console.print(f"monitor {escape(m['name'])}: {m['task']}, windows {', '.join(m['windows'])}, "
-                          f"views {escape(', '.join(m['views'].values()))}")
+        out_console.print(f"\nmonitor {escape(m['name'])} ({m['task']}, {m['label_policy']}; windows "
+                          f"{', '.join(m['windows'])}): views {escape(', '.join(m['views'].values()))}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 @app.command()

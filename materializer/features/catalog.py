@@ -104,13 +104,15 @@ def describe(project: "Project") -> dict[str, Any]:
 
 
 def freshness_sql(project: "Project") -> str | None:
-    """One query: ``(source, newest event time)`` for every source a feature view reads (None: no views)."""
+    """One query: ``(source, newest event time)`` for every source a feature view reads (None: no views).
+    Events dated after the clock are left out: no view sees them yet."""
     sources = {v.source.name: v.source for v in project.spec.feature_views.values()}
     if not sources:
         return None
+    clock = "(select materializer.clock())" if project.engine == "postgres" else "now()"
     return " union all ".join(
-        f"select '{name}' as source, (select max({s.timestamp}) from {s.relation}) as newest"
-        for name, s in sources.items())
+        f"select '{name}' as source, (select max({s.timestamp}) from {s.relation} where {s.timestamp} <= {clock}) "
+        "as newest" for name, s in sources.items())
 
 
 def with_freshness(doc: dict[str, Any], newest: dict[str, datetime | None], now: datetime) -> dict[str, Any]:
