@@ -393,6 +393,10 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     watch: Annotated[Optional[float], typer.Option("--watch", help="Refresh every N seconds until Ctrl-C.",
                                                    show_default=False)] = None,
+    show: Annotated[str, typer.Option("--show", help="metrics, timeseries (per bucket), versions (compared) or "
+                                                     "drift.")] = "metrics",
+    since: Annotated[Optional[str], typer.Option("--since", help="With --show timeseries: leave out older "
+                                                                 "buckets.")] = None,
 ) -> None:
     """Live model quality: metrics of a window, overall or by version or segment.
 
@@ -400,7 +404,13 @@ def metrics(
     """
     import time
 
+    shows = ("metrics", "timeseries", "versions", "drift")
+    if show not in shows:
+        raise MaterializerError(f"--show {show!r}: use one of {', '.join(shows)}")
     with _load() as project:
+        if show != "metrics":
+            _monitor_rows(project, monitor, show, window, by, as_of, since, as_json)
+            return
         if as_json:
             _json(project.metrics(monitor, window=window, by=by, as_of=as_of).to_dict())
             return
@@ -417,6 +427,47 @@ def metrics(
                     live.update(_metrics_view(project, monitor, window, by, as_of)[1], refresh=True)
             except KeyboardInterrupt:
                 pass
+
+
+def _monitor_rows(project: Project, monitor: str, show: str, window: Optional[str], by: Optional[str],
+                  as_of: Optional[str], since: Optional[str], as_json: bool) -> None:
+    """``metrics --show timeseries|versions|drift``: the JSON of the HTTP routes of the same names, or a table."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from materializer.monitoring import metrics as reads
+
+    if show == "timeseries":
+        if window is not None:
+            raise MaterializerError("--window does not apply to --show timeseries (one row per bucket)")
+        doc = reads.timeseries_doc(project, monitor, by=by, as_of=as_of, since=since)
+        rows = [{"bucket_start": b["bucket_start"], **b["by"], **b["metrics"]} for b in doc["buckets"]]
+    else:
+        if by is not None or since is not None:
+            raise MaterializerError(f"--by and --since do not apply to --show {show}")
+        fn = reads.versions_doc if show == "versions" else reads.drift_doc
+        doc = fn(project, monitor, window=window, as_of=as_of)
+        rows = doc["comparisons" if show == "versions" else "columns"]
+    if as_json:
+        _json(doc)
+        return
+    table = Table(title=escape(f"{monitor}: {show} as of {doc['as_of']}"), title_justify="left", box=None,
+                  padding=(0, 2, 0, 0))
+    headline = (("accuracy", "recall", "roc_auc", "cost") if project.spec.monitors[monitor].binary
+                else ("mae", "rmse", "r2"))
+    wanted = {"timeseries": ("bucket_start", *(by and [by] or []), "n", "coverage", "pending", *headline),
+              "versions": ("metric", "version_a", "version_b", "n_a", "n_b", "value_a", "value_b", "statistic",
+                           "significant"),
+              "drift": ("column_name", "n", "psi", "js", "ks")}[show]
+    names = [n for n in wanted if rows and n in rows[0]]
+    short = {"version_a": "a", "version_b": "b", "statistic": "stat", "significant": "signif.", "coverage": "cov."}
+    for name in names:
+        table.add_column(short.get(name, name), no_wrap=True,
+                         justify="left" if name in ("bucket_start", "metric", "column_name") else "right")
+    for row in rows:
+        cells = [row[n][:16].replace("T", " ") if n == "bucket_start" else row[n] for n in names]
+        table.add_row(*(escape(_fmt(c)) for c in cells))
+    out_console.print(table if rows else f"{monitor}: no {show} rows")
 
 
 @app.command()

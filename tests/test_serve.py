@@ -380,3 +380,66 @@ def test_openapi_describes_the_project_and_docs_render_offline(served):
     view = next(p for p in schema["paths"]["/features/{view}"]["get"]["parameters"] if p["name"] == "view")
     assert view["schema"]["enum"] == ["activity", "last", "last_forever", "last_tb", "pair", "tx_risk"]
     assert "POST /get-online-features" in page and "<script" not in page and "http" not in page.split("</style>")[1]
+
+
+@pytest.fixture
+def fraud(cli_env, pg_dsn):
+    """The project `materializer init` makes, applied and loaded (it has the fraud model's monitor)."""
+    from materializer.project import Project
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "fraud"]).exit_code == 0
+    folder = cli_env / "fraud"
+    data = folder / "data"
+    for args in (["apply"], ["push", "transactions", str(data / "transactions.csv")],
+                 ["push", "predictions", str(data / "predictions.csv")],
+                 ["push", "chargebacks", str(data / "chargebacks.csv")]):
+        result = runner.invoke(cli, ["--project", str(folder), *args])
+        assert result.exit_code == 0, result.output
+    project = Project.load(folder, dsn=pg_dsn)
+    yield project
+    project.close()
+
+
+def test_monitor_routes_equal_the_cli_json(fraud, pg_dsn):
+    runner = CliRunner()
+    t = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    root = str(fraud.root)
+    cases = [
+        ("/monitors/fraud_model/metrics", {"window": "7d", "by": "version"}, ["--window", "7d", "--by", "version"]),
+        ("/monitors/fraud_model/metrics", {}, []),
+        ("/monitors/fraud_model/timeseries", {"by": "channel", "since": "2020-01-01T00:00:00Z"},
+         ["--show", "timeseries", "--by", "channel", "--since", "2020-01-01T00:00:00Z"]),
+        ("/monitors/fraud_model/versions", {"window": "7d"}, ["--show", "versions", "--window", "7d"]),
+        ("/monitors/fraud_model/drift", {}, ["--show", "drift"]),
+    ]
+    with client_for(fraud, pg_dsn) as client:
+        listed = client.get("/monitors").json()["monitors"]
+        for path, params, args in cases:
+            http = client.get(path, params={**params, "as_of": t})
+            assert http.status_code == 200, http.text
+            cli_run = runner.invoke(cli, ["--project", root, "metrics", "fraud_model", *args, "--as-of", t, "--json"])
+            assert cli_run.exit_code == 0, cli_run.output
+            assert http.json() == json.loads(cli_run.stdout), path
+        bad = client.get("/monitors/fraud_model/metrics", params={"window": "2d"})
+        assert bad.status_code == 422 and "its windows: 1d, 7d" in bad.json()["detail"]
+        assert client.get("/monitors/fraud_model/metrics", params={"by": "colour"}).status_code == 422
+    assert [m["name"] for m in listed] == ["fraud_model"]
+    versions = json.loads(runner.invoke(cli, ["--project", root, "metrics", "fraud_model", "--show", "versions",
+                                              "--window", "7d", "--as-of", t, "--json"]).stdout)
+    assert {c["metric"] for c in versions["comparisons"]} == {"accuracy", "roc_auc"}
+
+
+def test_a_statement_over_the_timeout_is_503(served):
+    import psycopg
+
+    project, _, dsn = served
+    with psycopg.connect(dsn) as blocker, client_for(project, dsn, statement_timeout=0.3) as client:
+        blocker.execute("lock table tx in access exclusive mode")  # held until the block ends
+        started = datetime.now(timezone.utc)
+        response = post(client, {"features": ["activity:n_1h"], "entities": {"cc_num": ["c1"]}})
+        waited = (datetime.now(timezone.utc) - started).total_seconds()
+        blocker.rollback()
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert "statement timeout" in response.json()["detail"] and waited < 5
+        assert post(client, {"features": ["activity:n_1h"], "entities": {"cc_num": ["c1"]}}).status_code == 200

@@ -109,10 +109,7 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
             as_of: datetime | str | None = None) -> MetricsResult:
     """Metrics of one window (default: the monitor's first), overall or ``by`` version or a segment."""
     monitor = get_monitor(project, name)
-    windows = [w.text for w in monitor.windows]
-    window = window or windows[0]
-    if window not in windows:
-        raise InputError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
+    window = _window(monitor, window)
     slice_name = _slice_name(monitor, by) or "all"
     now, rows = _select(
         project,
@@ -127,9 +124,18 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
     return MetricsResult(monitor=name, window=window, as_of=now, groups=groups)
 
 
-def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
-               since: datetime | str | None = None) -> list[dict[str, Any]]:
-    """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
+def _window(monitor: Monitor, window: str | None) -> str:
+    windows = [w.text for w in monitor.windows]
+    window = window or windows[0]
+    if window not in windows:
+        raise InputError(f"monitor {monitor.name} has no window {window!r}; its windows: {', '.join(windows)}")
+    return window
+
+
+def timeseries_doc(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+                   since: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "by", "as_of", "buckets": [{"bucket_start", "by", "metrics"}, ...]}``, oldest first
+    (``materializer metrics --show timeseries --json`` and ``GET /monitors/{name}/timeseries``)."""
     monitor = get_monitor(project, name)
     slice_name = _slice_name(monitor, by) or "all"
     sql = f"select * from {monitor.view('timeseries')} where slice = %s"
@@ -138,34 +144,59 @@ def timeseries(project: "Project", name: str, by: str | None = None, as_of: date
     if start is not None:
         sql += " and bucket_start >= %s"
         params.append(start)
-    _, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of, since=start)
-    return [{"bucket_start": row["bucket_start"].isoformat(),
-             "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
-             "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]
+    now, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of, since=start)
+    buckets = [{"bucket_start": row["bucket_start"].isoformat(),
+                "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
+                "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]
+    return {"monitor": name, "by": by, "as_of": now.isoformat(), "buckets": buckets}
+
+
+def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+               since: datetime | str | None = None) -> list[dict[str, Any]]:
+    """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
+    return timeseries_doc(project, name, by=by, as_of=as_of, since=since)["buckets"]
+
+
+def versions_doc(project: "Project", name: str, window: str | None = None,
+                 as_of: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "window", "as_of", "comparisons": [...]}``: model versions compared pairwise in a window
+    (no comparisons without a version column)."""
+    monitor = get_monitor(project, name)
+    window = _window(monitor, window)
+    if not monitor.version:
+        now, rows = _select(project, "select 1 where false", [], as_of)
+    else:
+        now, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
+                                     "order by metric, version_a, version_b", [window], as_of)
+    return {"monitor": name, "window": window, "as_of": now.isoformat(),
+            "comparisons": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
 def versions(project: "Project", name: str, window: str | None = None,
              as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """Pairwise comparisons of model versions in a window (empty without a version column)."""
+    return versions_doc(project, name, window=window, as_of=as_of)["comparisons"]
+
+
+def drift_doc(project: "Project", name: str, window: str | None = None,
+              as_of: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "window", "as_of", "columns": [...]}``: psi, js and ks of the score and the watched
+    features in a window (none without a reference)."""
     monitor = get_monitor(project, name)
-    if not monitor.version:
-        return []
-    window = window or monitor.windows[0].text
-    _, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
-                               "order by metric, version_a, version_b", [window], as_of)
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    window = _window(monitor, window)
+    if not monitor.reference_relation:
+        now, rows = _select(project, "select 1 where false", [], as_of)
+    else:
+        now, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
+                                     "order by column_name", [window], as_of)
+    return {"monitor": name, "window": window, "as_of": now.isoformat(),
+            "columns": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
 def drift(project: "Project", name: str, window: str | None = None,
           as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """psi, js and ks of the score and the watched features in a window (empty without a reference)."""
-    monitor = get_monitor(project, name)
-    if not monitor.reference_relation:
-        return []
-    window = window or monitor.windows[0].text
-    _, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
-                               "order by column_name", [window], as_of)
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    return drift_doc(project, name, window=window, as_of=as_of)["columns"]
 
 
 def reference_bins(values: list[float]) -> list[tuple[float, float]]:

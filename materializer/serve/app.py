@@ -356,25 +356,28 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         return JSONResponse(doc)
 
     async def monitor_timeseries(request: Request) -> Response:
+        from materializer.monitoring.metrics import timeseries_doc
+
         name = monitor_name(request)
         q = _only(request.query_params, ("by", "as_of", "since"), f"/monitors/{name}/timeseries")
-        rows = await state["monitors"].run(
-            lambda p: p.timeseries(name, by=q.get("by"), as_of=q.get("as_of") or pinned, since=q.get("since")))
-        return JSONResponse({"monitor": name, "by": q.get("by"), "buckets": rows})
+        return JSONResponse(await state["monitors"].run(
+            lambda p: timeseries_doc(p, name, by=q.get("by"), as_of=q.get("as_of") or pinned, since=q.get("since"))))
 
     async def monitor_versions(request: Request) -> Response:
+        from materializer.monitoring.metrics import versions_doc
+
         name = monitor_name(request)
         q = _only(request.query_params, ("window", "as_of"), f"/monitors/{name}/versions")
-        window = q.get("window") or project.spec.monitors[name].windows[0].text
-        rows = await state["monitors"].run(lambda p: p.versions(name, window=window, as_of=q.get("as_of") or pinned))
-        return JSONResponse({"monitor": name, "window": window, "comparisons": rows})
+        return JSONResponse(await state["monitors"].run(
+            lambda p: versions_doc(p, name, window=q.get("window"), as_of=q.get("as_of") or pinned)))
 
     async def monitor_drift(request: Request) -> Response:
+        from materializer.monitoring.metrics import drift_doc
+
         name = monitor_name(request)
         q = _only(request.query_params, ("window", "as_of"), f"/monitors/{name}/drift")
-        window = q.get("window") or project.spec.monitors[name].windows[0].text
-        rows = await state["monitors"].run(lambda p: p.drift(name, window=window, as_of=q.get("as_of") or pinned))
-        return JSONResponse({"monitor": name, "window": window, "columns": rows})
+        return JSONResponse(await state["monitors"].run(
+            lambda p: drift_doc(p, name, window=q.get("window"), as_of=q.get("as_of") or pinned)))
 
     # ------------------------------------------------------------ operations
 
