@@ -37,7 +37,10 @@ def count(conn, table: str) -> int:
 def test_apply_creates_everything_then_is_idempotent(make_project, pg_conn):
     project = make_project(BASE)
     first = project.apply()
-    assert [a.verb for a in first.actions] == ["create"] * 5
+    # schema, clock, table, index, 3 row checks (ts not null, ts in years 1-9999, amount finite), view
+    assert [a.verb for a in first.actions] == ["create"] * 8
+    assert [a.name for a in first.actions if a.kind == "check"] == [
+        "tx__amount__finite", "tx__ts__event_time", "tx__ts__time_range"]
     assert relations(pg_conn) == {"tx": "r", "tx__cc_num_ts__idx": "i", "activity": "v"}
     second = project.apply()
     assert second.empty and "Nothing to do" in second.summary()
@@ -85,7 +88,8 @@ def test_removed_source_with_rows_is_refused_and_kept(make_project, pg_conn):
 def test_removed_empty_source_and_view_are_dropped(make_project, pg_conn):
     make_project(BASE).apply()
     plan = make_project("name: apply_test\n", name="nothing.yml").apply()
-    assert {a.name for a in plan.actions if a.verb == "drop"} == {"tx", "activity", "tx__cc_num_ts__idx"}
+    assert {a.name for a in plan.actions if a.verb == "drop"} == {
+        "tx", "activity", "tx__cc_num_ts__idx", "tx__amount__finite", "tx__ts__event_time", "tx__ts__time_range"}
     assert relations(pg_conn) == {}
 
 
@@ -140,7 +144,7 @@ feature_views:
 def test_dry_run_changes_nothing(make_project, pg_conn):
     project = make_project(BASE)
     plan = project.plan()
-    assert len(plan.actions) == 5
+    assert len(plan.actions) == 8
     assert "create table if not exists tx" in plan.sql()
     assert relations(pg_conn) == {}
     assert pg_conn.execute("select to_regclass('materializer.applied')").fetchone()[0] is None
@@ -158,3 +162,37 @@ def test_existing_table_in_place_of_a_view_is_an_error(make_project, pg_conn):
     pg_conn.execute("create table activity (x int)")
     with pytest.raises(MaterializerError, match="exists in the database as a table"):
         make_project(BASE).apply()
+
+
+def test_row_checks_are_added_to_a_table_that_holds_rows_and_keep_them(make_project, pg_conn):
+    """A table made before the row checks existed, holding rows they refuse: apply adds the checks
+    NOT VALID (every row is kept, new rows are checked) and says how many rows break each; a check
+    that no row breaks is validated."""
+    pg_conn.execute("create table tx (cc_num text, amount numeric, ts timestamptz)")
+    pg_conn.execute("insert into tx values ('a', 1, '2026-01-01'), ('b', 'NaN', '2026-01-01'), "
+                    "('c', '-Infinity', 'infinity'), ('d', 2, null)")
+    project = make_project(BASE)
+    plan = project.apply()
+    summary = plan.summary()
+    assert "+ create check tx__amount__finite (2 stored rows break it: kept" in summary, summary
+    assert "+ create check tx__ts__event_time (1 stored row breaks it: kept" in summary, summary
+    assert "+ create check tx__ts__time_range (1 stored row breaks it: kept" in summary, summary
+    assert count(pg_conn, "tx") == 4
+    checks = dict(pg_conn.execute("select conname, convalidated from pg_constraint "
+                                  "where conrelid = 'tx'::regclass and contype = 'c'").fetchall())
+    assert checks == {"tx__amount__finite": False, "tx__ts__event_time": False, "tx__ts__time_range": False}
+    for bad in ("insert into tx values ('e', 'NaN', now())", "insert into tx values ('e', 1, null)",
+                "insert into tx values ('e', 1, '-infinity')", "insert into tx values ('e', 1, '0044-03-15 BC')"):
+        with pytest.raises(Exception, match="violates check constraint"):
+            pg_conn.execute(bad)
+    pg_conn.execute("insert into tx values ('e', 3, '2026-01-02')")
+    assert project.apply().empty
+
+    # the rows fixed by hand: a changed check is put back, and validated
+    pg_conn.execute("delete from tx where amount = 'NaN' or amount = '-Infinity' or ts is null")
+    pg_conn.execute("delete from materializer.applied where name = 'tx__amount__finite'")
+    plan = make_project(BASE, name="again.yml").apply()
+    assert [(a.verb, a.name, a.reason) for a in plan.actions] == [("replace", "tx__amount__finite", "")]
+    assert pg_conn.execute("select convalidated from pg_constraint where conname = 'tx__amount__finite'"
+                           ).fetchone()[0] is True
+    assert count(pg_conn, "tx") == 2

@@ -771,8 +771,9 @@ def test_non_binary_label_is_refused_by_push(small, tmp_path: Path) -> None:
     line and says what a label must be, and inserts nothing."""
     conn = small.db.conn
     checks = conn.execute("select conname from pg_constraint where conrelid = 'chargebacks'::regclass "
-                          "and contype = 'c'").fetchall()
-    assert checks == [("chargebacks__is_fraud__binary",)]
+                          "and contype = 'c' order by conname").fetchall()
+    assert checks == [("chargebacks__is_fraud__binary",), ("chargebacks__reported_at__event_time",),
+                      ("chargebacks__reported_at__time_range",)]
     path = tmp_path / "labels.csv"
     path.write_text("tx_id,reported_at,is_fraud\n"
                     "a,2026-05-01T00:00:00Z,1\n"

@@ -18,6 +18,18 @@ create table if not exists transactions (
 
 create index if not exists transactions__cc_num_ts__idx on transactions (cc_num, ts);
 
+alter table transactions
+    drop constraint if exists transactions__amount__finite,
+    add constraint transactions__amount__finite check (amount > '-Infinity' and amount < 'Infinity') not valid;
+
+alter table transactions
+    drop constraint if exists transactions__ts__event_time,
+    add constraint transactions__ts__event_time check (ts is not null) not valid;
+
+alter table transactions
+    drop constraint if exists transactions__ts__time_range,
+    add constraint transactions__ts__time_range check (ts >= '0001-01-01 00:00:00+00' and ts < '10000-01-01 00:00:00+00') not valid;
+
 create table if not exists predictions (
     tx_id text,
     predicted_at timestamptz,
@@ -27,6 +39,18 @@ create table if not exists predictions (
 );
 
 create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__event_time,
+    add constraint predictions__predicted_at__event_time check (predicted_at is not null) not valid;
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__time_range,
+    add constraint predictions__predicted_at__time_range check (predicted_at >= '0001-01-01 00:00:00+00' and predicted_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table predictions
+    drop constraint if exists predictions__score__finite,
+    add constraint predictions__score__finite check (score > '-Infinity' and score < 'Infinity') not valid;
 
 create view card_activity as
 with events as (

@@ -17,14 +17,37 @@ create table if not exists predictions (
 
 create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
 
+alter table predictions
+    drop constraint if exists predictions__predicted_at__event_time,
+    add constraint predictions__predicted_at__event_time check (predicted_at is not null) not valid;
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__time_range,
+    add constraint predictions__predicted_at__time_range check (predicted_at >= '0001-01-01 00:00:00+00' and predicted_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table predictions
+    drop constraint if exists predictions__score__finite,
+    add constraint predictions__score__finite check (score > '-Infinity' and score < 'Infinity') not valid;
+
 create table if not exists chargebacks (
     tx_id text,
     reported_at timestamptz,
-    is_fraud integer,
-    constraint chargebacks__is_fraud__binary check (is_fraud in (0, 1))
+    is_fraud integer
 );
 
 create index if not exists chargebacks__tx_id_reported_at__idx on chargebacks (tx_id, reported_at);
+
+alter table chargebacks
+    drop constraint if exists chargebacks__reported_at__event_time,
+    add constraint chargebacks__reported_at__event_time check (reported_at is not null) not valid;
+
+alter table chargebacks
+    drop constraint if exists chargebacks__reported_at__time_range,
+    add constraint chargebacks__reported_at__time_range check (reported_at >= '0001-01-01 00:00:00+00' and reported_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table chargebacks
+    drop constraint if exists chargebacks__is_fraud__binary,
+    add constraint chargebacks__is_fraud__binary check (is_fraud in (0, 1)) not valid;
 
 create table if not exists fraud_model__reference (
     column_name text,
