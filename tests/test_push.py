@@ -370,3 +370,146 @@ def test_cli_push_error_exits_1_with_one_line(cli_env: Path, pg_conn) -> None:
     assert "line 22" in lines[0] and "column ts" in lines[0]
     assert "Traceback" not in result.output
     assert count_rows(pg_conn, "transactions") == 0
+
+
+# ---------------------------------------------------------------- values that break what reads them
+
+DAYS = """\
+name: days
+sources:
+  visits:
+    columns: {id: bigint, day: date, amount: "numeric(12,2)", weight: real, seen_at: timestamptz,
+              note: text, ts: timestamptz}
+    timestamp: ts
+"""
+VISIT_COLUMNS = ["id", "day", "amount", "weight", "seen_at", "note", "ts"]
+GOOD_VISIT = {"id": "1", "day": "2026-01-01", "amount": "1.50", "weight": "0.5", "seen_at": "2026-01-01T08:00:00Z",
+              "note": "ok", "ts": "2026-01-01T09:00:00+01:00"}
+
+# (column, value as written in the file, a word of the message)
+REFUSED = [
+    ("ts", "", "every event needs its time"),
+    ("ts", "infinity", "between the years 1 and 9999"),
+    ("ts", "-infinity", "between the years 1 and 9999"),
+    ("ts", " Infinity", "between the years 1 and 9999"),
+    ("ts", "2000-01-01 00:00:00 BC", "between the years 1 and 9999"),
+    ("ts", "10000-01-01T00:00:00Z", "between the years 1 and 9999"),
+    ("ts", "9999-12-31T23:00:00-05:00", "between the years 1 and 9999"),   # year 10000 in UTC
+    ("ts", "yesterday", "a word PostgreSQL turns into one"),
+    ("ts", "today", "a word PostgreSQL turns into one"),
+    ("ts", "Tomorrow 12:00", "a word PostgreSQL turns into one"),
+    ("ts", "now", "a word PostgreSQL turns into one"),
+    ("ts", "epoch", "a word PostgreSQL turns into one"),
+    ("seen_at", "NOW", "a word PostgreSQL turns into one"),
+    ("seen_at", "infinity", "between the years 1 and 9999"),
+    ("day", "infinity", "between the years 1 and 9999"),
+    ("day", "0001-01-01 BC", "between the years 1 and 9999"),
+    ("day", "today", "a word PostgreSQL turns into one"),
+    ("amount", "NaN", "not a finite number"),
+    ("weight", "NaN", "not a finite number"),
+    ("weight", "Infinity", "not a finite number"),
+    ("weight", "-inf", "not a finite number"),
+]
+
+
+@pytest.fixture
+def visits(make_project):
+    p = make_project(DAYS)
+    p.apply()
+    return p
+
+
+def visit_rows(n: int, bad_at: int, column: str, value: str) -> list[list[str]]:
+    rows = [[str(i) if c == "id" else GOOD_VISIT[c] for c in VISIT_COLUMNS] for i in range(n)]
+    rows[bad_at][VISIT_COLUMNS.index(column)] = value
+    return rows
+
+
+def assert_refused(info: pytest.ExceptionInfo, path: Path, line: int, column: str, word: str) -> None:
+    msg = str(info.value)
+    assert str(path) in msg and f"line {line}, column {column}:" in msg, msg
+    assert word in msg and "nothing was inserted" in msg, msg
+
+
+@pytest.mark.parametrize("column, value, word", REFUSED)
+def test_csv_values_that_break_reads_are_refused_with_line_and_column(visits, pg_conn, tmp_path, column, value,
+                                                                      word) -> None:
+    path = write_csv(tmp_path / "visits.csv", visit_rows(40, 30, column, value), header=VISIT_COLUMNS)
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    assert_refused(info, path, 32, column, word)
+    assert count_rows(pg_conn, "visits") == 0
+
+
+@pytest.mark.parametrize("column, value, word", REFUSED)
+def test_jsonl_values_that_break_reads_are_refused_with_line_and_column(visits, pg_conn, tmp_path, column, value,
+                                                                        word) -> None:
+    records = [{c: (int(v) if c == "id" else v) for c, v in zip(VISIT_COLUMNS, row)}
+               for row in visit_rows(5, 3, column, value)]
+    if value == "":
+        del records[3][column]   # JSON says "no time" by leaving the key out (or null)
+    path = write_jsonl(tmp_path / "visits.jsonl", [json.dumps(r) for r in records])
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    msg = str(info.value)
+    assert "line 4" in msg and (column in msg) and "nothing was inserted" in msg, msg
+    assert count_rows(pg_conn, "visits") == 0
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_jsonl_nan_and_infinity_numbers_are_refused(visits, pg_conn, tmp_path, literal) -> None:
+    """Python's json reads the bare literals NaN and Infinity: they are refused like the strings."""
+    good = {"id": 1, "ts": "2026-01-01T00:00:00Z", "weight": 0.5}
+    path = tmp_path / "visits.jsonl"
+    path.write_text(json.dumps(good) + "\n" + f'{{"id": 2, "ts": "2026-01-01T00:00:00Z", "weight": {literal}}}\n',
+                    encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    assert_refused(info, path, 2, "weight", f"{literal} is not a finite number")
+    assert count_rows(pg_conn, "visits") == 0
+
+
+def test_time_words_elsewhere_and_edge_times_are_accepted(visits, pg_conn, tmp_path) -> None:
+    """A time word in a text column is a false alarm (the COPY runs again); the first and last
+    microsecond of the years 1-9999 in UTC, negative numbers and null numbers and times load."""
+    rows = visit_rows(6, 0, "note", "now or never")
+    rows[1][VISIT_COLUMNS.index("note")] = "today"
+    rows[2][VISIT_COLUMNS.index("ts")] = "0001-01-01T00:00:00Z"
+    rows[3][VISIT_COLUMNS.index("ts")] = "9999-12-31T23:59:59.999999Z"
+    rows[4][VISIT_COLUMNS.index("amount")] = "-0.01"
+    rows[4][VISIT_COLUMNS.index("weight")] = "-1e30"
+    rows[5][VISIT_COLUMNS.index("amount")] = ""
+    rows[5][VISIT_COLUMNS.index("seen_at")] = ""
+    rows[5][VISIT_COLUMNS.index("day")] = ""
+    path = write_csv(tmp_path / "visits.csv", rows, header=VISIT_COLUMNS)
+    assert visits.push("visits", path) == 6
+    got = pg_conn.execute("select note, ts, amount, weight, seen_at, day from visits order by id").fetchall()
+    assert [g[0] for g in got[:2]] == ["now or never", "today"]
+    assert got[2][1] == datetime(1, 1, 1, tzinfo=timezone.utc)
+    assert got[3][1] == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert got[4][2:4] == (Decimal("-0.01"), -1e30)
+    assert got[5][2:] == (None, 0.5, None, None)
+
+
+def test_batched_insert_path_refuses_the_same_values(visits, pg_conn, tmp_path) -> None:
+    """The path of RisingWave (no COPY FROM STDIN, no CHECK constraints) checks every row in Python
+    first: run here on PostgreSQL with an engine that says it has neither (the constraints dropped)."""
+    from materializer.engines.postgres import Postgres
+
+    class Plain(Postgres):
+        supports_copy = False
+        enforces_checks = False
+
+    for (name,) in pg_conn.execute("select conname from pg_constraint where conrelid = 'visits'::regclass "
+                                   "and contype = 'c'").fetchall():
+        pg_conn.execute(f"alter table visits drop constraint {name}")
+    visits.db.engine = Plain()
+    for column, value, word in REFUSED:
+        path = write_csv(tmp_path / "visits.csv", visit_rows(1500, 1200, column, value), header=VISIT_COLUMNS)
+        with pytest.raises(PushError, match="nothing was inserted") as info:
+            visits.push("visits", path)
+            pytest.fail(f"{column} = {value!r} was accepted")
+        assert_refused(info, path, 1202, column, word)
+        assert count_rows(pg_conn, "visits") == 0, (column, value)
+    path = write_csv(tmp_path / "visits.csv", visit_rows(1500, 0, "note", "now"), header=VISIT_COLUMNS)
+    assert visits.push("visits", path) == 1500
