@@ -513,3 +513,21 @@ def test_batched_insert_path_refuses_the_same_values(visits, pg_conn, tmp_path) 
         assert count_rows(pg_conn, "visits") == 0, (column, value)
     path = write_csv(tmp_path / "visits.csv", visit_rows(1500, 0, "note", "now"), header=VISIT_COLUMNS)
     assert visits.push("visits", path) == 1500
+
+
+@pytest.mark.parametrize("bad, column", [("12.x", "amount"), ("NaN", "amount"), ("", "ts")])
+def test_line_after_a_multiline_field_in_a_file_of_newline_lines(project, pg_conn, tmp_path, bad, column) -> None:
+    """COPY counts a newline inside a quoted field as a line when the file's lines end with a
+    newline too (not with CRLF, as csv.writer writes): the message still names the file's line."""
+    lines = ["tx_id,cc_num,merchant,amount,status,ts", 't1,c1,"two\nlines",1,ok,2026-01-01T00:00:00Z',
+             't2,c1,"three\nmore\nlines",1,ok,2026-01-01T00:00:00Z', "t3,c1,m,1,ok,2026-01-01T00:00:00Z",
+             "t4,c1,m,1,ok,2026-01-01T00:00:00Z"]
+    ts = "2026-01-01T00:00:00Z" if column != "ts" else bad
+    lines.append(f"t5,c1,m,{bad if column == 'amount' else '1'},ok,{ts}")   # file line 9
+    lines += [f"t{i},c1,m,1,ok,2026-01-01T00:00:00Z" for i in range(6, 12)]
+    path = tmp_path / "tx.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert f"line 9, column {column}:" in str(info.value), str(info.value)
+    assert count_rows(pg_conn, "transactions") == 0
