@@ -3,7 +3,8 @@
     One row per (window_name, metric, version_a, version_b) with version_a < version_b:
     binary monitors compare `accuracy` (two-proportion z) and `roc_auc` (Hanley-McNeil z);
     regression monitors compare `mae` (Welch t on absolute errors). `significant` is
-    |statistic| > 1.96 (5%, two-sided); null when the statistic is undefined (no variance).
+    |statistic| > 1.96 (5%, two-sided); the statistic and `significant` are null when the
+    statistic is undefined (no variance, a metric without a value, or NaN or infinity).
     Formulas: MONITORING.md. Reads the monitor's metrics relation.
 
     Arguments: `metrics` (the metrics relation), `task`.
@@ -123,8 +124,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when {{ materializer.monitor_finite('statistic') }} then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when {{ materializer.monitor_finite('statistic') }} then abs(statistic) > 1.96 end as significant
     from compared
 )
 

@@ -125,17 +125,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -174,6 +174,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -238,7 +239,8 @@ drift_delta as (
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -266,17 +268,17 @@ drift_delta as (
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -315,6 +317,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -387,7 +390,8 @@ begin
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -415,17 +419,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -506,6 +510,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -794,7 +799,7 @@ flagged as (
         coalesce(cast(live.channel as text), '(null)') as channel,
         live.kind = 'cohort' and live.valid as in_metrics,
         live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'pending' and live.score is not null and live.score >= 0 and live.score <= 1 as pending,
         live.kind = 'cohort' and not live.valid as invalid,
         live.label,
         live.predicted,
@@ -1111,7 +1116,7 @@ flagged as (
         coalesce(cast(live.channel as text), '(null)') as channel,
         live.kind = 'cohort' and live.valid as in_metrics,
         live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'pending' and live.score is not null and live.score >= 0 and live.score <= 1 as pending,
         live.kind = 'cohort' and not live.valid as invalid,
         live.label,
         live.predicted,
@@ -1375,8 +1380,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then abs(statistic) > 1.96 end as significant
     from compared
 )
 
@@ -1462,6 +1468,7 @@ observed as (
     ) as value (column_name, value)
     inner join fraud_model__reference as bins
         on bins.column_name = value.column_name
+        and value.value > cast('-Infinity' as double precision) and value.value < cast('Infinity' as double precision)
         and value.value >= bins.lower_bound
         and value.value < bins.upper_bound
     group by live.window_name, bins.column_name, bins.bin
