@@ -836,7 +836,7 @@ def test_invalid_scores_are_excluded_and_counted(small) -> None:
     # implicit_negative: invalid predictions are neither pending nor negatives; the immature one is in no count
     late = small.metrics("fraud_late", as_of=T).groups[0]["metrics"]
     assert (late["n"], late["n_invalid"], late["pending"]) == (3, 3, 0)
-    # regression: only a null prediction is invalid; a negative one is a prediction like any other
+    # regression: a negative prediction is a prediction like any other (null, NaN and infinity are not)
     add(small, [("r1", T - h, -5.0), ("r2", T - h, None), ("r3", T - h, 3.0)],
         [("r1", T - h, Decimal("5")), ("r2", T - h, Decimal("1")), ("r3", T - h, Decimal("0"))],
         "forecasts", "actuals", "actual")
@@ -994,6 +994,46 @@ def test_non_binary_label_is_refused_by_push(small, tmp_path: Path) -> None:
     path.write_text("tx_id,reported_at,is_fraud\na,2026-05-01T00:00:00Z,1\nb,2026-05-01T00:00:00Z,\n",
                     encoding="utf-8")
     assert small.push("chargebacks", path) == 2
+
+
+def test_the_label_at_t_is_the_one_dated_exactly_at_t(small) -> None:
+    """explicit: an outcome dated exactly at t, corrected later, is the label at t (timestamp <= t):
+    not the earlier one, not none. The maintained views keep the latest label and look the label
+    at t up when a correction is dated after t: that lookup, its time series' buckets and the
+    on-read text all give the reference's values at t, a microsecond before and at the correction."""
+    drop_row_checks(small)
+    h, us = timedelta(hours=1), timedelta(microseconds=1)
+    add(small, [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
+        [("earlier", T - h, 0), ("earlier", T, 1), ("earlier", T + h, 0),        # 0, then 1 at t, then 0
+         ("only", T, 1), ("only", T + h, 0),                                      # 1 at t, then 0
+         ("flip", T, 1), ("flip", T, 0), ("flip", T + 2 * h, 0)])                 # a tie at t: the greater
+    add(small, [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)],
+        [("r_earlier", T - h, Decimal("1")), ("r_earlier", T, Decimal("4")), ("r_earlier", T + h, Decimal("9")),
+         ("r_only", T, Decimal("8")), ("r_only", T + h, Decimal("2"))], "forecasts", "actuals", "actual")
+    preds = {"fraud": [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
+             "demand": [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)]}
+    outs = {"fraud": [("earlier", T - h, 0), ("earlier", T, 1), ("earlier", T + h, 0), ("only", T, 1),
+                      ("only", T + h, 0), ("flip", T, 1), ("flip", T, 0), ("flip", T + 2 * h, 0)],
+            "demand": [("r_earlier", T - h, 1), ("r_earlier", T, 4), ("r_earlier", T + h, 9), ("r_only", T, 8),
+                       ("r_only", T + h, 2)]}
+    specs = {"fraud": ref.Spec(ref.BINARY, "explicit", None, 0.5, 2, 10), "demand": ref.Spec(ref.REGRESSION)}
+    on_read = on_read_views(small)
+    for name, spec in specs.items():
+        deduped = ref.dedup_predictions([{"tx_id": k, "predicted_at": at, "score": sc, "model_version": "v1",
+                                          "channel": "web"} for k, at, sc in preds[name]])
+        indexed = ref.index_outcomes([{"tx_id": k, "reported_at": at, "label": y} for k, at, y in outs[name]])
+        for t in (T - us, T, T + us, T + h - us, T + h):
+            want, _ = ref.expected_metrics(spec, ref.cohort(spec, deduped, indexed, t, timedelta(days=1)))
+            assert_metrics(small.metrics(name, as_of=t).groups[0]["metrics"], want, f"{name} at {t}")
+            assert_metrics(read_on_read(small, on_read[name], "1d", t, list(want)), want, f"{name} on read at {t}")
+            series = {datetime.fromisoformat(r["bucket_start"]): r["metrics"] for r in small.timeseries(name, as_of=t)}
+            expected = ref.buckets(spec, deduped, indexed, t, timedelta(hours=1))
+            assert series.keys() == expected.keys(), f"{name} buckets at {t}"
+            for start, c in expected.items():
+                assert_metrics(series[start], ref.expected_metrics(spec, c)[0], f"{name} bucket {start} at {t}")
+    at_t = small.metrics("fraud", as_of=T).groups[0]["metrics"]
+    assert (at_t["n"], at_t["tp"], at_t["fn"], at_t["pending"]) == (3, 2, 1, 0), at_t   # flip: 1 wins the tie
+    assert small.metrics("demand", as_of=T).groups[0]["metrics"]["mae"] == 1.5           # |4 - 5| and |8 - 6|
 
 
 def test_outcome_for_an_unknown_id_is_kept_but_never_counted(small) -> None:
