@@ -380,6 +380,8 @@ def auc_z(a1: float | None, p1: int, n1: int, a2: float | None, p2: int, n2: int
 def welch_t(a: np.ndarray, b: np.ndarray) -> float | None:
     if len(a) < 2 or len(b) < 2:
         return None
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return None  # no variance (numpy's two-pass variance of equal floats can be 1e-34, not 0)
     den = math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))
     return None if den == 0 else float((a.mean() - b.mean()) / den)
 

@@ -693,6 +693,27 @@ def test_versions_without_a_statistic_are_never_significant(pg_conn) -> None:
     assert {("w_nan", "roc_auc"), ("w_nan", "mae"), ("w_inf", "mae"), ("w_one", "mae")} <= seen, seen
 
 
+def test_versions_whose_errors_are_all_equal(make_project) -> None:
+    """Two versions whose absolute errors are each constant (0.1 three times, 0.2 three times): the
+    variances from sums round to just below 0, whose square root failed the whole view. Welch's t
+    is undefined there (no variance), so the statistic and `significant` are null, as the
+    reference says."""
+    project = make_project(SMALL.replace(
+        "    predictions: {source: forecasts, id: tx_id, timestamp: predicted_at, score: score}",
+        "    predictions: {source: forecasts, id: tx_id, timestamp: predicted_at, score: score, version: model_version}"))
+    project.apply()
+    at = T - timedelta(hours=1)
+    copy_rows(project.db.conn, "forecasts", PRED_COLS,
+              [[f"a{i}", at, 0.0, "v1", "web"] for i in range(3)] + [[f"b{i}", at, 0.0, "v2", "web"] for i in range(3)])
+    copy_rows(project.db.conn, "actuals", ["tx_id", "reported_at", "actual"],
+              [[f"a{i}", at, Decimal("0.1")] for i in range(3)] + [[f"b{i}", at, Decimal("0.2")] for i in range(3)])
+    got = project.versions("demand", as_of=T)
+    assert ref.welch_t(np.array([0.1] * 3), np.array([0.2] * 3)) is None
+    assert [(g["metric"], g["n_a"], g["n_b"], g["statistic"], g["significant"]) for g in got] == [
+        ("mae", 3, 3, None, None)]
+    assert got[0]["value_a"] == pytest.approx(0.1, rel=1e-12) and got[0]["value_b"] == pytest.approx(0.2, rel=1e-12)
+
+
 def test_drift_against_the_stored_reference(loaded, data) -> None:
     """Bins from the reference deciles (stored once); psi (shares floored at 1e-4), js (= scipy's
     Jensen-Shannon distance, base 2) and ks over the bins, of the window's finite scores by
