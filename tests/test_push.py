@@ -531,3 +531,45 @@ def test_line_after_a_multiline_field_in_a_file_of_newline_lines(project, pg_con
         project.push("transactions", path)
     assert f"line 9, column {column}:" in str(info.value), str(info.value)
     assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_batched_insert_path_refuses_a_label_a_binary_monitor_cannot_use(make_project, pg_conn, tmp_path) -> None:
+    """Without CHECK constraints (RisingWave, Materialize) push itself refuses a binary monitor's
+    label other than 0 or 1, with the same message as the constraint's."""
+    from materializer.engines.postgres import Postgres
+
+    class Plain(Postgres):
+        supports_copy = False
+        enforces_checks = False
+
+    project = make_project("""\
+name: labelled
+sources:
+  predictions:
+    columns: {tx_id: text, predicted_at: timestamptz, score: double precision}
+    timestamp: predicted_at
+  labels:
+    columns: {tx_id: text, reported_at: timestamptz, is_fraud: integer}
+    timestamp: reported_at
+monitors:
+  fraud:
+    task: binary_classification
+    predictions: {source: predictions, id: tx_id, timestamp: predicted_at, score: score}
+    outcomes: {source: labels, id: tx_id, timestamp: reported_at, label: is_fraud}
+    windows: [1d]
+""")
+    project.apply()
+    pg_conn.execute("alter table labels drop constraint labels__is_fraud__binary")
+    project.db.engine = Plain()
+    path = tmp_path / "labels.csv"
+    path.write_text("tx_id,reported_at,is_fraud\na,2026-05-01T00:00:00Z,1\nb,2026-05-01T00:00:00Z,\n"
+                    "c,2026-05-01T00:00:00Z,2\n", encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        project.push("labels", path)
+    assert_refused(info, path, 4, "is_fraud", "'2' is not a binary label")
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"tx_id": "a", "reported_at": "2026-05-01T00:00:00Z", "is_fraud": -1}\n', encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        project.push("labels", path)
+    assert_refused(info, path, 1, "is_fraud", "-1 is not a binary label")
+    assert count_rows(pg_conn, "labels") == 0
