@@ -77,15 +77,6 @@ def constraint_name(source: str, column: str, rule: str) -> str:
     return f"{name[:_IDENTIFIER_MAX - 10]}__{digest}"
 
 
-def _kind(column_type: str | None) -> str | None:
-    base = (column_type or "").split("(")[0]
-    if base in TIME_TYPES:
-        return "time"
-    if base in FLOAT_TYPES:
-        return "number"
-    return None
-
-
 def row_checks(spec: ProjectSpec, source: Source) -> list[RowCheck]:
     """The rules of a managed source's columns, in column order (none for an external source)."""
     if not source.managed or not source.columns:
@@ -116,7 +107,7 @@ def column_rules(checks: list[RowCheck], source: Source) -> dict[str, tuple[str,
     for c in checks:
         rules[c.column] = (*rules.get(c.column, ()), c.rule)
     for column, column_type in (source.columns or {}).items():
-        if _kind(column_type) == "time":
+        if column_type.split("(")[0] in TIME_TYPES:
             rules[column] = (*rules.get(column, ()), "time_words")
     return rules
 
