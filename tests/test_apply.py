@@ -196,3 +196,16 @@ def test_row_checks_are_added_to_a_table_that_holds_rows_and_keep_them(make_proj
     assert pg_conn.execute("select convalidated from pg_constraint where conname = 'tx__amount__finite'"
                            ).fetchone()[0] is True
     assert count(pg_conn, "tx") == 2
+
+
+def test_a_new_number_column_gets_its_check_and_keeps_the_rows(make_project, pg_conn):
+    make_project(BASE).apply()
+    pg_conn.execute("insert into tx values ('a', 1, now()), ('b', 2, now())")
+    wider = make_project(BASE.replace("amount: numeric,", "amount: numeric, fee: double precision,"), name="wider.yml")
+    plan = wider.apply()
+    assert [(a.verb, a.name, a.reason) for a in plan.actions if a.kind in ("table", "check")] == [
+        ("alter", "tx", "new columns: fee"), ("create", "tx__fee__finite", "")]
+    assert count(pg_conn, "tx") == 2
+    with pytest.raises(Exception, match="tx__fee__finite"):
+        pg_conn.execute("insert into tx values ('c', 1, now(), 'Infinity')")
+    assert wider.apply().empty

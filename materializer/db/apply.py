@@ -148,7 +148,7 @@ def _check_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tupl
                   new_tables: set[str]) -> Action | None:
     """Adding a row check: NOT VALID, then validated unless stored rows break it (they are kept)."""
     assert obj.check is not None
-    table, condition = obj.check
+    table, column, condition = obj.check
     validate = f"alter table {table} validate constraint {obj.name}"
     if table in new_tables:
         return Action("create", "check", obj.name, [obj.sql, validate], obj=obj)
@@ -156,7 +156,12 @@ def _check_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tupl
     if exists and state.get(obj.name, (None, None))[1] == obj.sql:
         return None
     verb = "replace" if exists else "create"
-    broken = conn.execute(f"select count(*) from {table} where not ({condition})").fetchone()[0]
+    info = _relation_info(conn, table)
+    if info is not None and column in info[1]:
+        broken = conn.execute(f"select count(*) from {table} where not ({condition})").fetchone()[0]
+    else:  # a column this plan adds: null in every stored row, which only the event time refuses
+        broken = conn.execute(f"select count(*) from {table}").fetchone()[0] if condition.endswith(
+            " is not null") else 0
     if broken:
         rows = f"{broken} stored row{'s' if broken != 1 else ''} break{'s' if broken == 1 else ''} it"
         return Action(verb, "check", obj.name, [obj.sql],

@@ -29,7 +29,7 @@ class DbObject:
     columns: tuple[tuple[str, str], ...] = ()  # for tables: (column, type)
     depends_on: tuple[str, ...] = ()  # project objects it reads (views over views)
     sources: tuple[str, ...] = ()  # for maintenance: the sources whose triggers it installs
-    check: tuple[str, str] | None = None  # for row checks: (the table, the condition)
+    check: tuple[str, str, str] | None = None  # for row checks: (the table, the column, the condition)
 
     @property
     def statement(self) -> str:
@@ -196,7 +196,7 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
             sql = r.call("source_check", relation=source.relation, name=check.name, condition=check.condition).strip()
             if sql:
                 objects.append(DbObject("check", check.name, sql, source.name,
-                                        check=(source.relation, check.condition)))
+                                        check=(source.relation, check.column, check.condition)))
     for view in spec.feature_views.values():
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),
