@@ -21,7 +21,7 @@ import pytest
 from tests import reference
 from tests.test_serve import SERVE_PROJECT
 from tests.test_serve_process import Server
-from tests.test_values import ACTIVITY, KEYS, TIMES, WINDOWS, close, generate, load
+from tests.test_values import ACTIVITY, TIMES, WINDOWS, close, generate, load
 
 pytest.importorskip("feast", reason="Feast is in the dev extra: pip install -e '.[dev]'")
 

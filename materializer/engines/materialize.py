@@ -7,6 +7,7 @@
 - A lookup is on the fast path when it constrains every index key with `=` on the same type,
   hence the typed placeholders (doc/user/content/transform-data/optimization.md).
 - DDL cannot run inside a transaction block.
+- No CHECK constraints (doc/user/content/sql/create-table.md): push checks every row itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Materialize(Engine):
     transactional_ddl = False
     supports_as_of = False
     supports_copy = True
+    enforces_checks = False
     view_keyword = "materialized view"
     title = "Materialize"
     embedded = False
