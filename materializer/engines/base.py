@@ -15,8 +15,17 @@ class Engine:
     supports_as_of = False
     #: `COPY ... FROM STDIN` loads rows (otherwise batched INSERT).
     supports_copy = True
+    #: Managed tables carry CHECK constraints (definitions/row_checks.py); otherwise push checks every row.
+    enforces_checks = True
     #: The catalog kind of a feature view (`v` view, `m` materialized view in pg_class).
     view_keyword = "view"
+    #: The product's name in messages.
+    title = "PostgreSQL"
+    #: Runs on the embedded PostgreSQL when no DSN is given; otherwise a server must be named.
+    embedded = True
+    #: A local server to point MATERIALIZER_DSN at, and how to start it (docker-compose.yml).
+    local_server = "materializer db start"
+    local_dsn = "postgresql://postgres@localhost:5432/postgres"
 
     def create_view(self, name: str, body: str, cluster: str) -> str:
         return f"create {self.view_keyword} {name} as\n{body.rstrip()}"
@@ -35,6 +44,10 @@ class Engine:
     def lookup_param(self, column_type: str | None) -> str:
         """The placeholder of a key value in a lookup (typed, so indexes apply)."""
         return f"%s::{column_type}" if column_type else "%s"
+
+    def after_insert(self) -> list[str]:
+        """Statements run after push's batched INSERTs (RisingWave: FLUSH, so that reads see them)."""
+        return []
 
     def session_setup(self, cluster: str) -> list[str]:
         """Statements run once on every new connection."""

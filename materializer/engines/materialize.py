@@ -7,6 +7,7 @@
 - A lookup is on the fast path when it constrains every index key with `=` on the same type,
   hence the typed placeholders (doc/user/content/transform-data/optimization.md).
 - DDL cannot run inside a transaction block.
+- No CHECK constraints (doc/user/content/sql/create-table.md): push checks every row itself.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ class Materialize(Engine):
     transactional_ddl = False
     supports_as_of = False
     supports_copy = True
+    enforces_checks = False
     view_keyword = "materialized view"
+    title = "Materialize"
+    embedded = False
+    local_server = "docker compose up -d materialize"
+    local_dsn = "postgresql://materialize@localhost:6875/materialize"
 
     def create_view(self, name: str, body: str, cluster: str) -> str:
         return f"create materialized view {name} in cluster {cluster} as\n{body.rstrip()}"

@@ -19,7 +19,7 @@ from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.validate import REFERENCE
 from materializer.definitions.values import coerce
-from materializer.errors import InputError, MaterializerError, did_you_mean
+from materializer.errors import InputError, did_you_mean
 from materializer.features.online import NULL_VALUE, PRESENT, OnlineResult, _plain, check_entity, key_param, native
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def online_on_demand(project: "Project", name: str, entity: dict[str, Any], requ
     values = check_request(od, request)
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     if pinned is not None and project.engine != "postgres":
-        raise MaterializerError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
+        raise InputError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
                                 "own clock")
     engine = project.db.engine
     cache_key = ("on_demand", name)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from materializer.definitions.spec import FeatureView
 from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.values import coerce
-from materializer.errors import InputError, MaterializerError, did_you_mean
+from materializer.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -142,7 +142,7 @@ def online_features(
     keys = check_entity(view, entity)
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     if pinned is not None and project.engine != "postgres":
-        raise MaterializerError(
+        raise InputError(
             f"--as-of needs the postgres engine: {project.engine} maintains its views at its own clock; "
             "look up without --as-of"
         )
@@ -182,3 +182,50 @@ def online_features(
         as_of=clock_value,
         event_timestamp=row.get("_event_ts") if row else None,
     )
+
+
+def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, count: int) -> str:
+    """One query for the rows of ``count`` entities of a view (one parameter per key column).
+
+    On PostgreSQL each key column is bound as one array (``= any(%s::bigint[])``), which the planner
+    pushes into the view's index range scan; on the streaming engines it is an ``in`` list of typed
+    placeholders, the form their indexed point lookups recognise. With composite keys the result
+    may hold combinations that were not asked for: pick the wanted rows with ``rows_by_key``. With
+    ``clock`` the first column is its reading and there is always at least one row (all nulls but
+    the clock when nothing matched), as in ``lookup_sql``.
+    """
+    from materializer.engines import get_engine
+
+    engine = get_engine(engine_name)
+    conds = []
+    for k in view.entity:
+        column_type = view.source.column_type(k)
+        if engine_name == "postgres":
+            placeholder = engine.lookup_param(column_type) + "[]" if column_type else "%s"
+            conds.append(f"v.{k} = any({placeholder})")
+        else:
+            conds.append(f"v.{k} in ({', '.join([engine.lookup_param(column_type)] * count)})")
+    cond = " and ".join(conds)
+    if clock is None:
+        return f"select v.* from {view.name} as v where {cond}"
+    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.name} as v on {cond}"
+
+
+def batch_params(view: FeatureView, engine_name: str, keys: list[tuple[Any, ...]]) -> list[Any]:
+    """The parameters of ``batch_lookup_sql`` for distinct checked key tuples (in view key order)."""
+    columns = [[key_param(key[i]) for key in keys] for i in range(len(view.entity))]
+    if engine_name == "postgres":
+        return columns
+    return [value for column in columns for value in column]
+
+
+def rows_by_key(view: FeatureView, names: list[str], rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict]:
+    """The rows of a batch lookup by key tuple; the all-null row of a clocked query is left out."""
+    positions = [names.index(k) for k in view.entity]
+    event = names.index("_event_ts")
+    out: dict[tuple[Any, ...], dict] = {}
+    for row in rows:
+        if row[event] is None:
+            continue
+        out[tuple(row[p] for p in positions)] = dict(zip(names, row))
+    return out

@@ -38,6 +38,7 @@ from materializer.definitions.values import check_text, coerce
 from materializer.errors import InputError, MaterializerError, did_you_mean
 from materializer.extras import optional
 from materializer.features.online import native
+from materializer.features.refs import resolve_features
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, Phases
 from materializer.sql.compile import feature_args, window_args
 from materializer.sql.render import renderer
@@ -69,42 +70,6 @@ PARTS = 2
 PLAIN_TEXT_TYPES = frozenset({21, 23, 20, 1700, 700, 701, 25, 1043, 1042})
 PROGRESS_STEP = 10_000  # rows written between two updates of the bar
 MAX_SPINE_COLUMNS = 1599  # PostgreSQL's 1600 columns per table, less the row number
-
-
-def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
-    """``view:feature``, ``view:*`` or a feature service name -> {view: [feature, ...]} in request order."""
-    services = project.spec.feature_services
-    views: dict[str, Any] = {**project.spec.feature_views, **project.spec.on_demand}
-    wanted: dict[str, list[str]] = {}
-    expanded: list[str] = []
-    for ref in refs:
-        ref = ref.strip()
-        if not ref:
-            continue
-        if ":" not in ref:
-            if ref not in services:
-                raise MaterializerError(
-                    f"{ref!r} is neither a feature reference (view:feature) nor a feature service"
-                    f"{did_you_mean(ref, services)}; feature services: {', '.join(services) or '(none)'}")
-            expanded.extend(services[ref])
-        else:
-            expanded.append(ref)
-    for ref in expanded:
-        view_name, _, feature = ref.partition(":")
-        if view_name not in views:
-            raise MaterializerError(f"unknown feature view {view_name!r} in {ref!r}{did_you_mean(view_name, views)}; "
-                                    f"known views: {', '.join(views)}")
-        names = views[view_name].feature_names
-        chosen = names if feature == "*" else [feature]
-        for name in chosen:
-            if name not in names:
-                raise MaterializerError(f"unknown feature {ref!r}{did_you_mean(feature, names)}; "
-                                        f"features of {view_name}: {', '.join(names)}")
-            if name not in wanted.setdefault(view_name, []):
-                wanted[view_name].append(name)
-    if not wanted:
-        raise MaterializerError("no features requested; pass --features view:feature,... or view:*")
-    return wanted
 
 
 # The COPY line (and column) of an error loading a spine: "COPY _materializer_spine, line 3, column c1: ..."

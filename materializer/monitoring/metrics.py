@@ -74,7 +74,7 @@ def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | s
     ``since`` bounds the time series' oldest bucket there, see monitor_timeseries)."""
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     if pinned is not None and project.engine != "postgres":
-        raise MaterializerError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
+        raise InputError(f"--as-of needs the postgres engine: {project.engine} maintains its views at its "
                                 "own clock; read the metrics without --as-of")
     conn = project.db.conn
     clock = "materializer.clock()" if project.engine == "postgres" else "now()"
@@ -137,9 +137,10 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
     return MetricsResult(monitor=name, window=window, as_of=now, groups=groups)
 
 
-def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
-               since: datetime | str | None = None) -> list[dict[str, Any]]:
-    """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
+def timeseries_doc(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+                   since: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "by", "as_of", "buckets": [{"bucket_start", "by", "metrics"}, ...]}``, oldest first
+    (``materializer metrics --show timeseries --json`` and ``GET /monitors/{name}/timeseries``)."""
     monitor = get_monitor(project, name)
     slice_name = _slice_name(monitor, by) or "all"
     sql = f"select * from {monitor.view('timeseries')} where slice = %s"
@@ -148,34 +149,59 @@ def timeseries(project: "Project", name: str, by: str | None = None, as_of: date
     if start is not None:
         sql += " and bucket_start >= %s"
         params.append(start)
-    _, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of, since=start)
-    return [{"bucket_start": row["bucket_start"].isoformat(),
-             "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
-             "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]
+    now, rows = _select(project, sql + " order by bucket_start, slice_value", params, as_of, since=start)
+    buckets = [{"bucket_start": row["bucket_start"].isoformat(),
+                "by": {} if slice_name == "all" else {slice_name: row["slice_value"]},
+                "metrics": {m: _plain(row.get(m)) for m in metric_names(monitor)}} for row in rows]
+    return {"monitor": name, "by": by, "as_of": now.isoformat(), "buckets": buckets}
+
+
+def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+               since: datetime | str | None = None) -> list[dict[str, Any]]:
+    """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
+    return timeseries_doc(project, name, by=by, as_of=as_of, since=since)["buckets"]
+
+
+def versions_doc(project: "Project", name: str, window: str | None = None,
+                 as_of: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "window", "as_of", "comparisons": [...]}``: model versions compared pairwise in a window
+    (no comparisons without a version column)."""
+    monitor = get_monitor(project, name)
+    window = _window(monitor, window)
+    if not monitor.version:
+        now, rows = _select(project, "select 1 where false", [], as_of)
+    else:
+        now, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
+                                     "order by metric, version_a, version_b", [window], as_of)
+    return {"monitor": name, "window": window, "as_of": now.isoformat(),
+            "comparisons": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
 def versions(project: "Project", name: str, window: str | None = None,
              as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """Pairwise comparisons of model versions in a window (empty without a version column)."""
+    return versions_doc(project, name, window=window, as_of=as_of)["comparisons"]
+
+
+def drift_doc(project: "Project", name: str, window: str | None = None,
+              as_of: datetime | str | None = None) -> dict[str, Any]:
+    """``{"monitor", "window", "as_of", "columns": [...]}``: psi, js and ks of the score and the watched
+    features in a window (none without a reference)."""
     monitor = get_monitor(project, name)
-    if not monitor.version:
-        return []
     window = _window(monitor, window)
-    _, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
-                               "order by metric, version_a, version_b", [window], as_of)
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    if not monitor.reference_relation:
+        now, rows = _select(project, "select 1 where false", [], as_of)
+    else:
+        now, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
+                                     "order by column_name", [window], as_of)
+    return {"monitor": name, "window": window, "as_of": now.isoformat(),
+            "columns": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
 def drift(project: "Project", name: str, window: str | None = None,
           as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """psi, js and ks of the score and the watched features in a window (empty without a reference)."""
-    monitor = get_monitor(project, name)
-    if not monitor.reference_relation:
-        return []
-    window = _window(monitor, window)
-    _, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
-                               "order by column_name", [window], as_of)
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    return drift_doc(project, name, window=window, as_of=as_of)["columns"]
 
 
 def reference_bins(values: list[float]) -> list[tuple[float, float]]:

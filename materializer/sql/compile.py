@@ -1,14 +1,15 @@
 """Turn a validated project into the database objects it needs, rendered for one engine.
 
 Each object is one statement. Their order is the order of creation: the clock
-function, then managed source tables and their indexes, then feature views
-(and their indexes on Materialize).
+function, then managed source tables with their indexes and row checks, then
+feature views (and their indexes on Materialize).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from materializer.definitions.row_checks import row_checks
 from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec, Source
 from materializer.engines import Engine, get_engine
 from materializer.sql.render import renderer
@@ -21,13 +22,14 @@ REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "do
 class DbObject:
     """One database object and the statement that creates it."""
 
-    kind: str  # schema | function | table | index | view | view_index | maintenance
+    kind: str  # schema | function | table | index | check | view | view_index | maintenance
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read
     columns: tuple[tuple[str, str], ...] = ()  # for tables: (column, type)
     depends_on: tuple[str, ...] = ()  # project objects it reads (views over views)
     sources: tuple[str, ...] = ()  # for maintenance: the sources whose triggers it installs
+    check: tuple[str, str, str] | None = None  # for row checks: (the table, the column, the condition)
 
     @property
     def statement(self) -> str:
@@ -75,16 +77,6 @@ def source_index_columns(spec: ProjectSpec, source: Source) -> list[tuple[str, .
             if side.source.name == source.name:
                 keys.append((side.id, side.timestamp))
     return list(dict.fromkeys(keys))
-
-
-def label_checks(spec: ProjectSpec, source: Source) -> list[dict]:
-    """Row checks of a managed source: integer labels of binary monitors are 0 or 1."""
-    checks = []
-    for m in spec.monitors.values():
-        col = m.outcomes.value
-        if m.binary and m.outcomes.source.name == source.name and source.column_type(col) != "boolean":
-            checks.append({"name": f"{source.name}__{col}__binary", "condition": f"{col} in (0, 1)"})
-    return list({c["name"]: c for c in checks}.values())
 
 
 def maintained(m: Monitor, engine: Engine) -> bool:
@@ -193,14 +185,18 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
             continue
         columns = [{"name": n, "type": t} for n, t in (source.columns or {}).items()]
         objects.append(DbObject("table", source.relation,
-                                r.call("source_table", relation=source.relation, columns=columns,
-                                       checks=label_checks(spec, source)),
+                                r.call("source_table", relation=source.relation, columns=columns),
                                 source.name, tuple((source.columns or {}).items())))
         for cols in source_index_columns(spec, source):
             name = f"{source.relation.replace('.', '_')}__{'_'.join(cols)}__idx"
             sql = r.call("source_index", relation=source.relation, name=name, columns=list(cols)).strip()
             if sql:
                 objects.append(DbObject("index", name, sql, source.name))
+        for check in row_checks(spec, source):
+            sql = r.call("source_check", relation=source.relation, name=check.name, condition=check.condition).strip()
+            if sql:
+                objects.append(DbObject("check", check.name, sql, source.name,
+                                        check=(source.relation, check.column, check.condition)))
     for view in spec.feature_views.values():
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),

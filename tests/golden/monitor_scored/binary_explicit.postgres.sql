@@ -25,7 +25,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at as cohort_at,
         deduped.score,
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+            and (labels.label is null or labels.label in (0, 1)) as valid,
         labels.label is not null as labelled,
         labels.label,
         case when deduped.score >= 0.7 then 1 else 0 end as predicted

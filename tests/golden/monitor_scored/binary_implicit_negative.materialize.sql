@@ -36,7 +36,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at + interval '168 hours' as cohort_at,
         deduped.score,
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+            and (labels.label is null or labels.label in (0, 1)) as valid,
         labels.label is not null as labelled,
         coalesce(labels.label, 0) as label,
         case when deduped.score >= 0.5 then 1 else 0 end as predicted,

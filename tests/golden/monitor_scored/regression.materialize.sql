@@ -26,7 +26,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at as cohort_at,
         deduped.score,
-        deduped.score is not null as valid,
+        deduped.score is not null and deduped.score > cast('-Infinity' as double precision) and deduped.score < cast('Infinity' as double precision)
+            and (labels.label is null or labels.label > cast('-Infinity' as double precision) and labels.label < cast('Infinity' as double precision)) as valid,
         labels.label is not null as labelled,
         labels.label,
         deduped.score as predicted,

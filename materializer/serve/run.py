@@ -1,0 +1,72 @@
+"""Start uvicorn for ``materializer serve``: one process, or ``--workers N`` processes sharing the port.
+
+With several workers uvicorn imports the app in each process, so the app is built by the
+factory ``from_environment`` from ``MATERIALIZER_SERVE`` (the project file, the DSN and the
+settings, as JSON in the environment of the worker processes only), and Prometheus runs in
+multiprocess mode over a temporary folder removed at exit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ENV = "MATERIALIZER_SERVE"
+
+
+def _fast_options() -> dict[str, Any]:
+    """uvloop and httptools where they are installed (they are dependencies on Linux and macOS)."""
+    options: dict[str, Any] = {}
+    try:
+        import uvloop  # noqa: F401
+
+        options["loop"] = "uvloop"
+    except ImportError:
+        options["loop"] = "asyncio"
+    try:
+        import httptools  # noqa: F401
+
+        options["http"] = "httptools"
+    except ImportError:
+        options["http"] = "h11"
+    return options
+
+
+def from_environment() -> Any:
+    """The app factory of worker processes (``uvicorn --factory``)."""
+    from materializer.project import Project
+    from materializer.serve.app import ServeSettings, create_app
+
+    config = json.loads(os.environ[ENV])
+    project = Project.load(Path(config["project"]), dsn=config["dsn"])
+    return create_app(project, ServeSettings(**config["settings"]), dsn=config["dsn"])
+
+
+def serve(project_file: Path, dsn: str, host: str, port: int, workers: int, settings: Any,
+          log_level: str = "info", access_log: bool = False) -> None:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    options = dict(host=host, port=port, log_level=log_level, access_log=access_log, proxy_headers=False,
+                   server_header=False, **_fast_options())
+    if workers <= 1:
+        from materializer.project import Project
+        from materializer.serve.app import create_app
+
+        project = Project.load(project_file, dsn=dsn)
+        uvicorn.run(create_app(project, settings, dsn=dsn), **options)
+        return
+    metrics_dir = tempfile.mkdtemp(prefix="materializer-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ[ENV] = json.dumps({"project": str(project_file.resolve()), "dsn": dsn,
+                                  "settings": dataclasses.asdict(settings)})
+    try:
+        uvicorn.run("materializer.serve.run:from_environment", factory=True, workers=workers, **options)
+    finally:
+        os.environ.pop(ENV, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
