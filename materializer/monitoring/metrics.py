@@ -242,14 +242,11 @@ def store_reference(project: "Project", name: str) -> dict[str, int]:
                     raise InputError(f"the reference {monitor.reference_relation}.{column} of monitor {name} is "
                                      f"{type_name}, not a number; drift bins are cut from numbers: point it at a "
                                      "numeric column (the model's scores, or a numeric feature)")
-                values = [float(v) for (v,) in cur]
-                infinite = next((v for v in values if not math.isfinite(v)), None)
-                if infinite is not None:
-                    raise InputError(f"the reference {monitor.reference_relation}.{column} holds {infinite}; drift "
-                                     "bins need finite numbers: remove or null those rows")
+                # finite values only, as the drift views count them (NaN and infinity are not binned)
+                values = [x for x in (float(v) for (v,) in cur) if math.isfinite(x)]
                 if not values:
-                    raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no values; "
-                                            "load the training or validation rows first")
+                    raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no finite "
+                                            "values; load the training or validation rows first")
                 bins = reference_bins(values)
                 counts = [0] * len(bins)
                 uppers = [hi for _, hi in bins[:-1]]
