@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from materializer.monitoring.metrics import MetricsResult
 
 PROJECT_FILE = "materializer.yml"
-# SQLSTATEs of a read that names an object the database lacks: undefined table, schema, function, column
-MISSING_OBJECT = frozenset({"42P01", "3F000", "42883", "42703"})
+# SQLSTATEs of a read that names an object the database lacks: undefined table, schema, column; and
+# undefined function when it is one of materializer's (42883 is also "operator does not exist")
+MISSING_OBJECT = frozenset({"42P01", "3F000", "42703"})
+UNDEFINED_FUNCTION = "42883"
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -83,6 +85,14 @@ def _unreadable(exc: Any) -> DatabaseError:
                          f"or a source row of the project){hint}")
 
 
+def _refused(exc: Any) -> DatabaseError:
+    """A DatabaseError for a read the database refuses (a function unknown to it in an on-demand expression)."""
+    diag = getattr(exc, "diag", None)
+    reason = " ".join(str(getattr(diag, "message_primary", None) or exc).split())
+    return DatabaseError(f"the database refused the query: {reason}; check the project's SQL expressions "
+                         "(on-demand features are evaluated when they are read)")
+
+
 def _reads_views(method: _Method) -> _Method:
     """A read of the project's objects: an object the database lacks is a one-line DatabaseError
     that says to run ``materializer apply`` (or to create a missing external relation)."""
@@ -92,10 +102,14 @@ def _reads_views(method: _Method) -> _Method:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
-            if getattr(exc, "sqlstate", None) in MISSING_OBJECT:
+            code = getattr(exc, "sqlstate", None)
+            primary = str(getattr(getattr(exc, "diag", None), "message_primary", None) or "")
+            if code in MISSING_OBJECT or (code == UNDEFINED_FUNCTION and "materializer." in primary):
                 raise self._not_applied(exc) from None
             if _is_data_error(exc):
                 raise _unreadable(exc) from None
+            if code is not None and code.startswith("42"):  # an expression of the project the database refuses
+                raise _refused(exc) from None
             raise
 
     return read  # type: ignore[return-value]

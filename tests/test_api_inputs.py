@@ -187,3 +187,27 @@ on_demand_features:
     result = CliRunner().invoke(app, ["-p", str(project.root), "features", "last", "--key", "account=1"])
     assert result.exit_code == 1 and result.stderr.startswith("error: a value in the database cannot be read")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_expression_the_database_refuses(make_project):
+    from materializer.errors import DatabaseError
+
+    project = make_project("""
+name: t
+sources:
+  events: {columns: {account: bigint, ts: timestamptz}, timestamp: ts}
+feature_views:
+  totals: {source: events, entity: [account], windows: [1d], features: {n: {agg: count}}}
+on_demand_features:
+  odd: {request: {amount: numeric}, features: {x: "no_such_function({amount}) + {totals:n_1d}"}}
+""")
+    project.apply()
+    with pytest.raises(DatabaseError, match=r"the database refused the query: function no_such_function\(numeric\) "
+                                            r"does not exist; check the project's SQL expressions"):
+        project.online_features("odd", {"account": 1}, request={"amount": 1})
+    with pytest.raises(DatabaseError, match="function no_such_function"):
+        project.training_set([{"account": 1, "event_timestamp": T, "amount": 1}], ["odd:x"])
+    # materializer's own clock function missing (and the views on it): that is apply's to create
+    project.db.conn.execute("drop function materializer.clock() cascade")
+    with pytest.raises(DatabaseError, match=r"does not exist .*run `materializer apply` first"):
+        project.online_features("odd", {"account": 1}, request={"amount": 1})

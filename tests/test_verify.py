@@ -92,3 +92,26 @@ def test_verify_on_typed_keys_without_pandas(cli_env, make_project, monkeypatch)
                                       "--as-of", "2026-01-01T03:00:00Z"])
     assert result.exit_code == 0, result.output
     assert "0 mismatches" in result.output
+
+
+def test_verify_and_training_sets_on_an_external_source_with_a_bigint_key(cli_env, make_project, tmp_path):
+    """The spine's keys are cast to the external relation's own types (they were text: bigint = text)."""
+    project = make_project("""
+name: ext
+sources:
+  events: {relation: raw_events, timestamp: ts}
+feature_views:
+  totals: {source: events, entity: [account], windows: [1d], features: {n: {agg: count}}}
+  last: {source: events, entity: [account], features: {amount: {agg: latest, column: amount}}}
+""")
+    project.db.conn.execute("create table raw_events (account bigint, amount numeric, ts timestamptz)")
+    project.db.conn.execute("insert into raw_events values (1, 5, '2026-01-01T00:00:00Z'), "
+                            "(1, 7, '2026-01-01T00:30:00Z'), (2, 1, '2026-01-01T00:10:00Z')")
+    project.apply()
+    (tmp_path / "spine.csv").write_text("account,event_timestamp\n1,2026-01-01T01:00:00Z\n3,2026-01-01T01:00:00Z\n",
+                                        encoding="utf-8")
+    out = tmp_path / "train.csv"
+    assert project.write_training_set(tmp_path / "spine.csv", ["totals:n_1d", "last:amount"], out=out) == 2
+    assert out.read_text().splitlines()[1:] == ["1,2026-01-01T01:00:00Z,2,7", "3,2026-01-01T01:00:00Z,0,"]
+    report = project.verify(as_of="2026-01-01T01:00:00Z")
+    assert report.ok and report.entities == 2 * (2 + 1)

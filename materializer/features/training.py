@@ -21,6 +21,7 @@ through unlogged work tables dropped at the end.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -283,6 +284,19 @@ def _check_types(project: "Project", position: dict[str, int], typed: dict[str, 
 TEXT_TYPES = ("text", "varchar", "character varying", "char", "character", "bpchar")
 
 
+def with_catalog_types(conn: psycopg.Connection, view: FeatureView) -> FeatureView:
+    """``view`` with its source's column types read from the database when the project does not declare
+    them (an external source): the spine's keys are then cast to the relation's own types."""
+    if view.source.columns is not None:
+        return view
+    rows = conn.execute("select attname, format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
+                        "to_regclass(%s) and attnum > 0 and not attisdropped order by attnum",
+                        [view.source.relation]).fetchall()
+    if not rows:  # no such relation: the query that reads it says so
+        return view
+    return dataclasses.replace(view, source=dataclasses.replace(view.source, columns=dict(rows)))
+
+
 def _byte_sorted_keys(view: FeatureView) -> list[str]:
     """The entity columns of plain text types (the points carry undeclared types as text)."""
     return [k for k in view.entity
@@ -511,7 +525,7 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     stored = [n for n in wanted if n not in on_demand]
     for od in on_demand.values():
         stored += [v for v in od.inputs if v not in stored]
-    views = [project.spec.feature_views[n] for n in stored]
+    views = [with_catalog_types(project.db.conn, project.spec.feature_views[n]) for n in stored]
     # only the requested features, except for the inputs of on-demand views (their expressions
     # may read any feature)
     inputs = {v for od in on_demand.values() for v in od.inputs}

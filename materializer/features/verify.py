@@ -73,21 +73,13 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _key_type(conn: psycopg.Connection, view: FeatureView, key: str) -> str | None:
-    """The declared type of a key column, else the database's (an external source without columns)."""
-    declared = view.source.column_type(key)
-    if declared is not None:
-        return declared
-    row = conn.execute("select format_type(atttypid, atttypmod) from pg_attribute where attrelid = "
-                       "to_regclass(%s) and attname = %s and not attisdropped", [view.source.relation, key]).fetchone()
-    return row[0] if row else None
-
-
 def absent_key(conn: psycopg.Connection, view: FeatureView) -> Any | None:
     """A value of the view's single key column that no event has, typed for that column (so the check
     covers an entity without events), or None when the type offers no such value simply."""
+    from materializer.features.training import with_catalog_types
+
     key, relation = view.entity[0], view.source.relation
-    sql_type = _key_type(conn, view, key)
+    sql_type = with_catalog_types(conn, view).source.column_type(key)
     kind = (sql_type or "").split("(")[0].strip().lower()
     candidates: list[Any]
     if kind in TEXT_KINDS and "(" not in (sql_type or ""):
