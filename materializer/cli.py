@@ -100,7 +100,12 @@ def _project_file() -> Path:
 def _root() -> Path:
     """The folder whose .materializer/ holds the embedded database: the project's, or the current one."""
     path = state.project_path
-    if path != Path(PROJECT_FILE) and not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # a name too long for the system
+        raise MaterializerError(f"{path}: {getattr(exc, 'strerror', None) or exc}; --project (or "
+                                "MATERIALIZER_PROJECT) takes the project file or the folder that holds it") from None
+    if path != Path(PROJECT_FILE) and not exists:
         raise MaterializerError(f"{path}: no such file or folder; --project (or MATERIALIZER_PROJECT) takes the "
                                 f"project file or the folder that holds it")
     return _project_file().resolve().parent

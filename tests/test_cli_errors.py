@@ -297,3 +297,9 @@ def test_a_project_file_error_is_one_line_unless_it_lists_problems(cli_env: Path
     assert [line.split(": ")[1] for line in lines[1:]] == ["feature_views.totals.windows[0]",
                                                            "feature_views.totals.windows[1]",
                                                            "on_demand_features.risk.features.ratio"]
+
+
+def test_db_commands_with_a_project_path_too_long(cli_env: Path, runner: CliRunner) -> None:
+    for command in (["db", "status"], ["db", "url"]):
+        line = one_line_error(invoke(runner, "-p", "a" * 5000 + "/x", *command))
+        assert "File name too long; --project (or MATERIALIZER_PROJECT) takes the project file" in line
