@@ -1,12 +1,13 @@
 """The command line never ends in a traceback: hostile values through every command (hypothesis).
 
 Names, keys, times, files (binary, empty, huge lines, wrong encodings), connection strings with
-passwords and project files go through validate, compile, apply --dry-run, push, features,
-metrics, training-set, verify, reference and db, always with the options a command requires (a
-missing option is click's usage error, exit 2). Every invocation must exit 0 or 1; on 1, stderr
-holds one message, `error: ...` (a project file's list of problems has one line per problem), with
-no traceback; a password is never printed. Each test applies one project on the real PostgreSQL
-and shares it between its examples; examples are few and bounded so that this runs on every push.
+passwords and project files go through validate, compile, apply --dry-run, push, features, metrics
+(every --show), training-set, verify, reference, catalog and db, always with the options a command
+requires (a missing option is click's usage error, exit 2). Every invocation must exit 0 or 1; on 1,
+stderr holds one message, `error: ...` (a project file's list of problems has one line per problem),
+with no traceback; a password is never printed. Each test applies one project on the real
+PostgreSQL and shares it between its examples; examples are few (25; MATERIALIZER_CLI_EXAMPLES=200
+explores more) and bounded, so that this runs on every push in about half a minute.
 """
 
 from __future__ import annotations
@@ -178,10 +179,13 @@ def test_features(applied: Path, view: str, keys, as_of, request, as_json: bool)
 
 @FAST
 @given(monitor=st.one_of(st.just("model"), HOSTILE), window=st.none() | st.just("1d") | HOSTILE,
-       by=st.none() | st.sampled_from(["version", "v"]) | HOSTILE, as_of=st.none() | TIMES, as_json=st.booleans())
-def test_metrics_and_reference(applied: Path, monitor: str, window, by, as_of, as_json: bool) -> None:
+       by=st.none() | st.sampled_from(["version", "v"]) | HOSTILE, as_of=st.none() | TIMES, as_json=st.booleans(),
+       show=st.none() | st.sampled_from(["metrics", "timeseries", "versions", "drift"]) | HOSTILE,
+       since=st.none() | TIMES)
+def test_metrics_and_reference(applied: Path, monitor: str, window, by, as_of, as_json: bool, show, since) -> None:
     args = ["metrics"] + ([f"--window={window}"] if window is not None else []) + (
         [f"--by={by}"] if by is not None else []) + ([f"--as-of={as_of}"] if as_of is not None else [])
+    args += ([f"--show={show}"] if show is not None else []) + ([f"--since={since}"] if since is not None else [])
     check(invoke(*args, *(["--json"] if as_json else []), "--", monitor))
     check(invoke("reference", "--", monitor))
 
@@ -220,7 +224,7 @@ READS = [
     ["features", "risk", "--key=account=2", "--request=amount=1", "--request=flag=t"],
     ["training-set", "--spine=spine.csv", "--features=totals:*,last:*", "--out=train.csv"],
     ["training-set", "--spine=spine.csv", "--features=totals:*,last:*", "--out=train.parquet"],
-    ["verify", "--entities=3"],
+    ["verify", "--entities=3"], ["catalog"], ["catalog", "--json"],
 ]
 
 
@@ -240,7 +244,7 @@ def test_rows_that_load_then_read(applied: Path, rows, read: list[str], as_of) -
     (applied / "spine.csv").write_text("account,event_timestamp\n1,2026-01-01T01:00:00Z\n3,0044-01-01 BC\n",
                                       encoding="utf-8")
     check(invoke("push", "events", "rows.csv"))
-    when = [f"--as-of={as_of}"] if as_of is not None and read[0] != "training-set" else []
+    when = [f"--as-of={as_of}"] if as_of is not None and read[0] in ("features", "verify") else []
     check(invoke(*read, *when))
 
 
@@ -267,7 +271,8 @@ def test_predictions_then_metrics(applied: Path, predictions, outcomes, by: list
         (applied / f"{name}.csv").write_text(text.getvalue(), encoding="utf-8", errors="surrogateescape")
         check(invoke("push", name, f"{name}.csv"))
     when = [f"--as-of={as_of}"] if as_of is not None else []
-    check(invoke("metrics", "model", *by, *when))
+    for show in ("metrics", "timeseries", "versions", "drift"):
+        check(invoke("metrics", "model", f"--show={show}", *by, *when))
     check(invoke("metrics", "model", "--json", *by, *when))
 
 
