@@ -24,8 +24,7 @@ from materializer.project import PROJECT_FILE, Project, project_file
 # control characters (a newline or an escape sequence in a file name or a value), line and paragraph
 # separators, invisible and bidirectional formatting characters, and lone surrogates
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
-
-
+# the head of a project file's list of problems (definitions/checks.py), one problem per line after it
 _PROBLEMS = re.compile(r"invalid project file \((\d+) problems\):\n")
 
 
