@@ -125,7 +125,9 @@ def monitor_args(m: Monitor) -> dict:
         "windows": [{"name": w.text, "interval": w.sql_interval, "seconds": w.seconds} for w in m.windows],
         "bucket": {"name": m.bucket.text, "interval": m.bucket.sql_interval, "seconds": m.bucket.seconds},
         "slices": [{"name": n, "column": c} for n, c in m.slices],
-        "drift_columns": [{"name": c, "column": c} for c in (m.predictions.value, *m.features)],
+        # the score is the `score` column of the scored view and state rows, whatever its source name
+        "drift_columns": [{"name": m.predictions.value, "column": "score"},
+                          *({"name": c, "column": c} for c in m.features)],
     }
 
 
