@@ -399,3 +399,97 @@ def test_several_problems_through_project_load(tmp_path: Path) -> None:
 def test_top_level_not_a_mapping() -> None:
     with pytest.raises(ProjectError, match=r"\(top level\): expected a mapping"):
         parse_project(["not", "a", "mapping"])
+
+
+# ---------------------------------------------------------------- key words and YAML booleans
+
+
+@pytest.mark.parametrize("word", ["left", "join", "like", "order", "authorization", "verbose", "trim", "qualify",
+                                  "position"])
+@pytest.mark.parametrize("role", ["source", "column", "view", "feature", "monitor"])
+def test_sql_key_words_are_refused_as_names(word: str, role: str) -> None:
+    """Names go into the SQL unquoted: PostgreSQL's reserved words (R and T) fail at apply with a
+    syntax error, and a few others fail on Materialize or RisingWave."""
+    raw = base()
+    if role == "source":
+        raw["sources"][word] = raw["sources"].pop("transactions")
+        path = f"sources.{word}"
+    elif role == "column":
+        raw["sources"]["transactions"]["columns"][word] = "text"
+        path = f"sources.transactions.columns.{word}"
+    elif role == "view":
+        raw["feature_views"][word] = raw["feature_views"].pop("card_last_tx")
+        path = f"feature_views.{word}"
+    elif role == "feature":
+        raw["feature_views"]["card_last_tx"]["features"][word] = {"agg": "latest", "column": "merchant"}
+        path = f"feature_views.card_last_tx.features.{word}"
+    else:
+        raw["sources"]["labels"] = {"columns": {"tx_id": "text", "ts": "timestamptz", "y": "integer"},
+                                    "timestamp": "ts"}
+        raw["monitors"] = {word: {
+            "task": "binary_classification", "windows": ["1d"],
+            "predictions": {"source": "transactions", "id": "tx_id", "score": "amount"},
+            "outcomes": {"source": "labels", "id": "tx_id", "label": "y"}}}
+        path = f"monitors.{word}"
+    msg = error_of(raw)
+    assert f"{path}: '{word}' is a reserved SQL word" in msg, msg
+    assert "choose another" in msg
+
+
+@pytest.mark.parametrize("word", ["time", "timestamp", "values", "name", "type", "key", "value", "level", "y", "n"])
+def test_words_every_engine_reads_as_names_are_accepted(word: str) -> None:
+    raw = base()
+    raw["sources"]["transactions"]["columns"][word] = "text"
+    raw["feature_views"]["card_last_tx"]["features"][word] = {"agg": "latest", "column": word}
+    spec = parse_project(raw)
+    assert word in spec.feature_views["card_last_tx"].feature_names
+
+
+def test_a_reserved_word_in_a_relation_is_refused() -> None:
+    raw = base()
+    raw["sources"]["ext"] = {"relation": "raw.order", "timestamp": "ts"}
+    assert "sources.ext.relation: 'order' is a reserved SQL word" in error_of(raw)
+
+
+def test_an_unquoted_yaml_boolean_as_a_name_says_to_quote_it(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+    sources:
+      events:
+        columns: {k: text, ts: timestamptz, on: boolean, yes: text, 'no': text}
+        timestamp: ts
+    feature_views:
+      latest_state:
+        source: events
+        entity: [off]
+        features:
+          x: {agg: latest, column: 'no'}
+    """)
+    with pytest.raises(ProjectError) as info:
+        Project.load(path)
+    msg = str(info.value)
+    assert "sources.events.columns.on: unquoted on is a boolean in YAML, not a column name; quote it ('on')" in msg
+    assert "sources.events.columns.yes: unquoted yes is a boolean in YAML, not a column name; quote it ('yes')" in msg
+    assert "feature_views.latest_state.entity[0]: unquoted off is a boolean in YAML" in msg
+    assert "quote it ('off')" in msg
+    assert "True" not in msg and "False" not in msg
+    assert "sources.events.columns.no" not in msg  # quoted: a name like any other
+
+
+def test_two_yaml_booleans_as_keys_are_not_duplicates(tmp_path: Path) -> None:
+    """PyYAML reads `on:` and `yes:` as the same key True; they are different words."""
+    path = write(tmp_path, "sources:\n  s:\n    columns: {on: text, yes: text}\n    timestamp: on\n")
+    msg = str(pytest.raises(ProjectError, Project.load, path).value)
+    assert "duplicate key" not in msg
+    assert "quote it ('on')" in msg and "quote it ('yes')" in msg
+
+
+def test_names_longer_than_63_bytes_are_refused() -> None:
+    raw = base()
+    long_name = "c" * 64
+    raw["sources"]["transactions"]["columns"][long_name] = "text"
+    msg = error_of(raw)
+    assert f"sources.transactions.columns.{long_name}: '{long_name}' is 64 bytes long; PostgreSQL keeps only " \
+           "the first 63 bytes of a name" in msg
+    raw = base()
+    raw["sources"]["transactions"]["columns"]["c" * 63] = "text"
+    parse_project(raw)

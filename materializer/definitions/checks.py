@@ -7,21 +7,29 @@ import re
 from typing import Any
 
 from materializer.definitions.durations import Duration
+from materializer.definitions.keywords import reserved_reason
 from materializer.errors import ProjectError, did_you_mean
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 RELATION = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
-# PostgreSQL's fully reserved key words (SQL Key Words appendix, "reserved" in the PostgreSQL column):
-# these cannot be used unquoted as column or table names.
-RESERVED = frozenset(
-    """all analyse analyze and any array as asc asymmetric both case cast check collate column constraint
-    create current_catalog current_date current_role current_time current_timestamp current_user default
-    deferrable desc distinct do else end except false fetch for foreign from grant group having in
-    initially intersect into lateral leading limit localtime localtimestamp not null offset on only or
-    order placing primary references returning select session_user some symmetric system_user table then
-    to trailing true union unique user using variadic when where window with""".split()
-)
+# PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1) and silently drops the rest.
+MAX_NAME_BYTES = 63
+# Names of materializer's own work tables, variables and aliases start with this.
+OWN_PREFIX = "_materializer"
+
+
+class YamlBoolean(str):
+    """An unquoted YAML 1.1 boolean (``on``, ``off``, ``yes``, ``no``, ``true``, ``false``) as written.
+
+    PyYAML reads an unquoted ``on:`` key as True; the project loader keeps the text instead, so
+    that an error can say which word to quote.
+    """
+
+
+def name_bytes(name: str) -> int:
+    return len(name.encode("utf-8"))
+
 
 # Accepted spellings of column types and their canonical names.
 TYPE_ALIASES = {
@@ -80,15 +88,49 @@ def check_keys(p: Problems, path: str, value: dict, allowed: tuple[str, ...]) ->
                   f"unknown key '{key}'{did_you_mean(str(key), allowed)}; allowed keys: {', '.join(allowed)}")
 
 
-def identifier(p: Problems, path: str, value: Any, what: str) -> str | None:
+def name_problem(value: Any, what: str) -> str | None:
+    """Why ``value`` cannot name a ``what`` in the generated SQL, or None when it can."""
+    if isinstance(value, YamlBoolean):
+        return f"unquoted {value} is a boolean in YAML, not a {what} name; quote it ('{value}')"
+    if isinstance(value, bool):
+        return (f"{value!r} is a boolean, not a {what} name; in YAML, quote on, off, yes, no, true and false "
+                "used as names ('on')")
     if not isinstance(value, str) or not IDENTIFIER.match(value):
-        p.add(path, f"{value!r} is not a valid {what} name; use lowercase letters, digits and _ "
-                    "(starting with a letter or _)")
-        return None
-    if value in RESERVED:
-        p.add(path, f"'{value}' is a reserved SQL word; choose another {what} name")
+        return (f"{value!r} is not a valid {what} name; use lowercase letters, digits and _ "
+                "(starting with a letter or _)")
+    size = name_bytes(value)
+    if size > MAX_NAME_BYTES:
+        return (f"'{value}' is {size} bytes long; PostgreSQL keeps only the first {MAX_NAME_BYTES} bytes of a "
+                f"name, so shorten it to at most {MAX_NAME_BYTES}")
+    reason = reserved_reason(value)
+    if reason:
+        return f"{reason}; choose another {what} name"
+    if value.startswith(OWN_PREFIX):
+        return f"names starting with {OWN_PREFIX} are reserved for materializer's own objects; rename it"
+    return None
+
+
+def identifier(p: Problems, path: str, value: Any, what: str) -> str | None:
+    problem = name_problem(value, what)
+    if problem:
+        p.add(path, problem)
         return None
     return value
+
+
+def relation(p: Problems, path: str, value: Any, example: str) -> str | None:
+    """A table or view name, ``table`` or ``schema.table``; each part a valid name."""
+    if isinstance(value, str) and RELATION.match(value):
+        for part in value.split("."):
+            problem = name_problem(part, "relation")
+            if problem:
+                p.add(path, problem)
+                return None
+        return value
+    problem = name_problem(value, "relation") if isinstance(value, bool) else None
+    p.add(path, problem or f"{value!r} is not a valid relation; use `table` or `schema.table` in lowercase "
+                           f"letters, digits and _ ({example})")
+    return None
 
 
 def mapping(p: Problems, path: str, value: Any, what: str) -> dict | None:

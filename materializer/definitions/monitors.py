@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from materializer.definitions.checks import RELATION, Problems, base_type, check_keys, duration, identifier, mapping
+from materializer.definitions.checks import Problems, base_type, check_keys, duration, identifier, mapping, relation
 from materializer.definitions.durations import Duration
 from materializer.definitions.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, Monitor, MonitorSide, Source
 from materializer.errors import did_you_mean
@@ -169,9 +169,7 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
         if ref is not None and mapping(p, f"{path}.reference", ref, "reference settings") is not None:
             check_keys(p, f"{path}.reference", ref, REFERENCE_KEYS)
             ref_rel, ref_col = ref.get("relation"), ref.get("column", preds.value if preds else None)
-            if not isinstance(ref_rel, str) or not RELATION.match(ref_rel):
-                p.add(f"{path}.reference.relation", f"{ref_rel!r} is not a valid relation; use `table` or "
-                                                    "`schema.table` (the rows a model was trained or validated on)")
+            relation(p, f"{path}.reference.relation", ref_rel, "the rows a model was trained or validated on")
             identifier(p, f"{path}.reference.column", ref_col, "column")
         features = body.get("features", [])
         if isinstance(features, str):

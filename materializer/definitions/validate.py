@@ -14,16 +14,16 @@ from typing import Any
 import yaml
 
 from materializer.definitions.checks import (
-    IDENTIFIER,
-    RELATION,
     TYPE_ALIASES,
     Problems,
+    YamlBoolean,
     base_type,
     canonical_type,
     check_keys,
     duration,
     identifier,
     mapping,
+    relation,
 )
 from materializer.definitions.durations import Duration
 from materializer.definitions.monitors import parse_monitors
@@ -61,6 +61,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _construct_boolean(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> YamlBoolean:
+    return YamlBoolean(loader.construct_scalar(node))
+
+
+# `on:`, `yes`, `off`... stay the words written (YAML 1.1 would make them booleans), so that a name
+# spelt so gets "quote it ('on')" rather than an error about True
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:bool", _construct_boolean)
+
+
 def load_yaml(path: Path) -> Any:
     """Read a YAML file; a syntax error becomes a ProjectError with the line and column."""
     try:
@@ -92,8 +101,7 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     if engine not in ENGINES:
         p.add("engine", f"unknown engine {engine!r}{did_you_mean(str(engine), ENGINES)}; use one of {', '.join(ENGINES)}")
     cluster = raw.get("cluster", "quickstart")
-    if not isinstance(cluster, str) or not IDENTIFIER.match(cluster):
-        p.add("cluster", f"{cluster!r} is not a valid cluster name")
+    identifier(p, "cluster", cluster, "cluster")
 
     sources = _parse_sources(p, raw.get("sources") or {})
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
@@ -241,12 +249,10 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
                                  "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
                     continue
                 columns[cname] = canon
-        relation = sname
+        rel = sname
         if has_rel:
-            relation = body["relation"]
-            if not isinstance(relation, str) or not RELATION.match(relation):
-                p.add(f"{path}.relation", f"{relation!r} is not a valid relation; use `table` or `schema.table` "
-                                          "in lowercase letters, digits and _")
+            rel = relation(p, f"{path}.relation", body["relation"], "the existing table or view to read")
+            if rel is None:
                 continue
         ts = body.get("timestamp")
         if ts is None:
@@ -262,7 +268,7 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             if columns and columns.get(ts) != "timestamptz":
                 p.add(f"{path}.columns.{ts}", f"the timestamp column must be timestamptz, not {columns[ts]}")
                 continue
-        out[sname] = Source(name=sname, relation=relation, timestamp=ts, columns=columns,
+        out[sname] = Source(name=sname, relation=rel, timestamp=ts, columns=columns,
                             managed=has_cols and not has_rel)
     return out
 
