@@ -493,3 +493,30 @@ def test_names_longer_than_63_bytes_are_refused() -> None:
     raw = base()
     raw["sources"]["transactions"]["columns"]["c" * 63] = "text"
     parse_project(raw)
+
+
+def test_a_view_named_like_a_monitor_view_is_refused() -> None:
+    raw = base()
+    raw["sources"]["labels"] = {"columns": {"tx_id": "text", "ts": "timestamptz", "y": "integer"}, "timestamp": "ts"}
+    raw["monitors"] = {"fraud": {"task": "binary_classification", "windows": ["1d"],
+                                 "predictions": {"source": "transactions", "id": "tx_id", "score": "amount"},
+                                 "outcomes": {"source": "labels", "id": "tx_id", "label": "y"}}}
+    raw["feature_views"]["fraud__metrics"] = raw["feature_views"].pop("card_last_tx")
+    msg = error_of(raw)
+    assert "monitors.fraud: 'fraud__metrics', the metrics view of monitor 'fraud', is also feature view " \
+           "'fraud__metrics'; rename the monitor" in msg
+
+
+def test_a_view_named_like_an_existing_relation_is_refused() -> None:
+    """apply would replace the user's own view of that name."""
+    raw = base()
+    raw["sources"]["ext"] = {"relation": "card_last_tx", "timestamp": "ts"}
+    msg = error_of(raw)
+    assert "feature_views.card_last_tx: 'card_last_tx', feature view 'card_last_tx', is also the existing " \
+           "relation of source 'ext'; rename the view" in msg
+
+
+def test_a_managed_table_may_also_be_read_as_an_external_source() -> None:
+    raw = base()
+    raw["sources"]["by_status"] = {"relation": "transactions", "timestamp": "ts"}
+    parse_project(raw)

@@ -65,7 +65,7 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
     return (side if ok else None), raw
 
 
-def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set[str]) -> dict[str, Monitor]:
+def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str, Monitor]:
     out: dict[str, Monitor] = {}
     if mapping(p, "monitors", raw, "monitors") is None:
         return out
@@ -188,9 +188,6 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
             p.add(f"{path}.features", "drift of features needs `reference:` (the relation holding their "
                                       "training distribution)")
 
-        for kind in ("scored", "metrics", "timeseries", "versions", "drift"):
-            if f"{name}__{kind}" in taken:
-                p.add(path, f"its view {name}__{kind} clashes with another object; rename the monitor")
         if len(p.lines) > before or preds is None or outs is None:
             continue
         out[name] = Monitor(

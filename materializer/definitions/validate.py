@@ -27,6 +27,7 @@ from materializer.definitions.checks import (
 )
 from materializer.definitions.durations import Duration
 from materializer.definitions.monitors import parse_monitors
+from materializer.definitions.names import check_names
 from materializer.definitions.spec import (
     AGGREGATES,
     ENGINES,
@@ -105,17 +106,14 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
 
     sources = _parse_sources(p, raw.get("sources") or {})
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
-    for vname in views:
-        if vname in sources and sources[vname].managed:
-            p.add(f"feature_views.{vname}", f"'{vname}' is also a source table name; rename the view")
-
-    taken = set(sources) | set(views)
-    monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
-    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, taken)
+    monitors = parse_monitors(p, raw.get("monitors") or {}, sources)
+    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, set(sources) | set(views))
     services = _parse_services(p, raw.get("feature_services") or {}, {**views, **on_demand})
-    p.raise_if_any()
-    return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
+    spec = ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
                        cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
+    check_names(p, spec)
+    p.raise_if_any()
+    return spec
 
 
 def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.definitions.names import fit
 from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.errors import MaterializerError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, PROGRESS_MIN_ROWS, Phases
@@ -299,7 +300,7 @@ def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, in
     """Evaluate one feature view (``outputs``: only these features) at every spine row into a
     temporary table; returns its name."""
     conn = project.db.conn
-    points, result = f"_materializer_points_{view.name}", f"_materializer_features_{view.name}"
+    points, result = fit(f"_materializer_points_{view.name}"), fit(f"_materializer_features_{view.name}")
     _create_points(conn, view, position, timestamp_column, points)
     _evaluate_points(project, conn, view, points, result, "temporary", outputs)
     return result
@@ -393,7 +394,7 @@ def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str
     views = {v: project.spec.feature_views[v] for v in od.inputs}
     request = ", ".join(f"cast(s.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
     joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = s._row" for v in od.inputs)
-    result = f"_materializer_features_{od.name}"
+    result = fit(f"_materializer_features_{od.name}")
     conn = project.db.conn
     conn.execute(f"drop table if exists {result}")
     conn.execute(f"create temporary table {result} as select s._row, {select_list(od, views)} from {SPINE} as s "
