@@ -38,6 +38,8 @@ def test_the_reserved_words_are_the_running_servers(pg_conn) -> None:
     server = _server_keywords(pg_conn)
     assert keywords.POSTGRES_RESERVED == server["R"]
     assert keywords.POSTGRES_RESERVED_TYPE_OR_FUNCTION == server["T"]
+    assert keywords.POSTGRES_COL_NAME == server["C"]
+    assert keywords.POSTGRES_UNRESERVED == server["U"]
     # the streaming engines' extra words are names to PostgreSQL (else they would be in the lists above)
     assert not set(keywords.STREAMING_RESERVED) & (server["R"] | server["T"])
 

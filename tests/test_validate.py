@@ -520,3 +520,90 @@ def test_a_managed_table_may_also_be_read_as_an_external_source() -> None:
     raw = base()
     raw["sources"]["by_status"] = {"relation": "transactions", "timestamp": "ts"}
     parse_project(raw)
+
+
+# ---------------------------------------------------------------- what the database used to find
+
+
+def _monitor_project(pred_id: str, outcome_id: str) -> dict:
+    raw = base()
+    raw["sources"]["labels"] = {"columns": {"tx_id": outcome_id, "ts": "timestamptz", "y": "integer"},
+                                "timestamp": "ts"}
+    raw["sources"]["transactions"]["columns"]["tx_id"] = pred_id
+    raw["monitors"] = {"fraud": {"task": "binary_classification", "windows": ["1d"],
+                                 "predictions": {"source": "transactions", "id": "tx_id", "score": "amount"},
+                                 "outcomes": {"source": "labels", "id": "tx_id", "label": "y"}}}
+    return raw
+
+
+@pytest.mark.parametrize(("pred_id", "outcome_id"), [("text", "bigint"), ("bigint", "integer"), ("uuid", "text")])
+def test_prediction_and_outcome_ids_of_different_types_are_refused(pred_id: str, outcome_id: str) -> None:
+    msg = error_of(_monitor_project(pred_id, outcome_id))
+    assert f"monitors.fraud.outcomes.id: 'tx_id' is {outcome_id} but the prediction id 'tx_id' is {pred_id}; " \
+           "outcomes join predictions on their ids: declare both with one type" in msg
+
+
+def test_prediction_and_outcome_ids_of_one_type_spelt_differently_are_accepted() -> None:
+    parse_project(_monitor_project("varchar", "text"))
+    parse_project(_monitor_project("int8", "bigint"))
+
+
+REALISTIC_FILTERS = [
+    "status = 'failed' and amount > 100",
+    "lower(merchant) like 'a%'",
+    "coalesce(amount, 0) > 1",
+    "status in ('failed', 'declined') or amount::numeric(12, 2) >= 1e3",
+    "extract(hour from ts) between 9 and 17 and extract(epoch from ts) > 0",
+    "cast(amount as double precision) > .5 and merchant is not null",
+    "ts >= timestamptz '2026-01-01 00:00:00+00' and status <> ''",
+    "merchant ~* '^acme' and status = 'it''s' and merchant collate \"C\" > 'a'",
+    "case when status = 'failed' then amount > 0 else false end",
+    "position('x' in merchant) > 0 and substring(merchant from 1 for 2) = 'ab'",
+    "ts at time zone 'UTC' > timestamp '2026-01-01' and date_trunc('day', ts) < ts + interval '1 day'",
+]
+
+
+@pytest.mark.parametrize("condition", REALISTIC_FILTERS)
+def test_realistic_filters_are_accepted(condition: str) -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["tx_count"]["filter"] = condition
+    parse_project(raw)
+
+
+@pytest.mark.parametrize(("condition", "words"), [
+    ("stauts = 'failed'", ["'stauts' is not a column of source 'transactions' (did you mean 'status'?)",
+                           "columns: tx_id, cc_num"]),
+    ("lower(merchnt) like 'a%' and amout > 1", ["'merchnt' is not a column", "did you mean 'merchant'?",
+                                                "'amout' is not a column", "did you mean 'amount'?"]),
+    ("\"Status\" = 'failed'", ["'Status' is not a column"]),
+    ("transactions.status = 'failed'", ["transactions.status: name the column alone (status)"]),
+    ("count(*) > 1", ["count(...) is an aggregate"]),
+    ("ts > now() - interval '1 day'", ["now reads the clock"]),
+    ("status = 'failed", ["unterminated string"]),
+    ("status = 'a') or (status = 'b'", ["closes a parenthesis the filter did not open"]),
+    ("status in (select status from blocked)", ["not a subquery"]),
+])
+def test_filters_that_would_fail_in_the_database_are_refused(condition: str, words: list[str]) -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["features"]["tx_count"]["filter"] = condition
+    msg = error_of(raw)
+    assert "feature_views.card_activity.features.tx_count.filter: " in msg
+    for word in words:
+        assert word in msg, msg
+
+
+def test_a_filter_on_an_external_source_is_not_checked_for_columns() -> None:
+    raw = base()
+    raw["sources"]["ext"] = {"relation": "raw.events", "timestamp": "ts"}
+    raw["feature_views"]["ext_counts"] = {"source": "ext", "entity": ["k"], "windows": ["1h"],
+                                          "features": {"n": {"agg": "count", "filter": "anything = 1"}}}
+    parse_project(raw)
+
+
+@pytest.mark.parametrize("column", ["_event_ts", "_within_max_age", "_rank", "_as_of", "_row", "_ts", "_fresh_ts"])
+def test_source_columns_named_like_generated_columns_are_refused(column: str) -> None:
+    raw = base()
+    raw["sources"]["transactions"]["columns"][column] = "text"
+    msg = error_of(raw)
+    assert f"sources.transactions.columns.{column}: '{column}' is a column materializer adds (" in msg
+    assert "rename the column" in msg

@@ -19,6 +19,21 @@ MAX_NAME_BYTES = 63
 OWN_PREFIX = "_materializer"
 
 
+# Columns the generated SQL adds beside the source's own: a source column of the same name would be
+# read twice, or hide the generated one.
+GENERATED_COLUMNS = {
+    "_event_ts": "the latest event time of a feature view",
+    "_within_max_age": "whether a latest view's value is within max_age",
+    "_rank": "the rank of an event in a latest view (PostgreSQL)",
+    "_fresh_ts": "the event time within max_age of a latest view (Materialize, RisingWave)",
+    "_as_of": "the time of an online lookup",
+    "_row": "the spine row of a training set",
+    "_ts": "the spine time of a training set",
+    "_event": "the event marker of a training set",
+    "_tie": "the tie-break of a training set (Materialize)",
+}
+
+
 class YamlBoolean(str):
     """An unquoted YAML 1.1 boolean (``on``, ``off``, ``yes``, ``no``, ``true``, ``false``) as written.
 
@@ -105,6 +120,9 @@ def name_problem(value: Any, what: str) -> str | None:
     reason = reserved_reason(value)
     if reason:
         return f"{reason}; choose another {what} name"
+    if what == "column" and value in GENERATED_COLUMNS:
+        return (f"'{value}' is a column materializer adds ({GENERATED_COLUMNS[value]}); rename the column, or "
+                "read the source through a view that renames it")
     if value.startswith(OWN_PREFIX):
         return f"names starting with {OWN_PREFIX} are reserved for materializer's own objects; rename it"
     return None

@@ -101,6 +101,11 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
                 p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
                 segments_raw = []
 
+        if preds and outs:
+            pid, oid = preds.source.column_type(preds.id), outs.source.column_type(outs.id)
+            if pid and oid and pid != oid:
+                p.add(f"{path}.outcomes.id", f"'{outs.id}' is {oid} but the prediction id '{preds.id}' is {pid}; "
+                                             "outcomes join predictions on their ids: declare both with one type")
         if preds and outs and task in TASKS:
             ptype = preds.source.column_type(preds.value)
             otype = outs.source.column_type(outs.value)

@@ -26,6 +26,7 @@ from materializer.definitions.checks import (
     relation,
 )
 from materializer.definitions.durations import Duration
+from materializer.definitions.filters import filter_problems
 from materializer.definitions.monitors import parse_monitors
 from materializer.definitions.names import check_names
 from materializer.definitions.spec import (
@@ -350,6 +351,11 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                     continue
                 if ";" in filt or "--" in filt or "/*" in filt:
                     p.add(f"{fpath}.filter", "a filter is one SQL expression: no `;` and no comments")
+                    continue
+                problems = filter_problems(filt, source.columns, source.name)
+                for problem in problems:
+                    p.add(f"{fpath}.filter", problem)
+                if problems:
                     continue
             features.append(Feature(name=fname, agg=agg, column=col, filter=filt))
 
