@@ -40,3 +40,37 @@ monitors:
     conn.execute("insert into preds values ('a', %s, 0.25), ('b', %s, 0.75)", [T0, T0])
     rows = project.drift("m", window="1d", as_of=T0 + timedelta(hours=1))
     assert [(r["column_name"], r["n"]) for r in rows] == [("probability", 2)]
+
+
+def test_realistic_filters_run_online_and_in_training_sets(make_project, pg_conn) -> None:
+    """The filters validation accepts run in the view and in both forms of a training set, and agree."""
+    import pandas as pd
+    import yaml
+
+    from materializer.features import training
+    from tests.test_validate import REALISTIC_FILTERS
+
+    features = {f"f{i}": {"agg": "count", "filter": condition} for i, condition in enumerate(REALISTIC_FILTERS)}
+    raw = {
+        "sources": {"transactions": {"columns": {"tx_id": "text", "cc_num": "text", "merchant": "text",
+                                                 "amount": "numeric", "status": "text", "ts": "timestamptz"},
+                                     "timestamp": "ts"}},
+        "feature_views": {"activity": {"source": "transactions", "entity": ["cc_num"], "windows": ["1d"],
+                                       "features": features}},
+    }
+    project = make_project(yaml.safe_dump(raw, sort_keys=False))
+    project.apply()
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    pg_conn.execute(
+        "insert into transactions values ('1', 'c', 'acme', 150, 'failed', %s), ('2', 'c', 'abx', 0.7, 'ok', %s)",
+        [at - timedelta(hours=1), at - timedelta(hours=2)])
+    online = project.online_features("activity", {"cc_num": "c"}, as_of=at).features
+    assert online["f0_1d"] == 1 and online["f1_1d"] == 2
+    spine = pd.DataFrame({"cc_num": ["c"], "event_timestamp": [at.isoformat()]})
+    for method in ("frames", "probes"):
+        training.WINDOWED_METHOD = method
+        try:
+            frame = project.training_set(spine, ["activity:*"])
+        finally:
+            training.WINDOWED_METHOD = None
+        assert {name: int(frame[f"activity__{name}"][0]) for name in online} == online, method

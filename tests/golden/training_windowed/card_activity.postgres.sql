@@ -13,6 +13,7 @@ events as (
         e.ts as _ts,
         cast(null as bigint) as _row,
         1 as _event,
+        e.ts,
         e.amount,
         e.merchant,
         e.status
@@ -30,6 +31,7 @@ stacked as (
         cc_num,
         _ts,
         _row,
+        null,
         null,
         null,
         null,
