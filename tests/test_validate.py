@@ -607,3 +607,81 @@ def test_source_columns_named_like_generated_columns_are_refused(column: str) ->
     msg = error_of(raw)
     assert f"sources.transactions.columns.{column}: '{column}' is a column materializer adds (" in msg
     assert "rename the column" in msg
+
+
+# ---------------------------------------------------------------- one mistake, one problem
+
+
+def problems_of(raw: dict) -> list[str]:
+    msg = error_of(raw)
+    lines = msg.splitlines()
+    return lines[1:] if lines[0].startswith("invalid project file") else lines
+
+
+def with_consumers(raw: dict) -> dict:
+    """The base project, plus a monitor, an on-demand view and a feature service reading its parts."""
+    raw["sources"]["labels"] = {"columns": {"tx_id": "text", "ts": "timestamptz", "y": "integer"}, "timestamp": "ts"}
+    raw["monitors"] = {"fraud": {"task": "binary_classification", "windows": ["1d"],
+                                 "predictions": {"source": "transactions", "id": "tx_id", "score": "amount",
+                                                 "segments": ["merchant"]},
+                                 "outcomes": {"source": "labels", "id": "tx_id", "label": "y"},
+                                 "reference": {"relation": "training_scores"}, "features": ["amount"]}}
+    raw["on_demand_features"] = {"risk": {"request": {"amount": "numeric"},
+                                          "features": {"ratio": "{amount} / nullif({card_activity:amount_max_1d}, 0)"}}}
+    raw["feature_services"] = {"model": ["card_activity:tx_count_1h", "card_last_tx:*"]}
+    return raw
+
+
+def test_the_consumers_project_is_valid() -> None:
+    parse_project(with_consumers(base()))
+
+
+def test_a_misspelt_view_source_is_reported_once() -> None:
+    raw = with_consumers(base())
+    raw["feature_views"]["card_activity"]["source"] = "transaction"
+    assert problems_of(raw) == [
+        "materializer.yml: feature_views.card_activity.source: unknown source 'transaction' (did you mean "
+        "'transactions'?); known sources: transactions, labels"]
+
+
+def test_a_misspelt_view_source_still_reports_what_does_not_depend_on_it() -> None:
+    raw = base()
+    raw["feature_views"]["card_activity"]["source"] = "transaction"
+    raw["feature_views"]["card_activity"]["windows"] = ["1h", "90x"]
+    problems = problems_of(raw)
+    assert len(problems) == 2
+    assert "card_activity.source: unknown source" in problems[0] and "windows[1]: '90x'" in problems[1]
+
+
+def test_a_misspelt_monitor_source_is_reported_once() -> None:
+    raw = with_consumers(base())
+    raw["monitors"]["fraud"]["predictions"]["source"] = "transaction"
+    assert problems_of(raw) == [
+        "materializer.yml: monitors.fraud.predictions.source: unknown source 'transaction' (did you mean "
+        "'transactions'?); known sources: transactions, labels"]
+
+
+@pytest.mark.parametrize(("mutate", "path"), [
+    # the timestamp column's type: the source cannot be used
+    (lambda r: r["sources"]["transactions"]["columns"].update(ts="timestamp"), "sources.transactions.columns.ts"),
+    (lambda r: r["sources"]["transactions"]["columns"].update(ts="timestampz"), "sources.transactions.columns.ts"),
+    (lambda r: r["sources"]["transactions"].update(timestamp="tss"), "sources.transactions.timestamp"),
+    # one column's type or name: what reads that column
+    (lambda r: r["sources"]["transactions"]["columns"].update(amount="numbr"), "sources.transactions.columns.amount"),
+    (lambda r: r["sources"]["transactions"]["columns"].update(merchant="txt"),
+     "sources.transactions.columns.merchant"),
+    (lambda r: r["sources"]["transactions"]["columns"].update(cc_num=["text"]), "sources.transactions.columns.cc_num"),
+    (lambda r: r["sources"]["labels"]["columns"].update(tx_id="strng"), "sources.labels.columns.tx_id"),
+    # a feature view: the on-demand view and the feature service that read it
+    (lambda r: r["feature_views"]["card_activity"]["features"]["amount_max"].update(agg="maximum"),
+     "feature_views.card_activity.features.amount_max.agg"),
+    (lambda r: r["feature_views"]["card_last_tx"].update(max_age="7 days"), "feature_views.card_last_tx.max_age"),
+])
+def test_one_mistake_in_a_definition_is_one_problem(mutate, path: str) -> None:
+    """What depends on a broken definition is skipped: no 'unknown source', 'not a column' or 'unknown
+    feature view' about something the file does declare."""
+    raw = with_consumers(base())
+    mutate(raw)
+    problems = problems_of(raw)
+    assert len(problems) == 1, "\n".join(problems)
+    assert problems[0].startswith(f"materializer.yml: {path}: ")

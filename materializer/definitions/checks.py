@@ -85,6 +85,15 @@ class Problems:
     def __init__(self, file: str) -> None:
         self.file = file
         self.lines: list[str] = []
+        # Declared but invalid: what refers to them is not checked against them (their own problem is
+        # reported where they are declared), so one mistake is reported once.
+        self.broken_sources: set[str] = set()
+        self.broken_columns: dict[str, set[str]] = {}  # source -> its invalid columns
+        self.broken_views: set[str] = set()  # feature views and on-demand views
+
+    def broken_column(self, source: str, column: Any) -> bool:
+        """Whether ``column`` is one of ``source``'s invalid columns (reported where declared)."""
+        return isinstance(column, str) and column in self.broken_columns.get(source, ())
 
     def add(self, path: str, message: str) -> None:
         self.lines.append(f"{self.file}: {path}: {message}")

@@ -37,8 +37,10 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
     sname = raw.get("source")
     source = sources.get(sname) if isinstance(sname, str) else None
     if source is None:
-        p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), sources)}; "
-                                f"known sources: {', '.join(sources) or '(none)'}")
+        if not (isinstance(sname, str) and sname in p.broken_sources):  # else reported under sources
+            known = [*sources, *sorted(p.broken_sources)]
+            p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), known)}; "
+                                    f"known sources: {', '.join(known) or '(none)'}")
         return None, raw
     ok = True
 
@@ -49,6 +51,9 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
             if required:
                 p.add(f"{path}.{key}", f"missing: name the {key} column of source '{source.name}'")
                 ok = False
+            return None
+        if p.broken_column(source.name, col):
+            ok = False
             return None
         if identifier(p, f"{path}.{key}", col, "column") is None:
             ok = False
@@ -90,7 +95,8 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             (f"segments[{i}]", s) for i, s in enumerate(segments_raw or [])]
         if preds:
             for key, col in extra_cols:
-                if identifier(p, f"{path}.predictions.{key}", col, "column") is None:
+                if p.broken_column(preds.source.name, col) or \
+                        identifier(p, f"{path}.predictions.{key}", col, "column") is None:
                     continue
                 if preds.source.columns is not None and col not in preds.source.columns:
                     p.add(f"{path}.predictions.{key}", f"'{col}' is not a column of source '{preds.source.name}'"
@@ -175,7 +181,8 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             check_keys(p, f"{path}.reference", ref, REFERENCE_KEYS)
             ref_rel, ref_col = ref.get("relation"), ref.get("column", preds.value if preds else None)
             relation(p, f"{path}.reference.relation", ref_rel, "the rows a model was trained or validated on")
-            identifier(p, f"{path}.reference.column", ref_col, "column")
+            if "column" in ref or preds is not None:  # else it is the score column, reported already
+                identifier(p, f"{path}.reference.column", ref_col, "column")
         features = body.get("features", [])
         if isinstance(features, str):
             features = [features]
@@ -183,6 +190,8 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             p.add(f"{path}.features", "expected a list of prediction columns to watch for drift")
             features = []
         for i, col in enumerate(features):
+            if preds and p.broken_column(preds.source.name, col):
+                continue
             if identifier(p, f"{path}.features[{i}]", col, "column") and preds and preds.source.columns is not None \
                     and col not in preds.source.columns:
                 p.add(f"{path}.features[{i}]", f"'{col}' is not a column of source '{preds.source.name}'"

@@ -106,15 +106,24 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     identifier(p, "cluster", cluster, "cluster")
 
     sources = _parse_sources(p, raw.get("sources") or {})
+    p.broken_sources = _declared(raw.get("sources")) - set(sources)
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
+    p.broken_views = _declared(raw.get("feature_views")) - set(views)
     monitors = parse_monitors(p, raw.get("monitors") or {}, sources)
-    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, set(sources) | set(views))
+    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views,
+                                 set(sources) | p.broken_sources | set(views) | p.broken_views)
+    p.broken_views |= _declared(raw.get("on_demand_features")) - set(on_demand)
     services = _parse_services(p, raw.get("feature_services") or {}, {**views, **on_demand})
     spec = ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
                        cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
     check_names(p, spec)
     p.raise_if_any()
     return spec
+
+
+def _declared(raw: Any) -> set[str]:
+    """The names a section declares (its keys), valid or not."""
+    return {k for k in raw if isinstance(k, str)} if isinstance(raw, dict) else set()
 
 
 def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]
@@ -132,6 +141,7 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             continue
         check_keys(p, path, body, ("request", "features", "description"))
         before = len(p.lines)
+        skipped = False
         request: dict[str, str] = {}
         req = body.get("request") or {}
         if mapping(p, f"{path}.request", req, "field: type") is not None:
@@ -167,7 +177,9 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
                 continue
             for ref in refs:
                 view_name, sep, feature = ref.partition(":")
-                if not sep:
+                if sep and view_name in p.broken_views:
+                    skipped = True  # the view's own problem is reported under feature_views
+                elif not sep:
                     if ref not in request:
                         p.add(fpath, f"{{{ref}}} is not a request field{did_you_mean(ref, request)}; declare it "
                                      f"under `request:` (fields: {', '.join(request) or 'none'})")
@@ -179,6 +191,8 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
                 elif view_name not in inputs:
                     inputs.append(view_name)
             features[fname] = expr
+        if skipped:
+            continue
         entities = {views[v].entity for v in inputs}
         if len(entities) > 1:
             p.add(path, "the feature views it reads have different entity keys; use views of one entity")
@@ -207,6 +221,8 @@ def _parse_services(p: Problems, raw: Any, views: dict[str, FeatureView]) -> dic
             continue
         for i, ref in enumerate(refs):
             view, sep, feature = str(ref).partition(":")
+            if sep and view in p.broken_views:
+                continue  # the view's own problem is reported where it is declared
             if not sep or view not in views:
                 p.add(f"{path}[{i}]", f"{ref!r} is not a feature reference view:feature"
                                       f"{did_you_mean(view, views) if sep else ''}; views: {', '.join(views)}")
@@ -241,11 +257,14 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             for cname, ctype in cols.items():
                 cpath = f"{path}.columns.{cname}"
                 if identifier(p, cpath, cname, "column") is None:
+                    if isinstance(cname, str):
+                        p.broken_columns.setdefault(str(sname), set()).add(cname)
                     continue
                 canon = canonical_type(ctype) if isinstance(ctype, str) else None
                 if canon is None:
                     p.add(cpath, f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
                                  "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
+                    p.broken_columns.setdefault(str(sname), set()).add(cname)
                     continue
                 columns[cname] = canon
         rel = sname
@@ -260,6 +279,8 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
         if identifier(p, f"{path}.timestamp", ts, "column") is None:
             continue
         if columns is not None:
+            if p.broken_column(str(sname), ts):
+                continue
             if ts not in columns and columns:
                 p.add(f"{path}.timestamp", f"'{ts}' is not a column of this source{did_you_mean(ts, columns)}; "
                                            f"columns: {', '.join(columns)}")
@@ -284,11 +305,19 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
         sname = body.get("source")
         source = sources.get(sname) if isinstance(sname, str) else None
         if source is None:
-            p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), sources)}; "
-                                    f"known sources: {', '.join(sources) or '(none)'}")
-            continue
+            if not (isinstance(sname, str) and sname in p.broken_sources):  # else reported under sources
+                known = [*sources, *sorted(p.broken_sources)]
+                p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), known)}; "
+                                        f"known sources: {', '.join(known) or '(none)'}")
+            # the rest is checked as for an external source (columns unknown); the view is not kept
+            source = Source(name=str(sname), relation=str(sname), timestamp="", columns=None, managed=False)
+            sources_ok = False
+        else:
+            sources_ok = True
 
         def column_ok(cpath: str, col: Any) -> str | None:
+            if p.broken_column(source.name, col):
+                return None  # its type or name is reported under sources
             if identifier(p, cpath, col, "column") is None:
                 return None
             if source.columns is not None and col not in source.columns:
@@ -397,7 +426,7 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 windows.append(d)
             if len(windows) != len(wraw):
                 continue
-        if None in entity or len(features) != len(features_raw):
+        if None in entity or len(features) != len(features_raw) or not sources_ok:
             continue
         view = FeatureView(name=vname, source=source, entity=tuple(entity), features=tuple(features),
                            windows=tuple(windows), max_age=max_age, tie_break=tie_break)
