@@ -74,3 +74,34 @@ def test_realistic_filters_run_online_and_in_training_sets(make_project, pg_conn
         finally:
             training.WINDOWED_METHOD = None
         assert {name: int(frame[f"activity__{name}"][0]) for name in online} == online, method
+
+
+@pytest.mark.parametrize("maintained", [False, True])
+def test_source_columns_named_like_the_scored_columns(make_project, pg_conn, maintained: bool) -> None:
+    """A prediction id column called `score` (and an outcome id called `label`): DISTINCT ON (score) once
+    read the output column `score`, merging two ids of equal score; every id now counts once."""
+    if maintained:
+        sources = """
+  preds: {columns: {score: text, at: timestamptz, prob: double precision}, timestamp: at}
+  outs: {columns: {label: text, at: timestamptz, y: integer}, timestamp: at}"""
+    else:
+        pg_conn.execute("create table ext_preds (score text, at timestamptz, prob double precision)")
+        pg_conn.execute("create table ext_outs (label text, at timestamptz, y integer)")
+        sources = """
+  preds: {relation: ext_preds, timestamp: at}
+  outs: {relation: ext_outs, timestamp: at}"""
+    project = make_project(f"""
+sources:{sources}
+monitors:
+  m:
+    task: binary_classification
+    predictions: {{source: preds, id: score, timestamp: at, score: prob}}
+    outcomes: {{source: outs, id: label, timestamp: at, label: y}}
+    windows: [1d]
+""")
+    project.apply()
+    preds, outs = ("preds", "outs") if maintained else ("ext_preds", "ext_outs")
+    pg_conn.execute(f"insert into {preds} values ('a', %s, 0.9), ('b', %s, 0.9), ('c', %s, 0.1)", [T0] * 3)
+    pg_conn.execute(f"insert into {outs} values ('a', %s, 1), ('b', %s, 0), ('c', %s, 0)", [T0] * 3)
+    metrics = project.metrics("m", window="1d", as_of=T0 + timedelta(hours=1)).groups[0]["metrics"]
+    assert (metrics["n"], metrics["tp"], metrics["fp"], metrics["tn"]) == (3, 1, 1, 1)
