@@ -105,3 +105,71 @@ monitors:
     pg_conn.execute(f"insert into {outs} values ('a', %s, 1), ('b', %s, 0), ('c', %s, 0)", [T0] * 3)
     metrics = project.metrics("m", window="1d", as_of=T0 + timedelta(hours=1)).groups[0]["metrics"]
     assert (metrics["n"], metrics["tp"], metrics["fp"], metrics["tn"]) == (3, 1, 1, 1)
+
+
+# CTE names of the macros that a source of the same name was run against (every kind of view, both
+# training forms, every monitor view under both label policies) without being hidden: a CTE only
+# hides a table in the steps after it, and these are never followed by a step reading a source.
+CTE_NAMES_THAT_HIDE_NOTHING = {
+    "accuracy", "auc", "calibration", "cells", "changed", "compared", "counted", "counters", "cumulative", "delta",
+    "distances", "drift_delta", "drift_upsert", "ece", "events", "final", "flagged", "fresh", "grid", "histogram",
+    "labels", "latest", "latest_tie", "latest_ts", "live", "live_cells", "observed", "pairs", "pairs_above",
+    "pairs_tied", "pending_tail", "shares", "sliced", "totals", "versions",
+}
+
+
+def test_every_cte_of_the_macros_is_known_to_hide_a_table_or_not() -> None:
+    """A new CTE must be placed in one list: refused as a source name (checks.CTE_NAMES), or run as one."""
+    import re
+
+    from materializer.definitions.checks import CTE_NAMES
+    from materializer.sql.render import macros_dir
+
+    found = set()
+    for path in macros_dir().glob("*.sql"):
+        found |= set(re.findall(r"^\s*(?:with )?([a-z_][a-z0-9_]*) as (?:materialized )?\($", path.read_text(), re.M))
+    found = {n for n in found if not n.startswith("_")}
+    assert found <= CTE_NAMES | CTE_NAMES_THAT_HIDE_NOTHING, sorted(found - CTE_NAMES - CTE_NAMES_THAT_HIDE_NOTHING)
+    assert not CTE_NAMES & CTE_NAMES_THAT_HIDE_NOTHING
+
+
+@pytest.mark.parametrize("name", ["tail", "deduped", "bounds"])
+def test_a_source_named_like_a_step_that_hides_it_is_refused(name: str) -> None:
+    raw = {"sources": {name: {"columns": {"k": "text", "ts": "timestamptz"}, "timestamp": "ts"},
+                       "ext": {"relation": name, "timestamp": "ts"},
+                       "qualified": {"relation": f"public.{name}", "timestamp": "ts"}}}
+    with pytest.raises(ProjectError) as info:
+        parse_project(raw)
+    lines = str(info.value).splitlines()[1:]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"materializer.yml: sources.{name}: '{name}' is also the name of a step")
+    assert lines[1].startswith(f"materializer.yml: sources.ext.relation: '{name}' is also the name of a step")
+    assert f"(public.{name})" in lines[1]
+
+
+def test_a_source_named_events_in_a_training_set(make_project, pg_conn) -> None:
+    """The frames form of a training set named its events `events`, hiding a source of that name from the
+    count_distinct features (column e.ts does not exist)."""
+    import pandas as pd
+
+    from materializer.features import training
+
+    project = make_project("""
+sources:
+  events: {columns: {k: text, ts: timestamptz, v: text}, timestamp: ts}
+feature_views:
+  activity:
+    source: events
+    entity: [k]
+    windows: [1h]
+    features: {kinds: {agg: count_distinct, column: v}, n: {agg: count}}
+""")
+    project.apply()
+    pg_conn.execute("insert into events values ('a', %s, 'x'), ('a', %s, 'y')", [T0, T0])
+    training.WINDOWED_METHOD = "frames"
+    try:
+        frame = project.training_set(pd.DataFrame({"k": ["a"], "event_timestamp": [(T0 + timedelta(minutes=1)).isoformat()]}),
+                                     ["activity:*"])
+    finally:
+        training.WINDOWED_METHOD = None
+    assert (frame["activity__kinds_1h"][0], frame["activity__n_1h"][0]) == (2, 2)

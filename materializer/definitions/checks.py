@@ -34,6 +34,13 @@ GENERATED_COLUMNS = {
 }
 
 
+# Steps (CTEs) of the generated SQL that come before a step reading a source: a table of the same
+# name, unqualified, would be read as the step instead (tests/test_hostile_projects.py lists every
+# CTE of the macros and which of them can hide a table).
+CTE_NAMES = frozenset({"bounds", "deduped", "framed", "key_events", "newest", "spans", "stacked", "stored",
+                       "tail", "tied", "unsettled"})
+
+
 class YamlBoolean(str):
     """An unquoted YAML 1.1 boolean (``on``, ``off``, ``yes``, ``no``, ``true``, ``false``) as written.
 
@@ -143,6 +150,16 @@ def identifier(p: Problems, path: str, value: Any, what: str) -> str | None:
         p.add(path, problem)
         return None
     return value
+
+
+def hidden_relation(p: Problems, path: str, relation_name: str) -> bool:
+    """Refuse an unqualified table name that a step of the generated SQL would hide."""
+    if relation_name in CTE_NAMES:
+        p.add(path, f"'{relation_name}' is also the name of a step of the generated SQL, which would be read "
+                    f"instead of the table; rename the source, or give the relation with its schema "
+                    f"(public.{relation_name})")
+        return True
+    return False
 
 
 def relation(p: Problems, path: str, value: Any, example: str) -> str | None:

@@ -21,6 +21,7 @@ from materializer.definitions.checks import (
     canonical_type,
     check_keys,
     duration,
+    hidden_relation,
     identifier,
     mapping,
     relation,
@@ -270,8 +271,10 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
         rel = sname
         if has_rel:
             rel = relation(p, f"{path}.relation", body["relation"], "the existing table or view to read")
-            if rel is None:
+            if rel is None or hidden_relation(p, f"{path}.relation", rel):
                 continue
+        elif hidden_relation(p, path, rel):
+            continue
         ts = body.get("timestamp")
         if ts is None:
             p.add(f"{path}.timestamp", "missing: name the event-time column (a timestamptz)")

@@ -76,7 +76,7 @@ with bounds as (
     group by {{ keys }}
 ),
 
-events as (
+key_events as (
     select
 {%- for c in entity %}
         e.{{ c }},
@@ -95,7 +95,7 @@ events as (
 ),
 
 stacked as (
-    select * from events
+    select * from key_events
     union all
     select
 {%- for c in entity %}

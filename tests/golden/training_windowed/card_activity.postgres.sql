@@ -7,7 +7,7 @@ with bounds as (
     group by cc_num
 ),
 
-events as (
+key_events as (
     select
         e.cc_num,
         e.ts as _ts,
@@ -25,7 +25,7 @@ events as (
 ),
 
 stacked as (
-    select * from events
+    select * from key_events
     union all
     select
         cc_num,

@@ -7,12 +7,13 @@ with bounds as (
     group by cc_num
 ),
 
-events as (
+key_events as (
     select
         e.cc_num,
         e.ts as _ts,
         cast(null as bigint) as _row,
         1 as _event,
+        e.ts,
         e.amount,
         e.merchant,
         e.status
@@ -24,12 +25,13 @@ events as (
 ),
 
 stacked as (
-    select * from events
+    select * from key_events
     union all
     select
         cc_num,
         _ts,
         _row,
+        null,
         null,
         null,
         null,
