@@ -173,3 +173,64 @@ feature_views:
     finally:
         training.WINDOWED_METHOD = None
     assert (frame["activity__kinds_1h"][0], frame["activity__n_1h"][0]) == (2, 2)
+
+
+@pytest.mark.parametrize("view", ["request", "s"])
+def test_an_on_demand_view_reading_a_view_named_like_an_internal_alias(make_project, pg_conn, view: str) -> None:
+    """The request data and the spine were aliased `request` and `s` beside the views (aliased with their
+    own names): a feature view of either name broke on-demand lookups and training sets."""
+    import pandas as pd
+
+    project = make_project(f"""
+sources:
+  tx: {{columns: {{k: text, ts: timestamptz, amount: numeric}}, timestamp: ts}}
+feature_views:
+  {view}: {{source: tx, entity: [k], windows: [1h], features: {{total: {{agg: sum, column: amount}}}}}}
+on_demand_features:
+  share:
+    request: {{amount: numeric}}
+    features: {{of_total: "{{amount}} / nullif({{{view}:total_1h}}, 0)"}}
+""")
+    project.apply()
+    pg_conn.execute("insert into tx values ('a', %s, 4)", [T0])
+    at = T0 + timedelta(minutes=1)
+    online = project.online_features("share", {"k": "a"}, as_of=at, request={"amount": 2})
+    assert online.features == {"of_total": 0.5}
+    frame = project.training_set(pd.DataFrame({"k": ["a"], "event_timestamp": [at.isoformat()], "amount": [2]}),
+                                 ["share:of_total"])
+    assert frame["share__of_total"].tolist() == [0.5]
+
+
+@pytest.mark.parametrize(("expression", "words"), [
+    ("amount * 2 + {activity:total_1h}", ["'amount' is not SQL; write {amount} for a request field"]),
+    ("{amount} / activity.total_1h", ["activity.total_1h: write the reference {activity:total_1h} instead"]),
+    ("sum({amount}) + {activity:total_1h}", ["sum(...) is an aggregate"]),
+    ("extract(epoch from now()) - {activity:total_1h}", ["now reads the clock", "request field"]),
+    ("({amount} + {activity:total_1h}", ["is not closed"]),
+])
+def test_on_demand_expressions_that_would_fail_are_refused(expression: str, words: list[str]) -> None:
+    raw = {
+        "sources": {"tx": {"columns": {"k": "text", "ts": "timestamptz", "amount": "numeric"}, "timestamp": "ts"}},
+        "feature_views": {"activity": {"source": "tx", "entity": ["k"], "windows": ["1h"],
+                                       "features": {"total": {"agg": "sum", "column": "amount"}}}},
+        "on_demand_features": {"od": {"request": {"amount": "numeric"}, "features": {"x": expression}}},
+    }
+    with pytest.raises(ProjectError) as info:
+        parse_project(raw)
+    msg = str(info.value)
+    assert "on_demand_features.od.features.x: " in msg
+    for word in words:
+        assert word in msg, msg
+
+
+def test_on_demand_feature_names_starting_with_an_underscore_are_refused() -> None:
+    """`_row` broke the training set (the work table has a `_row` column)."""
+    raw = {
+        "sources": {"tx": {"columns": {"k": "text", "ts": "timestamptz", "amount": "numeric"}, "timestamp": "ts"}},
+        "feature_views": {"activity": {"source": "tx", "entity": ["k"], "windows": ["1h"],
+                                       "features": {"total": {"agg": "sum", "column": "amount"}}}},
+        "on_demand_features": {"od": {"request": {"amount": "numeric"},
+                                      "features": {"_row": "{amount} + {activity:total_1h}"}}},
+    }
+    with pytest.raises(ProjectError, match=r"on_demand_features\.od\.features\._row: feature names starting with _"):
+        parse_project(raw)

@@ -82,6 +82,16 @@ def tokens(text: str) -> list[tuple[str, str]]:
 
 def filter_problems(text: str, columns: dict[str, str] | None, source: str = "the source") -> list[str]:
     """What is wrong with a filter over ``source`` with ``columns`` (None: unknown), each with its fix."""
+    return _problems(text, columns, source, on_demand=False)
+
+
+def expression_problems(text: str) -> list[str]:
+    """What is wrong with an on-demand expression whose references ``{...}`` are taken out: every other
+    word is SQL (a key word, a function, a type), never a column."""
+    return _problems(text, {}, "", on_demand=True)
+
+
+def _problems(text: str, columns: dict[str, str] | None, source: str, on_demand: bool) -> list[str]:
     try:
         toks = tokens(text)
     except ValueError as exc:
@@ -97,7 +107,8 @@ def filter_problems(text: str, columns: dict[str, str] | None, source: str = "th
         return ["a '(' is not closed; balance the parentheses"]
     words = [t.lower() if k == "word" else t for k, t in toks]
     if "select" in (w for (k, _), w in zip(toks, words) if k == "word"):
-        return ["a filter is one condition on the event's own columns, not a subquery; use a column of the "
+        return ["an on-demand feature is one expression over its references, not a subquery" if on_demand else
+                "a filter is one condition on the event's own columns, not a subquery; use a column of the "
                 "source or filter the source itself"]
     unknown: list[str] = []
     skip_type = False
@@ -119,19 +130,21 @@ def filter_problems(text: str, columns: dict[str, str] | None, source: str = "th
             word = raw[1:-1].replace('""', '"')
         elif after[0] == "open":
             if word in AGGREGATES:
-                problems.append(f"{word}(...) is an aggregate: a filter is a condition on one event; remove it")
+                problems.append(f"{word}(...) is an aggregate: " + ("an on-demand feature is computed for one "
+                                "request" if on_demand else "a filter is a condition on one event") + "; remove it")
             elif word in CLOCKS:
-                problems.append(_clock(word))
+                problems.append(_clock(word, on_demand))
             continue
         elif word in CLOCKS:
-            problems.append(_clock(word))
+            problems.append(_clock(word, on_demand))
             continue
         if before[0] == "dot" or after[0] == "op" and after[1] == "=>":
             continue
         if after[0] == "dot":
             if kind == "word" and (i + 3 >= len(toks) or toks[i + 3][0] != "open"):
                 name = toks[i + 2][1] if i + 2 < len(toks) else ""
-                problems.append(f"{raw}.{name}: name the column alone ({name}); a filter sees only the "
+                problems.append(f"{raw}.{name}: write the reference {{{raw}:{name}}} instead" if on_demand else
+                                f"{raw}.{name}: name the column alone ({name}); a filter sees only the "
                                 "source's own columns")
             continue
         if kind == "word" and (after[0] in ("string", "dollar") or word in KEY_WORDS and word not in (columns or {})):
@@ -141,8 +154,12 @@ def filter_problems(text: str, columns: dict[str, str] | None, source: str = "th
         if columns is not None and word not in columns and word not in unknown:
             unknown.append(word)
     for word in unknown:
-        problems.append(f"'{word}' is not a column of source '{source}'{did_you_mean(word, columns or {})}; "
-                        f"columns: {', '.join(columns or {})}")
+        if on_demand:
+            problems.append(f"'{word}' is not SQL; write {{{word}}} for a request field, or {{view:feature}} for a "
+                            "stored feature")
+        else:
+            problems.append(f"'{word}' is not a column of source '{source}'{did_you_mean(word, columns or {})}; "
+                            f"columns: {', '.join(columns or {})}")
     return problems
 
 
@@ -160,6 +177,9 @@ def _inside(toks: list[tuple[str, str]], i: int, function: str) -> bool:
     return False
 
 
-def _clock(word: str) -> str:
+def _clock(word: str, on_demand: bool) -> str:
+    if on_demand:
+        return (f"{word} reads the clock: in a training set it would be the time of training, not the spine "
+                "row's; pass the time as a request field")
     return (f"{word} reads the clock: a training set evaluates the filter at each row's time and the "
             "streaming engines cannot maintain it; compare the event's own columns instead")

@@ -27,7 +27,7 @@ from materializer.definitions.checks import (
     relation,
 )
 from materializer.definitions.durations import Duration
-from materializer.definitions.filters import filter_problems
+from materializer.definitions.filters import expression_problems, filter_problems
 from materializer.definitions.monitors import parse_monitors
 from materializer.definitions.names import check_names
 from materializer.definitions.spec import (
@@ -166,6 +166,9 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             fpath = f"{path}.features.{fname}"
             if identifier(p, fpath, fname, "feature") is None:
                 continue
+            if str(fname).startswith("_"):
+                p.add(fpath, "feature names starting with _ are reserved; rename the feature")
+                continue
             if not isinstance(expr, str) or not expr.strip():
                 p.add(fpath, "expected an SQL expression such as \"{amount} / nullif({card_activity:amount_avg_1d}, 0)\"")
                 continue
@@ -175,6 +178,11 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             refs = REFERENCE.findall(expr)
             if not refs:
                 p.add(fpath, "the expression uses no {request field} or {view:feature}; reference at least one")
+                continue
+            problems = expression_problems(REFERENCE.sub(" 0 ", expr))
+            for problem in problems:
+                p.add(fpath, problem)
+            if problems:
                 continue
             for ref in refs:
                 view_name, sep, feature = ref.partition(":")

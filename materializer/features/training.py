@@ -385,20 +385,22 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
 def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
                         header: list[str]) -> str:
     """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
-    from materializer.features.on_demand import select_list
+    from materializer.features.on_demand import REQUEST, select_list
 
     for field_name in od.request:
         if field_name not in position:
             raise MaterializerError(f"the spine has no column {field_name!r}, a request field of {od.name}"
                                     f"{did_you_mean(field_name, header)}; its columns: {', '.join(header)}")
     views = {v: project.spec.feature_views[v] for v in od.inputs}
-    request = ", ".join(f"cast(s.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
-    joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = s._row" for v in od.inputs)
+    # aliases that no view can have: the joined views are aliased with their own names
+    spine = "_materializer_spine_row"
+    request = ", ".join(f"cast({spine}.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
+    joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = {spine}._row" for v in od.inputs)
     result = fit(f"_materializer_features_{od.name}")
     conn = project.db.conn
     conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create temporary table {result} as select s._row, {select_list(od, views)} from {SPINE} as s "
-                 f"cross join lateral (select {request}) as request {joins}")
+    conn.execute(f"create temporary table {result} as select {spine}._row, {select_list(od, views)} "
+                 f"from {SPINE} as {spine} cross join lateral (select {request}) as {REQUEST} {joins}")
     conn.execute(f"analyze {result}")
     return result
 
