@@ -234,3 +234,89 @@ def test_on_demand_feature_names_starting_with_an_underscore_are_refused() -> No
     }
     with pytest.raises(ProjectError, match=r"on_demand_features\.od\.features\._row: feature names starting with _"):
         parse_project(raw)
+
+
+def _tx(columns: dict | None = None, **view) -> dict:
+    cols = {"k": "text", "ts": "timestamptz", "amount": "numeric", "flag": "boolean", "ref": "uuid", "doc": "jsonb"}
+    body = {"source": "tx", "entity": ["k"], **view}
+    return {"sources": {"tx": {"columns": {**cols, **(columns or {})}, "timestamp": "ts"}},
+            "feature_views": {"v": body}}
+
+
+def _refused(raw: dict, path: str, *words: str) -> None:
+    with pytest.raises(ProjectError) as info:
+        parse_project(raw)
+    msg = str(info.value)
+    assert f"materializer.yml: {path}: " in msg, msg
+    for word in words:
+        assert word in msg, msg
+
+
+@pytest.mark.parametrize(("agg", "column"), [("max", "flag"), ("min", "ref"), ("latest", "flag"), ("latest", "ref"),
+                                             ("latest", "doc")])
+def test_aggregates_of_types_without_max_are_refused(agg: str, column: str) -> None:
+    """PostgreSQL has no max(boolean), max(uuid) or max(jsonb): apply failed (latest breaks ties with max())."""
+    view = {"features": {"x": {"agg": agg, "column": column}}}
+    if agg != "latest":
+        view["windows"] = ["1h"]
+    _refused(_tx(**view), "feature_views.v.features.x.column", f"'{column}'")
+
+
+def test_a_tie_break_of_a_type_without_max_is_refused() -> None:
+    _refused(_tx(tie_break="flag", features={"x": {"agg": "latest", "column": "amount"}}), "feature_views.v.tie_break",
+             "boolean column 'flag'")
+
+
+@pytest.mark.parametrize("duration", ["365001d", "52143w", "99999999999999999999s"])
+def test_durations_beyond_the_databases_times_are_refused(duration: str) -> None:
+    """`t - W` beyond 4713 BC is 'timestamp out of range' when the view is read."""
+    _refused(_tx(windows=["1h", duration], features={"n": {"agg": "count"}}), "feature_views.v.windows[1]",
+             "longer than 365000d (1000 years)")
+    parse_project(_tx(windows=["1h", "365000d"], features={"n": {"agg": "count"}}))
+
+
+@pytest.mark.parametrize("type_", ["numeric(0,0)", "numeric(40,2)", "numeric(1001)", "numeric(2,5)"])
+def test_numeric_types_the_engines_cannot_create_are_refused(type_: str) -> None:
+    _refused(_tx({"price": type_}, windows=["1h"], features={"n": {"agg": "count"}}), "sources.tx.columns.price",
+             "the precision must be 1 to 39")
+    parse_project(_tx({"price": "numeric(39,39)"}, windows=["1h"], features={"n": {"agg": "count"}}))
+
+
+def _monitor(**changes) -> dict:
+    monitor = {"task": "binary_classification", "windows": ["1d"],
+               "predictions": {"source": "preds", "id": "id", "score": "prob", "segments": ["channel"]},
+               "outcomes": {"source": "outs", "id": "id", "label": "y"},
+               "reference": {"relation": "training_scores"}}
+    for key, value in changes.items():
+        *parents, leaf = key.split("__")
+        node = monitor
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return {"sources": {"preds": {"columns": {"id": "text", "ts": "timestamptz", "prob": "double precision",
+                                             "channel": "text", "amount": "numeric"}, "timestamp": "ts"},
+                        "outs": {"columns": {"id": "text", "ts": "timestamptz", "y": "integer"}, "timestamp": "ts"}},
+            "monitors": {"m": monitor}}
+
+
+@pytest.mark.parametrize(("changes", "path", "words"), [
+    # the slice would be summed twice: every count of the segment doubled
+    ({"predictions__segments": ["channel", "channel"]}, "monitors.m.predictions.segments[1]", ["listed twice"]),
+    # the score's drift is always measured: two bins per value, and the drift cells' key repeated
+    ({"features": ["prob"]}, "monitors.m.features[0]", ["watched already"]),
+    ({"features": ["amount", "amount"]}, "monitors.m.features[1]", ["watched already"]),
+    # cast(text as double precision) fails when the first value is read
+    ({"features": ["channel"]}, "monitors.m.features[0]", ["drift is measured on numbers; 'channel' is text"]),
+    # `inf` in the SQL is a column name
+    ({"costs": {"fp": float("inf"), "fn": 1}}, "monitors.m.costs.fp", ["is not a cost"]),
+])
+def test_monitor_settings_that_would_fail_or_double_count_are_refused(changes, path, words) -> None:
+    parse_project(_monitor(features=["amount"]))
+    _refused(_monitor(**changes), path, *words)
+
+
+def test_a_project_name_with_a_line_break_is_refused() -> None:
+    """The name heads the compiled SQL as a `--` comment; its second line would be SQL."""
+    raw = _tx(windows=["1h"], features={"n": {"agg": "count"}})
+    raw["name"] = "fraud\ndrop table tx"
+    _refused(raw, "name", "one line of printable text")

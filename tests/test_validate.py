@@ -621,11 +621,12 @@ def problems_of(raw: dict) -> list[str]:
 def with_consumers(raw: dict) -> dict:
     """The base project, plus a monitor, an on-demand view and a feature service reading its parts."""
     raw["sources"]["labels"] = {"columns": {"tx_id": "text", "ts": "timestamptz", "y": "integer"}, "timestamp": "ts"}
+    raw["sources"]["transactions"]["columns"]["risk"] = "double precision"
     raw["monitors"] = {"fraud": {"task": "binary_classification", "windows": ["1d"],
                                  "predictions": {"source": "transactions", "id": "tx_id", "score": "amount",
                                                  "segments": ["merchant"]},
                                  "outcomes": {"source": "labels", "id": "tx_id", "label": "y"},
-                                 "reference": {"relation": "training_scores"}, "features": ["amount"]}}
+                                 "reference": {"relation": "training_scores"}, "features": ["risk"]}}
     raw["on_demand_features"] = {"risk": {"request": {"amount": "numeric"},
                                           "features": {"ratio": "{amount} / nullif({card_activity:amount_max_1d}, 0)"}}}
     raw["feature_services"] = {"model": ["card_activity:tx_count_1h", "card_last_tx:*"]}

@@ -71,14 +71,33 @@ TYPE_ALIASES = {
 _NUMERIC_PS = re.compile(r"^(numeric|decimal)\s*\(\s*(\d+)\s*(,\s*(\d+)\s*)?\)$")
 
 
+# Materialize keeps at most 39 digits (https://materialize.com/docs/sql/types/numeric/); PostgreSQL 1000.
+MAX_NUMERIC_PRECISION = 39
+# Types PostgreSQL has no max() for: `min`, `max`, `latest` (ties broken with max()) and tie-breaks
+# cannot read them.
+NO_MAX_TYPES = ("boolean", "uuid", "jsonb")
+
+
 def canonical_type(text: str) -> str | None:
     """The canonical spelling of a column type, or None when it is not supported."""
     t = " ".join(str(text).lower().split())
     if t in TYPE_ALIASES:
         return TYPE_ALIASES[t]
     m = _NUMERIC_PS.match(t)
-    if m:
-        return f"numeric({m.group(2)},{m.group(4) or 0})"
+    if m and numeric_problem(text) is None:
+        return f"numeric({int(m.group(2))},{int(m.group(4) or 0)})"
+    return None
+
+
+def numeric_problem(text: str) -> str | None:
+    """Why ``numeric(p, s)`` cannot be created, or None (also for any other type)."""
+    m = _NUMERIC_PS.match(" ".join(str(text).lower().split()))
+    if not m:
+        return None
+    precision, scale = int(m.group(2)), int(m.group(4) or 0)
+    if not 1 <= precision <= MAX_NUMERIC_PRECISION or scale > precision:
+        return (f"{text!r} cannot be created: the precision must be 1 to {MAX_NUMERIC_PRECISION} (Materialize keeps "
+                f"{MAX_NUMERIC_PRECISION} digits) and the scale at most the precision; use numeric(18,2), say, or numeric")
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from materializer.definitions.checks import Problems, base_type, check_keys, duration, identifier, mapping, relation
@@ -106,6 +107,10 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             if not isinstance(segments_raw, list):
                 p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
                 segments_raw = []
+            for i, col in enumerate(segments_raw):
+                if isinstance(col, str) and col in segments_raw[:i]:
+                    p.add(f"{path}.predictions.segments[{i}]", f"'{col}' is listed twice (its slice would count "
+                                                               "every prediction twice); remove it")
 
         if preds and outs:
             pid, oid = preds.source.column_type(preds.id), outs.source.column_type(outs.id)
@@ -171,7 +176,7 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
                 check_keys(p, f"{path}.costs", costs, ("fp", "fn"))
                 for key in ("fp", "fn"):
                     v = costs.get(key, 0)
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                         p.add(f"{path}.costs.{key}", f"{v!r} is not a cost; use a number ≥ 0")
                 cost_fp, cost_fn = costs.get("fp", 0), costs.get("fn", 0)
 
@@ -198,6 +203,14 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
                                                f"{did_you_mean(col, preds.source.columns)}")
             elif isinstance(col, str) and (col in VIEW_COLUMNS or col.startswith("sum_")):
                 p.add(f"{path}.features[{i}]", _clash(col))
+            elif preds and isinstance(col, str) and preds.source.column_type(col) and \
+                    base_type(preds.source.column_type(col)) not in NUMERIC_TYPES:
+                p.add(f"{path}.features[{i}]", f"drift is measured on numbers; '{col}' is "
+                                               f"{preds.source.column_type(col)}")
+            elif isinstance(col, str) and (col in features[:i] or preds and col == preds.value):
+                p.add(f"{path}.features[{i}]", f"'{col}' is watched already" + (
+                    " (the score's drift is always measured)" if preds and col == preds.value else "")
+                    + "; remove it")
         if features and ref is None:
             p.add(f"{path}.features", "drift of features needs `reference:` (the relation holding their "
                                       "training distribution)")

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from materializer.definitions.checks import (
+    NO_MAX_TYPES,
     TYPE_ALIASES,
     Problems,
     YamlBoolean,
@@ -24,6 +25,7 @@ from materializer.definitions.checks import (
     hidden_relation,
     identifier,
     mapping,
+    numeric_problem,
     relation,
 )
 from materializer.definitions.durations import Duration
@@ -100,6 +102,9 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     name = raw.get("name", "materializer")
     if not isinstance(name, str) or not name.strip():
         p.add("name", "expected a non-empty project name")
+    elif not name.isprintable():
+        p.add("name", "the project name is one line of printable text (it heads the compiled SQL as a comment); "
+                      "remove the line breaks and control characters")
     engine = raw.get("engine", "postgres")
     if engine not in ENGINES:
         p.add("engine", f"unknown engine {engine!r}{did_you_mean(str(engine), ENGINES)}; use one of {', '.join(ENGINES)}")
@@ -151,8 +156,9 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
                     continue
                 canon = canonical_type(ftype) if isinstance(ftype, str) else None
                 if canon is None:
-                    p.add(f"{path}.request.{field_name}", f"unsupported type {ftype!r}; use text, bigint, numeric, "
-                                                          "double precision, boolean, timestamptz, ...")
+                    p.add(f"{path}.request.{field_name}", numeric_problem(ftype) or
+                          f"unsupported type {ftype!r}; use text, bigint, numeric, double precision, boolean, "
+                          "timestamptz, ...")
                     continue
                 request[field_name] = canon
         features: dict[str, str] = {}
@@ -271,8 +277,9 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
                     continue
                 canon = canonical_type(ctype) if isinstance(ctype, str) else None
                 if canon is None:
-                    p.add(cpath, f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
-                                 "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
+                    p.add(cpath, numeric_problem(ctype) or
+                          f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
+                          "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
                     p.broken_columns.setdefault(str(sname), set()).add(cname)
                     continue
                 columns[cname] = canon
@@ -381,6 +388,14 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
             if ctype == "jsonb" and agg in ("min", "max", "count_distinct"):
                 p.add(f"{fpath}.column", f"`{agg}` is not defined for jsonb column '{col}'")
                 continue
+            if ctype in NO_MAX_TYPES and agg in ("min", "max"):
+                p.add(f"{fpath}.column", f"`{agg}` is not defined for {ctype} column '{col}' (the database has no "
+                                         f"{agg}({ctype})); use count with a filter, count_distinct or latest")
+                continue
+            if ctype in NO_MAX_TYPES and agg == "latest":
+                p.add(f"{fpath}.column", f"`latest` breaks ties on the time with max(), which {ctype} column '{col}' "
+                                         "has not; store the value as text or a number")
+                continue
             filt = fbody.get("filter")
             if filt is not None:
                 if agg == "latest":
@@ -417,6 +432,11 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 max_age = duration(p, f"{path}.max_age", body["max_age"])
             if body.get("tie_break") is not None:
                 tie_break = column_ok(f"{path}.tie_break", body["tie_break"])
+                ttype = source.column_type(tie_break) if tie_break else None
+                if ttype in NO_MAX_TYPES:
+                    p.add(f"{path}.tie_break", f"ties are broken with the greatest tie-break (max()), which {ttype} "
+                                               f"column '{tie_break}' has not; use a number, text or time column")
+                    continue
         elif features:
             for key in ("max_age", "tie_break"):
                 if key in body:
