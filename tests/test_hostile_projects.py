@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from materializer.definitions.validate import parse_project
 from materializer.errors import ProjectError
+from tests import hostile
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -320,3 +322,56 @@ def test_a_project_name_with_a_line_break_is_refused() -> None:
     raw = _tx(windows=["1h"], features={"n": {"agg": "count"}})
     raw["name"] = "fraud\ndrop table tx"
     _refused(raw, "name", "one line of printable text")
+
+
+def test_a_feature_of_the_event_time_in_a_training_set(make_project, pg_conn) -> None:
+    """max(ts) and count_distinct(ts): the frames form of a training set did not carry the time column
+    (column "ts" does not exist)."""
+    import pandas as pd
+
+    from materializer.features import training
+
+    project = make_project("""
+sources:
+  tx: {columns: {k: text, ts: timestamptz}, timestamp: ts}
+feature_views:
+  activity:
+    source: tx
+    entity: [k]
+    windows: [1h]
+    features: {last_seen: {agg: max, column: ts}, moments: {agg: count_distinct, column: ts}}
+""")
+    project.apply()
+    pg_conn.execute("insert into tx values ('a', %s), ('a', %s)", [T0, T0 - timedelta(minutes=5)])
+    training.WINDOWED_METHOD = "frames"
+    try:
+        frame = project.training_set(pd.DataFrame({"k": ["a"], "event_timestamp": [(T0 + timedelta(minutes=1)).isoformat()]}),
+                                     ["activity:*"])
+    finally:
+        training.WINDOWED_METHOD = None
+    assert frame["activity__moments_1h"][0] == 2
+    assert frame["activity__last_seen_1h"][0] == T0
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(raw=hostile.projects())
+def test_a_random_project_validation_accepts_applies_and_reads(raw: dict, pg_dsn: str, tmp_path) -> None:
+    """Whatever names, types, aggregates, filters and monitors a project draws: validation refuses it,
+    or apply, online lookups, training sets (both forms) and every monitor read work on PostgreSQL."""
+    import psycopg
+    import yaml
+
+    from materializer.project import Project
+
+    try:
+        parse_project(raw)
+    except ProjectError:
+        return
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("drop schema public cascade; create schema public; drop schema if exists materializer cascade")
+    path = tmp_path / "materializer.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with Project.load(path, dsn=pg_dsn) as project:
+        project.apply()
+        hostile.exercise(project)

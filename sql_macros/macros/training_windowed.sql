@@ -61,10 +61,11 @@
 {%- set framed = pairs | rejectattr('feature.agg', 'equalto', 'count_distinct') | list -%}
 {%- set framed_windows = [] -%}
 {%- for p in framed %}{% if p.window not in framed_windows %}{% do framed_windows.append(p.window) %}{% endif %}{% endfor -%}
-{#- a filter may read the event time too: then the events carry it under its own name beside _ts -#}
-{%- set filtered = features | selectattr('filter') | list -%}
+{#- a filter or a feature (max of the time) may read the event time too: then the events carry it
+    under its own name beside _ts -#}
+{%- set reads_time = features | selectattr('filter') | list or features | selectattr('column', 'equalto', timestamp) | list -%}
 {%- set event_columns = [] -%}
-{%- for c in (columns or []) %}{% if c not in entity and (c != timestamp or filtered) %}{% do event_columns.append(c) %}{% endif %}{% endfor -%}
+{%- for c in (columns or []) %}{% if c not in entity and (c != timestamp or reads_time) %}{% do event_columns.append(c) %}{% endif %}{% endfor -%}
 with bounds as (
     select
 {%- for c in entity %}
