@@ -375,3 +375,40 @@ def test_a_random_project_validation_accepts_applies_and_reads(raw: dict, pg_dsn
     with Project.load(path, dsn=pg_dsn) as project:
         project.apply()
         hostile.exercise(project)
+
+
+def test_keys_named_like_the_training_sets_bounds(make_project, pg_conn) -> None:
+    """Keys called `until` and `since` were ambiguous beside the bounds a training set computes per key."""
+    import pandas as pd
+
+    from materializer.features import training
+
+    project = make_project("""
+sources:
+  tx: {columns: {until: text, since: text, ts: timestamptz, v: numeric}, timestamp: ts}
+feature_views:
+  activity:
+    source: tx
+    entity: [until, since]
+    windows: [1h, 1d]
+    features: {n: {agg: count}, top: {agg: max, column: v}}
+""")
+    project.apply()
+    pg_conn.execute("insert into tx values ('a', 'b', %s, 3)", [T0])
+    spine = pd.DataFrame({"until": ["a"], "since": ["b"], "event_timestamp": [(T0 + timedelta(minutes=1)).isoformat()]})
+    for method in (None, "frames", "probes"):
+        training.WINDOWED_METHOD = method
+        try:
+            frame = project.training_set(spine, ["activity:*"])
+        finally:
+            training.WINDOWED_METHOD = None
+        assert frame["activity__n_1h"][0] == 1 and frame["activity__top_1d"][0] == 3, method
+
+
+def test_the_event_time_as_a_key_is_refused() -> None:
+    """The streaming form of a latest view joins on the keys and the time: a key that is the time
+    appears twice (common column name "ts" appears more than once)."""
+    raw = {"sources": {"tx": {"columns": {"ts": "timestamptz", "v": "numeric"}, "timestamp": "ts"}},
+           "feature_views": {"last": {"source": "tx", "entity": ["ts"], "features": {"v": {"agg": "latest",
+                                                                                            "column": "v"}}}}}
+    _refused(raw, "feature_views.last.entity[0]", "'ts' is the source's event time, not a key")

@@ -31,6 +31,8 @@ GENERATED_COLUMNS = {
     "_ts": "the spine time of a training set",
     "_event": "the event marker of a training set",
     "_tie": "the tie-break of a training set (Materialize)",
+    "_since": "the first time a training set reads for a key",
+    "_until": "the last time a training set reads for a key",
 }
 
 

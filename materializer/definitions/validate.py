@@ -351,6 +351,11 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
             p.add(f"{path}.entity", "expected a list of one or more key columns, for example [cc_num]")
             continue
         entity = [column_ok(f"{path}.entity[{i}]", c) for i, c in enumerate(entity_raw)]
+        for i, c in enumerate(entity):
+            if c is not None and c == source.timestamp:
+                p.add(f"{path}.entity[{i}]", f"'{c}' is the source's event time, not a key; key the view by the "
+                                             "columns that name what the features describe")
+                entity[i] = None
         if len(set(entity_raw)) != len(entity_raw):
             p.add(f"{path}.entity", "a key column is listed twice")
 

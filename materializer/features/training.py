@@ -242,25 +242,26 @@ def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, o
     rel, ts = view.source.relation, view.source.timestamp
     keys = list(view.entity)
     same = " and ".join(f"e.{k} = s.{k}" for k in keys)
+    # CTE and column names no source or key can have (a CTE would hide a table of its name)
     sql = f"""
-        with sampled as (
+        with _materializer_sampled as (
             select _ts, {', '.join(keys)} from {points} where _row %% %(step)s = 0
         ),
-        per_key as (
-            select {', '.join(f'p.{k}' for k in keys)}, count(*) as points,
-                min(p._ts) - {longest.sql_interval} as since, max(p._ts) as until
+        _materializer_per_key as (
+            select {', '.join(f'p.{k}' for k in keys)}, count(*) as _materializer_points,
+                min(p._ts) - {longest.sql_interval} as _materializer_since, max(p._ts) as _materializer_until
             from {points} as p
-            where ({', '.join(f'p.{k}' for k in keys)}) in (select {', '.join(keys)} from sampled)
+            where ({', '.join(f'p.{k}' for k in keys)}) in (select {', '.join(keys)} from _materializer_sampled)
             group by {', '.join(f'p.{k}' for k in keys)}
         )
         select
             count(*),
             sum((select count(*) from {rel} as e where {same} and e.{ts} <= s._ts
                  and e.{ts} >= s._ts - {longest.sql_interval})),
-            sum((select count(*) from {rel} as e where {same} and e.{ts} >= k.since
-                 and e.{ts} <= k.until) / k.points::float8)
-        from sampled as s
-        inner join per_key as k using ({', '.join(keys)})
+            sum((select count(*) from {rel} as e where {same} and e.{ts} >= k._materializer_since
+                 and e.{ts} <= k._materializer_until) / k._materializer_points::float8)
+        from _materializer_sampled as s
+        inner join _materializer_per_key as k using ({', '.join(keys)})
     """
     sampled, pairs, events = conn.execute(sql, {"step": max(1, n // SAMPLE_POINTS)}).fetchone()
     if not sampled:

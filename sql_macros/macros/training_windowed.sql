@@ -71,8 +71,8 @@ with bounds as (
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-        min(_ts) - {{ longest.interval }} as since,
-        max(_ts) as until
+        min(_ts) - {{ longest.interval }} as _since,
+        max(_ts) as _until
     from {{ points }}
     group by {{ keys }}
 ),
@@ -91,8 +91,8 @@ key_events as (
     from {{ relation }} as e
     inner join bounds
         on {% for c in entity %}bounds.{{ c }} = e.{{ c }}{{ " and " if not loop.last }}{% endfor %}
-    where e.{{ timestamp }} >= bounds.since
-        and e.{{ timestamp }} <= bounds.until
+    where e.{{ timestamp }} >= bounds._since
+        and e.{{ timestamp }} <= bounds._until
 ),
 
 stacked as (

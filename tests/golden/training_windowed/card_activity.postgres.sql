@@ -1,8 +1,8 @@
 with bounds as (
     select
         cc_num,
-        min(_ts) - interval '24 hours' as since,
-        max(_ts) as until
+        min(_ts) - interval '24 hours' as _since,
+        max(_ts) as _until
     from points
     group by cc_num
 ),
@@ -20,8 +20,8 @@ key_events as (
     from transactions as e
     inner join bounds
         on bounds.cc_num = e.cc_num
-    where e.ts >= bounds.since
-        and e.ts <= bounds.until
+    where e.ts >= bounds._since
+        and e.ts <= bounds._until
 ),
 
 stacked as (
