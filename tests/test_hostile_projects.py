@@ -412,3 +412,11 @@ def test_the_event_time_as_a_key_is_refused() -> None:
            "feature_views": {"last": {"source": "tx", "entity": ["ts"], "features": {"v": {"agg": "latest",
                                                                                             "column": "v"}}}}}
     _refused(raw, "feature_views.last.entity[0]", "'ts' is the source's event time, not a key")
+
+
+@pytest.mark.parametrize("tie_break", ["k", "ts"])
+def test_a_tie_break_that_is_a_key_or_the_time_is_refused(tie_break: str) -> None:
+    """The streaming form of a latest view joins on the keys, the time and the tie-break: the same column
+    twice (common column name appears more than once)."""
+    _refused(_tx(tie_break=tie_break, features={"x": {"agg": "latest", "column": "amount"}}),
+             "feature_views.v.tie_break", f"'{tie_break}' is ", "the same for every tied event")

@@ -437,6 +437,11 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 max_age = duration(p, f"{path}.max_age", body["max_age"])
             if body.get("tie_break") is not None:
                 tie_break = column_ok(f"{path}.tie_break", body["tie_break"])
+                if tie_break is not None and (tie_break == source.timestamp or tie_break in entity):
+                    what = "the event time" if tie_break == source.timestamp else "a key of the view"
+                    p.add(f"{path}.tie_break", f"'{tie_break}' is {what}, the same for every tied event; name the "
+                                               "column that orders events of one key at one time")
+                    continue
                 ttype = source.column_type(tie_break) if tie_break else None
                 if ttype in NO_MAX_TYPES:
                     p.add(f"{path}.tie_break", f"ties are broken with the greatest tie-break (max()), which {ttype} "
