@@ -5,6 +5,7 @@ accepted project on PostgreSQL and reads everything it serves."""
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -53,7 +54,9 @@ def column_for(draw, cols: dict[str, str], wanted: tuple[str, ...]) -> str:
 
 
 @st.composite
-def projects(draw) -> dict:
+def projects(draw) -> tuple[dict, list[str]]:
+    """(a raw project of managed sources, the sources to read as existing tables instead: see
+    ``with_external``)."""
     def source(name: str) -> dict:
         cols = draw(st.lists(names(), min_size=2, max_size=6, unique=True))
         types = {c: draw(st.sampled_from(TYPES)) for c in cols}
@@ -114,8 +117,36 @@ def projects(draw) -> dict:
             monitor["maturity"] = "1h"
         if draw(st.booleans()):
             monitor["reference"] = {"relation": "reference_rows", "column": "ref_score"}
+            numbers = [c for c, t in sources[p]["columns"].items() if t in NUMBERS]
+            if numbers and draw(st.booleans()):
+                monitor["features"] = [draw(st.sampled_from(numbers))]
         raw["monitors"] = {draw(names()): monitor}
-    return raw
+    if draw(st.booleans()):
+        vname = draw(st.sampled_from(list(views)))
+        feature = draw(st.sampled_from(list(views[vname]["features"])))
+        column = feature if "windows" not in views[vname] else f"{feature}_{views[vname]['windows'][0]}"
+        raw["on_demand_features"] = {draw(names()): {
+            "request": {draw(names()): draw(st.sampled_from(["numeric", "text", "bigint"]))},
+            "features": {draw(names()): f"{{{vname}:{column}}} is not null"}}}
+        field = next(iter(next(iter(raw["on_demand_features"].values()))["request"]))
+        expr = next(iter(next(iter(raw["on_demand_features"].values()))["features"].values()))
+        next(iter(raw["on_demand_features"].values()))["features"] = {
+            draw(names()): f"{expr} and {{{field}}} is not null"}
+        raw["feature_services"] = {"model": [f"{vname}:*"]}
+    return raw, [name for name in source_names if draw(st.integers(0, 2)) == 0]
+
+
+def with_external(raw: dict, names: list[str]) -> tuple[dict, dict[str, dict[str, str]]]:
+    """The project with sources ``names`` read from existing tables (``relation: ext_<name>``), and those
+    tables' columns. Validation cannot check the columns of an existing table, so a test validates the
+    managed project first: its columns are then known to fit how they are used."""
+    raw = copy.deepcopy(raw)
+    tables = {}
+    for name in names:
+        source = raw["sources"][name]
+        tables[f"ext_{name}"] = source["columns"]
+        raw["sources"][name] = {"relation": f"ext_{name}", "timestamp": source["timestamp"]}
+    return raw, tables
 
 
 def value(type_: str, i: int) -> Any:
@@ -139,7 +170,17 @@ def value(type_: str, i: int) -> Any:
     raise ValueError(type_)
 
 
-def exercise(project) -> None:
+def create_tables(conn, tables: dict[str, dict[str, str]]) -> None:
+    """The existing tables external sources read."""
+    for name, columns in tables.items():
+        conn.execute(f"create table {name} ({', '.join(f'{quoted(c)} {t}' for c, t in columns.items())})")
+
+
+def quoted(name: str) -> str:
+    return '"' + name + '"'
+
+
+def exercise(project, tables: dict[str, dict[str, str]] | None = None) -> None:
     """Load rows into every source, then read every view, training set and monitor the project serves."""
     import pandas as pd
 
@@ -147,14 +188,16 @@ def exercise(project) -> None:
 
     conn = project.db.conn
     spec = project.spec
-    for s in spec.sources.values():
-        cols = list(s.columns)
+    types = {s.name: s.columns or (tables or {})[s.relation] for s in spec.sources.values()}
+    for relation, columns in {s.relation: types[s.name] for s in spec.sources.values()}.items():
+        cols = list(columns)
         for i in range(4):
-            conn.execute(f"insert into {s.relation} ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})",
-                         [value(s.columns[c], i) for c in cols])
+            conn.execute(f"insert into {relation} ({', '.join(map(quoted, cols))}) "
+                         f"values ({', '.join(['%s'] * len(cols))})",
+                         [value(columns[c], i) for c in cols])
     at = T0 + timedelta(minutes=1)
     for view in spec.feature_views.values():
-        key = {k: value(view.source.columns[k], 0) for k in view.entity}
+        key = {k: str(value(types[view.source.name][k], 0)) for k in view.entity}
         project.online_features(view.name, key, as_of=at)
         spine = pd.DataFrame({**{k: [str(v)] for k, v in key.items()}, "event_timestamp": [at.isoformat()]})
         for method in ("frames", "probes"):
@@ -163,10 +206,20 @@ def exercise(project) -> None:
                 project.training_set(spine, [f"{view.name}:*"])
             finally:
                 training.WINDOWED_METHOD = None
+    for od in spec.on_demand.values():
+        first = spec.feature_views[od.inputs[0]]
+        key = {k: str(value(types[first.source.name][k], 0)) for k in first.entity}
+        request = {f: str(value(t, 1)) for f, t in od.request.items()}
+        project.online_features(od.name, key, as_of=at, request=request)
+        spine = pd.DataFrame({**{k: [str(v)] for k, v in key.items()}, "event_timestamp": [at.isoformat()],
+                              **{f: [str(v)] for f, v in request.items() if f not in key}})
+        project.training_set(spine, [f"{od.name}:*"])
+    streaming_forms(project)
     for monitor in spec.monitors.values():
         if monitor.reference_relation:
+            extra = "".join(f", g / 10.0 as {c}" for c in monitor.features if c != "ref_score")
             conn.execute("create table if not exists reference_rows as "
-                         "select g / 10.0 as ref_score from generate_series(0, 9) as g")
+                         f"select g / 10.0 as ref_score{extra} from generate_series(0, 9) as g")
             project.store_reference(monitor.name)
         for window in monitor.windows:
             project.metrics(monitor.name, window=window.text, as_of=at)
@@ -177,3 +230,38 @@ def exercise(project) -> None:
             project.drift(monitor.name, as_of=at)
         if monitor.version:
             project.versions(monitor.name, as_of=at)
+
+
+def streaming_forms(project) -> None:
+    """Run the text Materialize and RisingWave get (the default__ macros: joins and reductions instead
+    of window functions and index probes) on PostgreSQL, where the clock is PostgreSQL's."""
+    from materializer.sql.compile import feature_args, monitor_args, window_args
+    from materializer.sql.render import renderer
+
+    macros = renderer("postgres").macros
+    conn = project.db.conn
+    for view in project.spec.feature_views.values():
+        args = {"relation": view.source.relation, "entity": list(view.entity), "timestamp": view.source.timestamp,
+                "features": feature_args(view), "columns": view.columns_read}
+        if view.kind == "latest":
+            sql = macros["default__latest_features"](**args, max_age=view.max_age.sql_interval if view.max_age
+                                                     else None, tie_break=view.tie_break)
+        else:
+            sql = macros["default__windowed_features"](**args, windows=window_args(view))
+        conn.execute(f"select * from ({sql}) as streaming")
+    for m in project.spec.monitors.values():
+        a = monitor_args(m)
+        maturity = m.maturity.sql_interval if m.maturity else None
+        scored = str(macros["default__monitor_scored"](
+            predictions=a["predictions"], outcomes=a["outcomes"], task=m.task, label_policy=m.label_policy,
+            maturity=maturity, threshold=m.threshold))
+        conn.execute(f"create or replace view {m.name}__scored_streaming as {scored}")
+        for macro, extra in (("default__monitor_metrics", {"windows": a["windows"], "maturity": maturity}),
+                             ("default__monitor_timeseries", {"bucket": a["bucket"]})):
+            sql = macros[macro](scored=f"{m.name}__scored_streaming", task=m.task, label_policy=m.label_policy,
+                                slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn, **extra)
+            conn.execute(f"select * from ({sql}) as streaming")
+        if m.reference_relation:
+            sql = macros["default__monitor_drift"](scored=f"{m.name}__scored_streaming", reference=m.view("reference"),
+                                                   windows=a["windows"], columns=a["drift_columns"])
+            conn.execute(f"select * from ({sql}) as streaming")

@@ -355,8 +355,8 @@ feature_views:
 
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(raw=hostile.projects())
-def test_a_random_project_validation_accepts_applies_and_reads(raw: dict, pg_dsn: str, tmp_path) -> None:
+@given(drawn=hostile.projects())
+def test_a_random_project_validation_accepts_applies_and_reads(drawn: tuple, pg_dsn: str, tmp_path) -> None:
     """Whatever names, types, aggregates, filters and monitors a project draws: validation refuses it,
     or apply, online lookups, training sets (both forms) and every monitor read work on PostgreSQL."""
     import psycopg
@@ -364,17 +364,21 @@ def test_a_random_project_validation_accepts_applies_and_reads(raw: dict, pg_dsn
 
     from materializer.project import Project
 
+    raw, external = drawn
     try:
+        parse_project(raw)
+        raw, tables = hostile.with_external(raw, external)
         parse_project(raw)
     except ProjectError:
         return
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("drop schema public cascade; create schema public; drop schema if exists materializer cascade")
+        hostile.create_tables(conn, tables)
     path = tmp_path / "materializer.yml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     with Project.load(path, dsn=pg_dsn) as project:
         project.apply()
-        hostile.exercise(project)
+        hostile.exercise(project, tables)
 
 
 def test_keys_named_like_the_training_sets_bounds(make_project, pg_conn) -> None:
@@ -420,3 +424,31 @@ def test_a_tie_break_that_is_a_key_or_the_time_is_refused(tie_break: str) -> Non
     twice (common column name appears more than once)."""
     _refused(_tx(tie_break=tie_break, features={"x": {"agg": "latest", "column": "amount"}}),
              "feature_views.v.tie_break", f"'{tie_break}' is ", "the same for every tied event")
+
+
+def test_a_training_set_of_an_existing_table_with_number_keys(make_project, pg_conn) -> None:
+    """The keys of an external source (types not declared) were compared as text with the table's
+    numeric keys (operator does not exist: bigint = text; and collate "C" on a number)."""
+    import pandas as pd
+
+    from materializer.features import training
+
+    pg_conn.execute("create table raw_events (account bigint, region numeric, ts timestamptz, amount numeric)")
+    pg_conn.execute("insert into raw_events values (7, 1.5, %s, 10), (7, 1.5, %s, 5)", [T0, T0 - timedelta(hours=2)])
+    project = make_project("""
+sources:
+  events: {relation: raw_events, timestamp: ts}
+feature_views:
+  spend: {source: events, entity: [account, region], windows: [1h, 1d], features: {total: {agg: sum, column: amount}}}
+  last: {source: events, entity: [account, region], features: {amount: {agg: latest, column: amount}}}
+""")
+    project.apply()
+    at = T0 + timedelta(minutes=1)
+    spine = pd.DataFrame({"account": ["7"], "region": ["1.5"], "event_timestamp": [at.isoformat()]})
+    for method in ("frames", "probes"):
+        training.WINDOWED_METHOD = method
+        try:
+            frame = project.training_set(spine, ["spend:*", "last:amount"])
+        finally:
+            training.WINDOWED_METHOD = None
+        assert (frame["spend__total_1h"][0], frame["spend__total_1d"][0], frame["last__amount"][0]) == (10, 15, 10)

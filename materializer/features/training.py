@@ -200,15 +200,31 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
 TEXT_TYPES = ("text", "varchar", "character varying", "char", "character", "bpchar")
 
 
-def _byte_sorted_keys(view: FeatureView) -> list[str]:
+def key_types(conn: psycopg.Connection | None, view: FeatureView) -> dict[str, str]:
+    """The types of a view's keys: declared for a managed source; for an existing table (whose columns
+    the project does not declare), read from the catalog, so that the points compare with its keys
+    (`numeric = text` has no operator); text when neither is known."""
+    types = {k: view.source.column_type(k) for k in view.entity}
+    missing = [k for k, t in types.items() if t is None]
+    if missing and conn is not None:
+        rows = conn.execute(
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = to_regclass(%s) and attname = any(%s) and attnum > 0 and not attisdropped",
+            [view.source.relation, missing]).fetchall()
+        types.update(dict(rows))
+    return {k: t or "text" for k, t in types.items()}
+
+
+def _byte_sorted_keys(view: FeatureView, types: dict[str, str] | None = None) -> list[str]:
     """The entity columns of plain text types (the points carry undeclared types as text)."""
-    return [k for k in view.entity
-            if (view.source.column_type(k) or "text").split("(")[0].strip().lower() in TEXT_TYPES]
+    types = types or key_types(None, view)
+    return [k for k in view.entity if types[k].split("(")[0].strip().lower() in TEXT_TYPES]
 
 
 def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | None = None,
-              method: str = "frames") -> str:
-    """The training query of one view; ``outputs`` limits it to these feature columns (None: all)."""
+              method: str = "frames", types: dict[str, str] | None = None) -> str:
+    """The training query of one view; ``outputs`` limits it to these feature columns (None: all);
+    ``types`` are the keys' types (key_types)."""
     r = renderer(engine)
     if view.kind == "latest":
         features = [f for f in feature_args(view) if outputs is None or f["name"] in outputs]
@@ -218,7 +234,7 @@ def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | 
     return r.call("training_windowed", points=points, relation=view.source.relation, entity=list(view.entity),
                   timestamp=view.source.timestamp, windows=window_args(view), features=feature_args(view),
                   columns=view.columns_read, outputs=outputs, method=method,
-                  byte_sorted=_byte_sorted_keys(view))
+                  byte_sorted=_byte_sorted_keys(view, types))
 
 
 def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, outputs: list[str] | None) -> str:
@@ -280,7 +296,8 @@ def _create_points(conn: psycopg.Connection, view: FeatureView, position: dict[s
                    points: str, kind: str = "temporary", where: str = "", spine: str = SPINE) -> None:
     """The spine's rows as a view's points (``_row``, ``_ts``, typed keys), sorted by entity and
     time: a view's probes for one key then walk the same index and heap pages."""
-    keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
+    types = key_types(conn, view)
+    keys = ", ".join(f"cast(c{position[k]} as {types[k]}) as {k}" for k in view.entity)
     conn.execute(f"drop table if exists {points}")
     conn.execute(f"create {kind} table {points} as select _row, cast(c{position[timestamp_column]} as "
                  f"timestamptz) as _ts, {keys} from {spine} {where} order by {', '.join(view.entity)}, _ts")
@@ -292,7 +309,8 @@ def _evaluate_points(project: "Project", conn: psycopg.Connection, view: Feature
     """One view at the given points into the table ``result``."""
     method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
     conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create {kind} table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
+    sql = _view_sql(view, points, project.engine, outputs, method, key_types(conn, view))
+    conn.execute(f"create {kind} table {result} as {sql}")
     conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
 
 
