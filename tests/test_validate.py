@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from materializer.definitions.validate import load_yaml, parse_project
 from materializer.errors import ProjectError
@@ -686,3 +688,55 @@ def test_one_mistake_in_a_definition_is_one_problem(mutate, path: str) -> None:
     problems = problems_of(raw)
     assert len(problems) == 1, "\n".join(problems)
     assert problems[0].startswith(f"materializer.yml: {path}: ")
+
+
+# ---------------------------------------------------------------- any file: a spec or a ProjectError
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**20), st.floats(allow_nan=True),
+                     st.sampled_from(["", "on", "ts", "amount", "cc_num", "transactions", "1h", "0m", "count",
+                                      "latest", "text", "numeric(5,2)", "left", "a" * 70, "x.y.z", "status = 'x",
+                                      "_event_ts", "card_activity:tx_count_1h"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(_SCALARS.filter(lambda v: v is not None
+                                                                                         and not isinstance(v, float)),
+                                                                         inner, max_size=3)), max_leaves=6)
+
+
+def _paths(node, prefix=()):
+    """Every key path of a nested mapping/list."""
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, (*prefix, i))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_change_of_a_project_gives_a_spec_or_a_project_error(data) -> None:
+    """Replace any part of a valid project (with consumers of every kind) with any YAML value: validation
+    returns a spec that compiles for every engine, or raises ProjectError; never another exception."""
+    from materializer.sql.compile import compile_sql
+
+    raw = with_consumers(base())
+    paths = list(_paths(raw))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        value = data.draw(_VALUES)
+        if not path:
+            continue
+        node = raw
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        spec = parse_project(raw)
+    except ProjectError:
+        return
+    for engine in ("postgres", "materialize", "risingwave"):
+        compile_sql(spec, engine)

@@ -92,6 +92,9 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
         segments_raw = praw.get("segments", []) if preds else []
         if isinstance(segments_raw, str):
             segments_raw = [segments_raw]
+        if preds and not isinstance(segments_raw, list):
+            p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
+            segments_raw = []
         extra_cols = ([("version", version)] if version is not None else []) + [
             (f"segments[{i}]", s) for i, s in enumerate(segments_raw or [])]
         if preds:
@@ -104,9 +107,6 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
                                                        f"{did_you_mean(col, preds.source.columns)}")
                 elif col in VIEW_COLUMNS or col.startswith("sum_"):
                     p.add(f"{path}.predictions.{key}", _clash(col))
-            if not isinstance(segments_raw, list):
-                p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
-                segments_raw = []
             for i, col in enumerate(segments_raw):
                 if isinstance(col, str) and col in segments_raw[:i]:
                     p.add(f"{path}.predictions.segments[{i}]", f"'{col}' is listed twice (its slice would count "

@@ -356,7 +356,8 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 p.add(f"{path}.entity[{i}]", f"'{c}' is the source's event time, not a key; key the view by the "
                                              "columns that name what the features describe")
                 entity[i] = None
-        if len(set(entity_raw)) != len(entity_raw):
+        named = [c for c in entity_raw if isinstance(c, str)]
+        if len(set(named)) != len(named):
             p.add(f"{path}.entity", "a key column is listed twice")
 
         features_raw = body.get("features")
