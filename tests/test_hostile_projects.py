@@ -452,3 +452,20 @@ feature_views:
         finally:
             training.WINDOWED_METHOD = None
         assert (frame["spend__total_1h"][0], frame["spend__total_1d"][0], frame["last__amount"][0]) == (10, 15, 10)
+
+
+def test_verify_of_a_view_keyed_by_a_number(make_project, pg_conn) -> None:
+    """verify adds an entity without events to the sample: a text key made for it was no bigint
+    ('__materializer_verify_no_events__' is not a valid value)."""
+    from materializer.features.verify import verify
+
+    project = make_project("""
+sources:
+  tx: {columns: {account: bigint, ts: timestamptz, amount: numeric}, timestamp: ts}
+feature_views:
+  spend: {source: tx, entity: [account], windows: [1h], features: {total: {agg: sum, column: amount}, n: {agg: count}}}
+""")
+    project.apply()
+    pg_conn.execute("insert into tx values (1, %s, 5), (2, %s, 7)", [T0, T0])
+    report = verify(project, entities=5, as_of=T0 + timedelta(minutes=1))
+    assert report.ok and report.entities == 3

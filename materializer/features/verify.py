@@ -43,6 +43,21 @@ class VerifyReport:
         return not self.mismatches
 
 
+def _missing_key(conn: Any, view: Any) -> Any:
+    """A key of the view's type that has no events (a text marker; below the least number), or None."""
+    from materializer.features.training import TEXT_TYPES, key_types
+
+    key = view.entity[0]
+    kind = key_types(conn, view)[key].split("(")[0].strip().lower()
+    if kind in TEXT_TYPES:
+        return MISSING_KEY
+    if kind in ("smallint", "integer", "bigint", "numeric", "real", "double precision"):
+        least = conn.execute(f"select min({key}) from {view.source.relation}").fetchone()[0]
+        return str(least - 1) if least is not None and least - 1 >= {
+            "smallint": -(2 ** 15), "integer": -(2 ** 31), "bigint": -(2 ** 63)}.get(kind, least - 1) else None
+    return None
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None or (isinstance(b, float) and math.isnan(b)):
         return (a is None) and (b is None or (isinstance(b, float) and math.isnan(b)))
@@ -66,8 +81,9 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
         sample = conn.execute(
             f"select {keys} from (select distinct {keys} from {view.source.relation} "
             f"where {view.source.timestamp} <= %s) as k order by random() limit %s", [t, entities]).fetchall()
-        if len(view.entity) == 1:
-            sample.append((MISSING_KEY,))
+        missing = _missing_key(conn, view) if len(view.entity) == 1 else None
+        if missing is not None:
+            sample.append((missing,))
         spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity))
         spine["event_timestamp"] = t
         frame = project.training_set(spine, [f"{view.name}:*"])
