@@ -214,6 +214,9 @@ def exercise(project, tables: dict[str, dict[str, str]] | None = None) -> None:
         spine = pd.DataFrame({**{k: [str(v)] for k, v in key.items()}, "event_timestamp": [at.isoformat()],
                               **{f: [str(v)] for f, v in request.items() if f not in key}})
         project.training_set(spine, [f"{od.name}:*"])
+    from materializer.features.verify import verify
+
+    verify(project, entities=3, as_of=at)
     streaming_forms(project)
     for monitor in spec.monitors.values():
         if monitor.reference_relation:

@@ -469,3 +469,24 @@ feature_views:
     pg_conn.execute("insert into tx values (1, %s, 5), (2, %s, 7)", [T0, T0])
     report = verify(project, entities=5, as_of=T0 + timedelta(minutes=1))
     assert report.ok and report.entities == 3
+
+
+def test_verify_of_views_keyed_by_uuids_dates_and_json(make_project, pg_conn) -> None:
+    """verify passed the keys it sampled as Python objects (UUID, date, dict), which lookups refuse, and
+    a DataFrame turned integer keys with a null into floats ('0.0' is no bigint)."""
+    from materializer.features.verify import verify
+
+    project = make_project("""
+sources:
+  tx: {columns: {id: uuid, day: date, doc: jsonb, n: bigint, ts: timestamptz, amount: numeric}, timestamp: ts}
+feature_views:
+  by_id: {source: tx, entity: [id], windows: [1h], features: {total: {agg: sum, column: amount}}}
+  by_day: {source: tx, entity: [day], windows: [1h], features: {total: {agg: sum, column: amount}}}
+  by_doc: {source: tx, entity: [doc], windows: [1h], features: {total: {agg: sum, column: amount}}}
+  by_n: {source: tx, entity: [n], windows: [1h], features: {total: {agg: sum, column: amount}}}
+""")
+    project.apply()
+    pg_conn.execute("insert into tx values (gen_random_uuid(), '2026-01-01', '{\"a\": 1}', 0, %s, 5), "
+                    "(gen_random_uuid(), '2026-01-02', '[1]', null, %s, 7)", [T0, T0])
+    report = verify(project, entities=5, as_of=T0 + timedelta(minutes=1))
+    assert report.ok, report.mismatches

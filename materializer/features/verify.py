@@ -9,6 +9,7 @@ either path shows up as a mismatch and exit code 1.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,19 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.mismatches
+
+
+def _as_text(value: Any) -> str | None:
+    """A key read from the database as the text that names it (JSON for jsonb, ISO 8601 for times)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _missing_key(conn: Any, view: Any) -> Any:
@@ -84,7 +98,9 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
         missing = _missing_key(conn, view) if len(view.entity) == 1 else None
         if missing is not None:
             sample.append((missing,))
-        spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity))
+        # keys as their text, as a user types them (a DataFrame would make ints with a null floats)
+        sample = [tuple(_as_text(v) for v in row) for row in sample]
+        spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity), dtype=object)
         spine["event_timestamp"] = t
         frame = project.training_set(spine, [f"{view.name}:*"])
         for i, row in enumerate(sample):
