@@ -129,7 +129,7 @@ def test_every_cte_of_the_macros_is_known_to_hide_a_table_or_not() -> None:
 
     found = set()
     for path in macros_dir().glob("*.sql"):
-        found |= set(re.findall(r"^\s*(?:with )?([a-z_][a-z0-9_]*) as (?:materialized )?\($", path.read_text(), re.M))
+        found |= set(re.findall(r"^\s*(?:with )?([a-z_][a-z0-9_]*) as (?:materialized )?\($", path.read_text(), re.MULTILINE))
     found = {n for n in found if not n.startswith("_")}
     assert found <= CTE_NAMES | CTE_NAMES_THAT_HIDE_NOTHING, sorted(found - CTE_NAMES - CTE_NAMES_THAT_HIDE_NOTHING)
     assert not CTE_NAMES & CTE_NAMES_THAT_HIDE_NOTHING

@@ -642,9 +642,9 @@ def test_the_consumers_project_is_valid() -> None:
 def test_a_misspelt_view_source_is_reported_once() -> None:
     raw = with_consumers(base())
     raw["feature_views"]["card_activity"]["source"] = "transaction"
-    assert problems_of(raw) == [
+    assert problems_of(raw) == [(
         "materializer.yml: feature_views.card_activity.source: unknown source 'transaction' (did you mean "
-        "'transactions'?); known sources: transactions, labels"]
+        "'transactions'?); known sources: transactions, labels")]
 
 
 def test_a_misspelt_view_source_still_reports_what_does_not_depend_on_it() -> None:
@@ -659,9 +659,9 @@ def test_a_misspelt_view_source_still_reports_what_does_not_depend_on_it() -> No
 def test_a_misspelt_monitor_source_is_reported_once() -> None:
     raw = with_consumers(base())
     raw["monitors"]["fraud"]["predictions"]["source"] = "transaction"
-    assert problems_of(raw) == [
+    assert problems_of(raw) == [(
         "materializer.yml: monitors.fraud.predictions.source: unknown source 'transaction' (did you mean "
-        "'transactions'?); known sources: transactions, labels"]
+        "'transactions'?); known sources: transactions, labels")]
 
 
 @pytest.mark.parametrize(("mutate", "path"), [

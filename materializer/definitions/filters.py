@@ -45,7 +45,7 @@ _TOKEN = re.compile(r"""
   | (?P<close>\))
   | (?P<dot>\.)
   | (?P<op>[^\sA-Za-z0-9_'"().$]+)
-""", re.X | re.S)
+""", re.VERBOSE | re.DOTALL)
 
 # words that continue a type name after its first word: double precision, character varying,
 # timestamp with time zone

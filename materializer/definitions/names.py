@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from materializer.definitions.checks import MAX_NAME_BYTES, Problems, name_bytes
 
 if TYPE_CHECKING:
-    from materializer.definitions.spec import Monitor, ProjectSpec, Source
+    from materializer.definitions.spec import ProjectSpec, Source
 
 # `<monitor>__<kind>`: views (and the reference bins table) in the project's schema
 MONITOR_OBJECTS = ("scored", "metrics", "timeseries", "versions", "drift", "reference")
@@ -45,7 +45,7 @@ def fit(name: str) -> str:
     return f"{head}_{digest}"
 
 
-def source_indexes(spec: "ProjectSpec", source: "Source") -> list[tuple[str, tuple[str, ...]]]:
+def source_indexes(spec: ProjectSpec, source: Source) -> list[tuple[str, tuple[str, ...]]]:
     """(index name, columns) of the indexes on a managed source: the distinct key lists read on it,
     (entity..., ts) of feature views and (id, ts) of monitors. Names are distinct and fit."""
     keys = [(*v.entity, source.timestamp) for v in spec.feature_views.values() if v.source.name == source.name]
@@ -85,7 +85,7 @@ def _too_long(name: str) -> str:
     return f"{name_bytes(name)} bytes; PostgreSQL keeps only the first {MAX_NAME_BYTES} bytes of a name"
 
 
-def check_names(p: Problems, spec: "ProjectSpec") -> None:
+def check_names(p: Problems, spec: ProjectSpec) -> None:
     """Refuse names the SQL would create longer than 63 bytes, and two objects of one name."""
     for view in spec.feature_views.values():
         for out in view.output_features:
@@ -111,7 +111,7 @@ def check_names(p: Problems, spec: "ProjectSpec") -> None:
     _check_distinct(p, spec)
 
 
-def _objects(spec: "ProjectSpec") -> list[tuple[str, str, str, str]]:
+def _objects(spec: ProjectSpec) -> list[tuple[str, str, str, str]]:
     """(name, what, key path, the fix) of every table, view and index apply creates in the project's
     schema, in the order of the project file."""
     objects = []
@@ -129,12 +129,12 @@ def _objects(spec: "ProjectSpec") -> list[tuple[str, str, str, str]]:
         kinds = ["scored", "metrics", "timeseries"] + (["versions"] if m.version else []) + (
             ["drift", "reference"] if m.reference_relation else [])
         for kind in kinds:
-            objects.append((m.view(kind), f"the {kind} {'table' if kind == 'reference' else 'view'} of monitor "
-                                          f"'{m.name}'", f"monitors.{m.name}", "rename the monitor"))
+            what = f"the {kind} {'table' if kind == 'reference' else 'view'} of monitor '{m.name}'"
+            objects.append((m.view(kind), what, f"monitors.{m.name}", "rename the monitor"))
     return objects
 
 
-def _check_distinct(p: Problems, spec: "ProjectSpec") -> None:
+def _check_distinct(p: Problems, spec: ProjectSpec) -> None:
     # relations that exist already in the current schema (external sources, references) cannot be
     # created again; a managed table may be read through an external source too
     existing = {s.relation: f"the existing relation of source '{s.name}'"

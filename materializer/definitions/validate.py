@@ -333,7 +333,7 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
         else:
             sources_ok = True
 
-        def column_ok(cpath: str, col: Any) -> str | None:
+        def column_ok(cpath: str, col: Any, source: Source = source) -> str | None:
             if p.broken_column(source.name, col):
                 return None  # its type or name is reported under sources
             if identifier(p, cpath, col, "column") is None:
