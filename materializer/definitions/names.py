@@ -47,8 +47,12 @@ def fit(name: str) -> str:
 
 def source_indexes(spec: ProjectSpec, source: Source) -> list[tuple[str, tuple[str, ...]]]:
     """(index name, columns) of the indexes on a managed source: the distinct key lists read on it,
-    (entity..., ts) of feature views and (id, ts) of monitors. Names are distinct and fit."""
+    (entity..., ts) of feature views and (id, ts) of monitors, and (ts) alone on a source that feature
+    views read, so the time of its newest event (the views' freshness: the catalog, /metrics) is one
+    index probe. Names are distinct and fit."""
     keys = [(*v.entity, source.timestamp) for v in spec.feature_views.values() if v.source.name == source.name]
+    if keys:
+        keys.append((source.timestamp,))
     for m in spec.monitors.values():
         for side in (m.predictions, m.outcomes):
             if side.source.name == source.name:

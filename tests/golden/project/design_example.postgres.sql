@@ -18,6 +18,8 @@ create table if not exists transactions (
 
 create index if not exists transactions__cc_num_ts__idx on transactions (cc_num, ts);
 
+create index if not exists transactions__ts__idx on transactions (ts);
+
 alter table transactions
     drop constraint if exists transactions__amount__finite,
     add constraint transactions__amount__finite check (amount > '-Infinity' and amount < 'Infinity') not valid;
