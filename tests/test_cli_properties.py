@@ -116,14 +116,7 @@ def mutated_project() -> st.SearchStrategy[bytes]:
         PROJECT.encode("utf-16"), b"\xef\xbb\xbf" + PROJECT.encode(), PROJECT.encode() + b"\x00",
         b"name: &a [*a]", b"x: " + b"y" * 200_000, b"- 1\n- 2\n", b"~", b"42",
     ])
-    def known_bug(path: tuple, new: object) -> bool:
-        # a list or mapping as a key column: TypeError in definitions/validate.py (set(entity)), left to
-        # the validation branch; test_a_list_as_key_column below holds the expected behaviour
-        unhashable = (list, dict)
-        return (len(path) >= 2 and path[-2] == "entity" and isinstance(new, unhashable)) or (
-            path[-1:] == ("entity",) and isinstance(new, list) and any(isinstance(x, unhashable) for x in new))
-
-    mutations = st.tuples(st.sampled_from(paths), value).filter(lambda pv: not known_bug(*pv))
+    mutations = st.tuples(st.sampled_from(paths), value)
     return st.one_of(raw, mutations.map(lambda pv: replace(*pv)), st.binary(max_size=200))
 
 
@@ -309,8 +302,6 @@ def test_project_paths(applied: Path, project: str) -> None:
     check_status(invoke("-p", project, "db", "status"))
 
 
-@pytest.mark.xfail(strict=True, reason="TypeError in definitions/validate.py (set() of the entity list), left to "
-                                       "the validation branch (harden-validate): remove this mark when it is merged")
 def test_a_list_as_key_column(applied: Path) -> None:
     (applied / "hostile.yml").write_text(PROJECT.replace("entity: [account]", "entity: [[account]]", 1),
                                          encoding="utf-8")

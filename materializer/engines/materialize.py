@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from materializer.definitions.names import view_index
 from materializer.engines.base import Engine
 
 
@@ -35,7 +36,7 @@ class Materialize(Engine):
         return f"drop materialized view if exists {name} cascade"
 
     def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
-        return f"create index if not exists {view}__lookup_idx in cluster {cluster} on {view} ({', '.join(columns)})"
+        return f"create index if not exists {view_index(view)} in cluster {cluster} on {view} ({', '.join(columns)})"
 
     def session_setup(self, cluster: str) -> list[str]:
         return ["set timezone to 'UTC'", f"set cluster = {cluster}"]

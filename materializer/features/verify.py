@@ -9,6 +9,7 @@ either path shows up as a mismatch and exit code 1. It needs no pandas.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -65,6 +66,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _as_text(value: Any) -> str | None:
+    """A key read from the database as the text that names it (JSON for jsonb, ISO 8601 for times)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -76,10 +90,10 @@ def _same(a: Any, b: Any) -> bool:
 def absent_key(conn: psycopg.Connection, view: FeatureView) -> Any | None:
     """A value of the view's single key column that no event has, typed for that column (so the check
     covers an entity without events), or None when the type offers no such value simply."""
-    from materializer.features.training import with_catalog_types
+    from materializer.features.training import key_types
 
     key, relation = view.entity[0], view.source.relation
-    sql_type = with_catalog_types(conn, view).source.column_type(key)
+    sql_type = key_types(conn, view)[key]
     kind = (sql_type or "").split("(")[0].strip().lower()
     candidates: list[Any]
     if kind in TEXT_KINDS and "(" not in (sql_type or ""):
@@ -129,6 +143,9 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
                 sample.append((missing,))
         if not sample:
             continue
+        # keys as the text that names them, as a user types them: a jsonb key as its JSON, a uuid as its
+        # text (online lookups and the spine then read them the same way)
+        sample = [tuple(_as_text(v) for v in row) for row in sample]
         spine = [{**dict(zip(view.entity, row)), SPINE_TIME: t} for row in sample]
         header, names, query = build(project, spine, [f"{view.name}:*"], timestamp_column=SPINE_TIME)
         offline_rows = list(stream_rows(project, query))

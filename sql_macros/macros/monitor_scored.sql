@@ -59,18 +59,20 @@
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
+{#- the source's columns are qualified (p., o.): in DISTINCT ON and ORDER BY a bare name is the output
+    column of that name first, so an id column called `score` would be read as the score -#}
 with deduped as (
-    select distinct on ({{ predictions.id }})
-        {{ predictions.id }} as prediction_id,
-        {{ predictions.timestamp }} as predicted_at,
-        cast({{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
+    select distinct on (p.{{ predictions.id }})
+        p.{{ predictions.id }} as prediction_id,
+        p.{{ predictions.timestamp }} as predicted_at,
+        cast(p.{{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
 {%- for c in predictions.columns %}
-        {{ c }}{{ "," if not loop.last }}
+        p.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
-    from {{ predictions.relation }}
-    where {{ predictions.id }} is not null
-        and {{ materializer.temporal_filter(predictions.timestamp) }}
-    order by {{ predictions.id }}, {{ predictions.timestamp }}, {{ predictions.score }} desc nulls last{% for c in predictions.columns %}, {{ c }}{% endfor %}
+    from {{ predictions.relation }} as p
+    where p.{{ predictions.id }} is not null
+        and {{ materializer.temporal_filter('p.' ~ predictions.timestamp) }}
+    order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last{% for c in predictions.columns %}, p.{{ c }}{% endfor %}
 ),
 
 {% if implicit -%}
@@ -102,13 +104,13 @@ labels as (
 ),
 {%- else -%}
 labels as (
-    select distinct on ({{ outcomes.id }})
-        {{ outcomes.id }} as prediction_id,
-        cast({{ outcomes.label }} as {{ value_type }}) as label
-    from {{ outcomes.relation }}
-    where {{ outcomes.label }} is not null
-        and {{ materializer.temporal_filter(outcomes.timestamp) }}
-    order by {{ outcomes.id }}, {{ outcomes.timestamp }} desc, {{ outcomes.label }} desc
+    select distinct on (o.{{ outcomes.id }})
+        o.{{ outcomes.id }} as prediction_id,
+        cast(o.{{ outcomes.label }} as {{ value_type }}) as label
+    from {{ outcomes.relation }} as o
+    where o.{{ outcomes.label }} is not null
+        and {{ materializer.temporal_filter('o.' ~ outcomes.timestamp) }}
+    order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
 ),
 {%- endif %}
 

@@ -163,16 +163,16 @@ create table if not exists fraud_model__reference (
 
 create materialized view fraud_model__scored in cluster quickstart as
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(score as double precision) as score,
-        model_version,
-        channel
-    from predictions
-    where tx_id is not null
-        and mz_now() >= predicted_at
-    order by tx_id, predicted_at, score desc nulls last, model_version, channel
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.score as double precision) as score,
+        p.model_version,
+        p.channel
+    from predictions as p
+    where p.tx_id is not null
+        and mz_now() >= p.predicted_at
+    order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
 ),
 
 labels as (

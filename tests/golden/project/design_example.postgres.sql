@@ -18,6 +18,8 @@ create table if not exists transactions (
 
 create index if not exists transactions__cc_num_ts__idx on transactions (cc_num, ts);
 
+create index if not exists transactions__ts__idx on transactions (ts);
+
 alter table transactions
     drop constraint if exists transactions__amount__finite,
     add constraint transactions__amount__finite check (amount > '-Infinity' and amount < 'Infinity') not valid;
@@ -138,16 +140,16 @@ create table if not exists fraud_model__reference (
 
 create view fraud_model__scored as
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(score as double precision) as score,
-        model_version,
-        channel
-    from predictions
-    where tx_id is not null
-        and predicted_at <= (select materializer.clock())
-    order by tx_id, predicted_at, score desc nulls last, model_version, channel
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.score as double precision) as score,
+        p.model_version,
+        p.channel
+    from predictions as p
+    where p.tx_id is not null
+        and p.predicted_at <= (select materializer.clock())
+    order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
 ),
 
 labels as (
