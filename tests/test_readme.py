@@ -365,7 +365,11 @@ class Session:
                     break
             except OSError:
                 if self.server.poll() is not None or time.monotonic() > deadline:
-                    return self.server_log.read_text(encoding="utf-8", errors="replace")
+                    log = self.server_log.read_text(encoding="utf-8", errors="replace")
+                    self.problems.append(f"`materializer serve` did not start:\n{log}")
+                    self.server_shown = self.server_log.stat().st_size
+                    self.stop()
+                    return log
                 time.sleep(0.1)
         size = -1
         while size != self.server_log.stat().st_size:  # the start-up lines, once they stop coming
@@ -394,8 +398,8 @@ class Session:
                 url = arg
         assert url, "curl without a URL"
         parts = urlsplit(url if "://" in url else "http://" + url)
-        assert self.server is not None and parts.port == README_PORT and parts.hostname in ("localhost", "127.0.0.1"), \
-            f"curl {url}: the README's curl commands go to the `materializer serve` started above it, on port 8000"
+        if self.server is None or parts.port != README_PORT or parts.hostname not in ("localhost", "127.0.0.1"):
+            return f"(not sent: no `materializer serve` of the README is running on port {README_PORT})"
         target = urlunsplit((parts.scheme, f"127.0.0.1:{self.port}", parts.path, parts.query, ""))
         if data is not None and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/x-www-form-urlencoded"  # curl's default for -d
@@ -411,7 +415,8 @@ class Session:
         """Stop the server; its log after start-up must hold no error."""
         if self.server is None:
             return
-        self.server.send_signal(signal.SIGINT)
+        if self.server.poll() is None:
+            self.server.send_signal(signal.SIGINT)
         try:
             self.server.wait(timeout=10)
         except subprocess.TimeoutExpired:
