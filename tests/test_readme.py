@@ -450,7 +450,8 @@ def pinned(dsn: str) -> str:
 def session(cli_env: Path, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "MATERIALIZER_PROJECT",
-                        "MATERIALIZER_API_TOKEN", "CLICOLOR_FORCE", "PGOPTIONS")}
+                        "MATERIALIZER_API_TOKEN", "CLICOLOR_FORCE", "PGOPTIONS",
+                        "PROMETHEUS_MULTIPROC_DIR")}
     bin_dir = shim(tmp_path_factory.mktemp("readme-bin"))
     env.update({
         "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
