@@ -4,11 +4,17 @@ tests/test_monitor_values.py. It shares no code with the package or its SQL macr
 Predictions and outcomes are lists of dicts (the rows as loaded). The readings where DESIGN
 leaves room, as the implementation defines them (stated here so the tests state them too):
 
+- numbers are ordered as PostgreSQL, Materialize and RisingWave order floats: NaN is greater
+  than every number (+Infinity included) and equal to itself.
 - predictions: one row per id, the earliest ``predicted_at``; ties on it go to the non-null,
-  greater score; the id is invalid when that row's score is null or (binary) outside [0, 1]
-  (a later valid copy does not rescue it); its version and segment come from that row.
+  greater score, then (``tie_columns``) to the smaller version, segment... (nulls last); the
+  score is usable when it is not null, not NaN, not infinite and (binary) within [0, 1] (a later
+  valid copy does not rescue an unusable first one); its version and segment come from that row.
 - outcomes: a row with a null label is ignored; of the rest, the latest with ``timestamp <= limit``
-  wins, ties on the timestamp go to the greater label. Outcomes for unknown ids never join.
+  wins, ties on the timestamp go to the greater label. Outcomes for unknown ids never join. The
+  label that wins is usable when it is finite (regression) or 0 or 1 (binary).
+- a cohort prediction is invalid (counted in n_invalid, never in the metrics) when its score or
+  the label its metrics would use is unusable; a pending one only needs a usable score.
 - explicit, window W at t: cohort = deduped predictions with t - W <= predicted_at <= t;
   limit = t; n = n_labelled = valid cohort predictions with an outcome; pending = valid cohort
   predictions without one; coverage = n_labelled / (n_labelled + pending). ``maturity`` is ignored.
@@ -63,16 +69,34 @@ COUNTS = ("n", "n_labelled", "pending", "n_invalid", "tp", "fp", "tn", "fn")
 
 
 def is_valid(score: Any, task: str) -> bool:
-    if score is None:
+    """A usable score: not null, not NaN, not infinite; a probability for a binary model."""
+    if score is None or not math.isfinite(score):
         return False
     if task == BINARY:
-        return 0.0 <= score <= 1.0  # False for NaN too
+        return 0.0 <= score <= 1.0
     return True
 
 
+def label_ok(label: Any, task: str) -> bool:
+    """A usable label, or no label (None): 0 or 1 for a binary model, a finite number otherwise."""
+    if label is None:
+        return True
+    if task == BINARY:
+        return _num(label) in (0.0, 1.0)
+    return math.isfinite(label)
+
+
+def order(value: Any) -> tuple:
+    """A sort key of a number as the engines order floats: NaN above every number, equal to itself."""
+    value = _num(value)
+    return (1, 0.0) if math.isnan(value) else (0, value)
+
+
 def dedup_predictions(rows: Iterable[Row], id_col: str = "tx_id", ts_col: str = "predicted_at",
-                      score_col: str = "score") -> dict[str, Row]:
-    """The winning row of every prediction id (earliest; ties: non-null, greater score)."""
+                      score_col: str = "score", tie_columns: tuple[str, ...] | None = None) -> dict[str, Row]:
+    """The winning row of every prediction id (earliest; ties: non-null, greater score). Rows equal
+    in time and score go to the smallest ``tie_columns`` values (nulls last); without
+    ``tie_columns`` the rows must not leave such a tie (an assertion guards the generator)."""
     by_id: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_id[r[id_col]].append(r)
@@ -82,12 +106,15 @@ def dedup_predictions(rows: Iterable[Row], id_col: str = "tx_id", ts_col: str = 
         tied = [r for r in copies if r[ts_col] == first]
         scored = [r for r in tied if r[score_col] is not None]
         if scored:
-            best = max(r[score_col] for r in scored)
-            winners = [r for r in scored if r[score_col] == best]
+            best = max(order(r[score_col]) for r in scored)
+            winners = [r for r in scored if order(r[score_col]) == best]
         else:
             winners = tied
-        assert len({(w.get("model_version"), w.get("channel")) for w in winners}) == 1, \
-            f"the generator made an ambiguous tie for {key}"
+        if tie_columns is None:
+            assert len({(w.get("model_version"), w.get("channel")) for w in winners}) == 1, \
+                f"the generator made an ambiguous tie for {key}"
+        else:
+            winners.sort(key=lambda w: tuple((w[c] is None, w[c] or "") for c in tie_columns))
         out[key] = winners[0]
     return out
 
@@ -106,7 +133,7 @@ def outcome_label(outcomes: dict[str, list[Row]], key: str, limit: datetime, ts_
     if not rows:
         return None
     latest = max(o[ts_col] for o in rows)
-    return max(o[label_col] for o in rows if o[ts_col] == latest)
+    return max((o[label_col] for o in rows if o[ts_col] == latest), key=order)
 
 
 # ------------------------------------------------------------------ cohorts
@@ -170,18 +197,18 @@ def cohort(spec: Spec, preds: dict[str, Row], outcomes: dict[str, list[Row]], t:
                 c.pending += 1
             if not (t - width <= deadline <= t):
                 continue
-            if not valid:
+            label = outcome_label(outcomes, key, deadline)
+            if not (valid and label_ok(label, spec.task)):
                 c.invalid += 1
                 continue
-            label = outcome_label(outcomes, key, deadline)
             c.add(key, 0.0 if label is None else _num(label), r["score"], label is not None)
         else:
             if not (t - width <= at <= t):
                 continue
-            if not valid:
+            label = outcome_label(outcomes, key, t)
+            if not (valid and label_ok(label, spec.task)):
                 c.invalid += 1
                 continue
-            label = outcome_label(outcomes, key, t)
             if label is None:
                 c.pending += 1
             else:
@@ -206,10 +233,10 @@ def buckets(spec: Spec, preds: dict[str, Row], outcomes: dict[str, list[Row]], t
         if cohort_at > t:
             continue
         c = out[bucket_start(cohort_at, bucket)]
-        if not is_valid(r["score"], spec.task):
+        label = outcome_label(outcomes, key, cohort_at if implicit else t)
+        if not (is_valid(r["score"], spec.task) and label_ok(label, spec.task)):
             c.invalid += 1
             continue
-        label = outcome_label(outcomes, key, cohort_at if implicit else t)
         if label is None and not implicit:
             c.pending += 1
         else:
@@ -353,6 +380,8 @@ def auc_z(a1: float | None, p1: int, n1: int, a2: float | None, p2: int, n2: int
 def welch_t(a: np.ndarray, b: np.ndarray) -> float | None:
     if len(a) < 2 or len(b) < 2:
         return None
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return None  # no variance (numpy's two-pass variance of equal floats can be 1e-34, not 0)
     den = math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))
     return None if den == 0 else float((a.mean() - b.mean()) / den)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -42,8 +43,12 @@ def count(conn, table: str) -> int:
 def test_apply_creates_everything_then_is_idempotent(make_project, pg_conn):
     project = make_project(BASE)
     first = project.apply()
-    assert [a.verb for a in first.actions] == ["create"] * 5
-    assert relations(pg_conn) == {"tx": "r", "tx__cc_num_ts__idx": "i", "activity": "v"}
+    # schema, clock, table, 2 indexes ((cc_num, ts) for lookups, (ts) for freshness),
+    # 3 row checks (ts not null, ts in years 1-9999, amount finite), view
+    assert [a.verb for a in first.actions] == ["create"] * 9
+    assert [a.name for a in first.actions if a.kind == "check"] == [
+        "tx__amount__finite", "tx__ts__event_time", "tx__ts__time_range"]
+    assert relations(pg_conn) == {"tx": "r", "tx__cc_num_ts__idx": "i", "tx__ts__idx": "i", "activity": "v"}
     second = project.apply()
     assert second.empty and "Nothing to do" in second.summary()
     assert project.plan().empty
@@ -90,7 +95,9 @@ def test_removed_source_with_rows_is_refused_and_kept(make_project, pg_conn):
 def test_removed_empty_source_and_view_are_dropped(make_project, pg_conn):
     make_project(BASE).apply()
     plan = make_project("name: apply_test\n", name="nothing.yml").apply()
-    assert {a.name for a in plan.actions if a.verb == "drop"} == {"tx", "activity", "tx__cc_num_ts__idx"}
+    assert {a.name for a in plan.actions if a.verb == "drop"} == {
+        "tx", "activity", "tx__cc_num_ts__idx", "tx__ts__idx", "tx__amount__finite", "tx__ts__event_time",
+        "tx__ts__time_range"}
     assert relations(pg_conn) == {}
 
 
@@ -145,17 +152,18 @@ feature_views:
 def test_dry_run_changes_nothing(make_project, pg_conn):
     project = make_project(BASE)
     plan = project.plan()
-    assert len(plan.actions) == 5
+    assert len(plan.actions) == 9
     assert "create table if not exists tx" in plan.sql()
     assert relations(pg_conn) == {}
     assert pg_conn.execute("select to_regclass('materializer.applied')").fetchone()[0] is None
 
 
 def test_failed_apply_changes_nothing(make_project, pg_conn):
-    broken = BASE + "      bad: {agg: count, filter: \"no_such_column = 1\"}\n"
+    # validation cannot know that the text is no number (it refuses unknown columns, which this test used)
+    broken = BASE + "      bad: {agg: count, filter: \"amount = 'not a number'\"}\n"
     with pytest.raises(DatabaseError, match="changed nothing") as err:
         make_project(broken).apply()
-    assert "no_such_column" in str(err.value)
+    assert "not a number" in str(err.value)
     assert "create view activity" in str(err.value), "the error names the object that failed"
     assert "LINE 1" not in str(err.value) and "^" not in str(err.value)
     assert relations(pg_conn) == {}
@@ -322,7 +330,7 @@ def test_a_view_edited_in_the_database_is_replaced_and_apply_says_so(make_projec
     assert plan_line(project.plan(), "activity") == said
     plan = project.apply()
     assert plan_line(plan, "activity") == said
-    assert plan.summary().endswith("Applied 1 change; 4 objects unchanged.")
+    assert re.search(r"\nApplied 1 change; \d+ objects unchanged\.$", plan.summary())  # "change", not "changes"
     assert pg_conn.execute("select n_1h from activity").fetchone()[0] == 1
     assert project.plan().empty
 
@@ -368,3 +376,50 @@ feature_views:
         assert "sources.events" in message and "raw.events" in message and "does not exist" in message
     assert pg_conn.execute("select to_regclass('materializer.applied')").fetchone()[0] is None
     assert relations(pg_conn) == {}
+
+
+def test_row_checks_are_added_to_a_table_that_holds_rows_and_keep_them(make_project, pg_conn):
+    """A table made before the row checks existed, holding rows they refuse: apply adds the checks
+    NOT VALID (every row is kept, new rows are checked) and says how many rows break each; a check
+    that no row breaks is validated."""
+    pg_conn.execute("create table tx (cc_num text, amount numeric, ts timestamptz)")
+    pg_conn.execute("insert into tx values ('a', 1, '2026-01-01'), ('b', 'NaN', '2026-01-01'), "
+                    "('c', '-Infinity', 'infinity'), ('d', 2, null)")
+    project = make_project(BASE)
+    plan = project.apply()
+    summary = plan.summary()
+    assert "+ create check tx__amount__finite (2 stored rows break it: kept" in summary, summary
+    assert "+ create check tx__ts__event_time (1 stored row breaks it: kept" in summary, summary
+    assert "+ create check tx__ts__time_range (1 stored row breaks it: kept" in summary, summary
+    assert count(pg_conn, "tx") == 4
+    checks = dict(pg_conn.execute("select conname, convalidated from pg_constraint "
+                                  "where conrelid = 'tx'::regclass and contype = 'c'").fetchall())
+    assert checks == {"tx__amount__finite": False, "tx__ts__event_time": False, "tx__ts__time_range": False}
+    for bad in ("insert into tx values ('e', 'NaN', now())", "insert into tx values ('e', 1, null)",
+                "insert into tx values ('e', 1, '-infinity')", "insert into tx values ('e', 1, '0044-03-15 BC')"):
+        with pytest.raises(Exception, match="violates check constraint"):
+            pg_conn.execute(bad)
+    pg_conn.execute("insert into tx values ('e', 3, '2026-01-02')")
+    assert project.apply().empty
+
+    # the rows fixed by hand: a changed check is put back, and validated
+    pg_conn.execute("delete from tx where amount = 'NaN' or amount = '-Infinity' or ts is null")
+    pg_conn.execute("delete from materializer.applied where name = 'tx__amount__finite'")
+    plan = make_project(BASE, name="again.yml").apply()
+    assert [(a.verb, a.name, a.reason) for a in plan.actions] == [("replace", "tx__amount__finite", "")]
+    assert pg_conn.execute("select convalidated from pg_constraint where conname = 'tx__amount__finite'"
+                           ).fetchone()[0] is True
+    assert count(pg_conn, "tx") == 2
+
+
+def test_a_new_number_column_gets_its_check_and_keeps_the_rows(make_project, pg_conn):
+    make_project(BASE).apply()
+    pg_conn.execute("insert into tx values ('a', 1, now()), ('b', 2, now())")
+    wider = make_project(BASE.replace("amount: numeric,", "amount: numeric, fee: double precision,"), name="wider.yml")
+    plan = wider.apply()
+    assert [(a.verb, a.name, a.reason) for a in plan.actions if a.kind in ("table", "check")] == [
+        ("alter", "tx", "new columns: fee"), ("create", "tx__fee__finite", "")]
+    assert count(pg_conn, "tx") == 2
+    with pytest.raises(Exception, match="tx__fee__finite"):
+        pg_conn.execute("insert into tx values ('c', 1, now(), 'Infinity')")
+    assert wider.apply().empty

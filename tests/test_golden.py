@@ -243,10 +243,13 @@ CASES.update({
                       "max_age": None, "tie_break": "tx_id"},
     },
     "time_bucket": {"hourly": {"timestamp": "cohort_at", "interval": "interval '1 hour'", "seconds": 3600}},
-    "source_table": {**CASES["source_table"],
-                     "with_label_check": {"relation": "chargebacks", "columns": [
-                         {"name": "tx_id", "type": "text"}, {"name": "is_fraud", "type": "integer"}],
-                         "checks": [{"name": "chargebacks__is_fraud__binary", "condition": "is_fraud in (0, 1)"}]}},
+    # the project golden files hold every kind of row check (definitions/row_checks.py) as compiled
+    "source_check": {
+        "binary_label": {"relation": "chargebacks", "name": "chargebacks__is_fraud__binary",
+                         "condition": "is_fraud in (0, 1)"},
+        "finite": {"relation": "transactions", "name": "transactions__amount__finite",
+                   "condition": "amount > '-Infinity' and amount < 'Infinity'"},
+    },
 })
 
 

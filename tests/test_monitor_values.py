@@ -199,6 +199,7 @@ class Generator:
         self.one_class_windows()
         self.duplicates()
         self.messy_outcomes()
+        self.not_finite()
 
     def edges(self) -> None:
         """Window edges (explicit) and maturity edges (implicit_negative) of every t and W."""
@@ -292,6 +293,31 @@ class Generator:
         rng.shuffle(self.outcomes)
 
 
+    def not_finite(self) -> None:
+        """NaN and infinite scores (first copies, and tie copies that win as the greatest), and labels
+        no model can be scored on: NaN and infinite actual values, binary labels of 2, some corrected
+        to a usable label, some usable labels corrected to unusable ones."""
+        rng = self.rng
+        originals = [r for r in self.preds if r["tx_id"] not in self.protected and r["score"] is not None
+                     and math.isfinite(r["score"])]
+        for r in rng.sample(originals, len(originals) // 50):
+            r["score"] = rng.choice([NAN, INF, -INF])
+        for r in rng.sample(originals, len(originals) // 80):
+            if math.isfinite(r["score"]) and sum(p["tx_id"] == r["tx_id"] for p in self.preds) == 1:
+                self.preds.append({**r, "score": NAN, "model_version": rng.choice(VERSIONS),
+                                   "channel": rng.choice(CHANNELS)})
+        bad = [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")] if self.task == ref.REGRESSION else [2]
+        first = [o for o in self.outcomes if o["tx_id"] not in self.protected and o["label"] is not None]
+        for o in rng.sample(first, len(first) // 40):
+            o["label"] = rng.choice(bad)
+        for o in rng.sample(first, len(first) // 40):                       # unusable, then corrected
+            self.outcome(o["tx_id"], o["reported_at"] - timedelta(hours=rng.randrange(1, 30)), rng.choice(bad))
+        for o in rng.sample(first, len(first) // 40):                       # usable, then broken
+            self.outcome(o["tx_id"], o["reported_at"] + timedelta(hours=rng.randrange(1, 60)), rng.choice(bad))
+        rng.shuffle(self.preds)
+        rng.shuffle(self.outcomes)
+
+
 def generate(seed: int) -> dict[str, Generator]:
     binary = Generator(seed, ref.BINARY)
     binary.generate(2600)
@@ -311,7 +337,6 @@ PRED_COLS = ["tx_id", "predicted_at", "score", "model_version", "channel"]
 
 
 def load(project, data: dict[str, Generator]) -> None:
-    project.apply()
     conn = project.db.conn
     b, r = data["binary"], data["regression"]
     copy_rows(conn, "predictions", PRED_COLS, [[p[c] for c in PRED_COLS] for p in b.preds])
@@ -351,7 +376,11 @@ class Oracle:
 
 
 def oracle_for(name: str, data: dict[str, Generator]) -> Oracle:
-    return Oracle(name, data["regression" if name == "demand" else "binary"])
+    oracle = Oracle(name, data["regression" if name == "demand" else "binary"])
+    if name == "fraud_bool":  # its boolean column holds true for every non-zero label (2 included)
+        oracle.outcomes = ref.index_outcomes({**o, "label": None if o["label"] is None else int(bool(o["label"]))}
+                                             for o in data["binary"].outcomes)
+    return oracle
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +391,8 @@ def data() -> dict[str, Generator]:
 @pytest.fixture
 def loaded(make_project, data):
     project = make_project(PROJECT)
+    project.apply()
+    drop_row_checks(project)   # the data hold NaN and infinite values, and labels of 2
     load(project, data)
     return project
 
@@ -464,6 +495,17 @@ def test_generated_data_hold_the_edge_cases(data) -> None:
                                                                     if p["score"] is not None)
     assert any(o["label"] == 0 for o in r.outcomes) and any(o["label"] is None for o in r.outcomes)
     assert len(r.preds) > len(rpreds)
+    # not finite: scores (and NaN copies that win a tie), labels, corrections both ways
+    for gen, deduped in ((b, preds), (r, rpreds)):
+        winners = [p["score"] for p in deduped.values() if p["score"] is not None]
+        assert any(math.isnan(x) for x in winners) and INF in winners and -INF in winners
+        copies = {}
+        for p in gen.preds:
+            copies.setdefault((p["tx_id"], p["predicted_at"]), []).append(p["score"])
+        assert any(len(v) == 2 and any(x is not None and math.isnan(x) for x in v)
+                   and any(x is not None and math.isfinite(x) for x in v) for v in copies.values())
+    assert any(o["label"] == 2 for o in b.outcomes)
+    assert {"NaN", "Infinity", "-Infinity"} <= {str(o["label"]) for o in r.outcomes}
 
 
 @pytest.mark.parametrize("monitor", ["fraud_explicit", "fraud_implicit", "fraud_bool", "demand"])
@@ -615,10 +657,67 @@ def test_versions_statistics(loaded, data, monitor) -> None:
     assert checked >= 4
 
 
+def test_versions_without_a_statistic_are_never_significant(pg_conn) -> None:
+    """A comparison whose statistic is undefined (null, or NaN from a NaN metric: abs(NaN) > 1.96
+    is true in SQL) has a null statistic and a null `significant`, never true; the others are
+    |statistic| > 1.96. The versions text (every engine's) over metric rows written by hand."""
+    from materializer.sql.render import renderer
+
+    pg_conn.execute("create table m (window_name text, slice text, slice_value text, n bigint, tp bigint, fp bigint, "
+                    "tn bigint, fn bigint, accuracy double precision, roc_auc double precision, mae double precision, "
+                    "_sum_abs_error double precision, _sum_sq_error double precision)")
+    rows = [  # window, version, n, tp, fp, tn, fn, accuracy, roc_auc, mae, sum |e|, sum e^2
+        ("w_nan", "v1", 40, 15, 5, 15, 5, 0.75, NAN, NAN, NAN, NAN),
+        ("w_nan", "v2", 40, 18, 2, 18, 2, 0.9, 0.8, 2.0, 80.0, 200.0),
+        ("w_inf", "v1", 40, 15, 5, 15, 5, 0.75, 0.7, INF, INF, INF),
+        ("w_inf", "v2", 40, 18, 2, 18, 2, 0.9, 0.8, 2.0, 80.0, 200.0),
+        ("w_ok", "v1", 40, 10, 10, 10, 10, 0.5, 0.55, 5.0, 200.0, 1200.0),
+        ("w_ok", "v2", 40, 18, 2, 18, 2, 0.9, 0.9, 2.0, 80.0, 200.0),
+        ("w_one", "v1", 1, 1, 0, 0, 0, 1.0, None, 1.0, 1.0, 1.0),
+        ("w_one", "v2", 1, 0, 0, 1, 0, 1.0, None, 3.0, 3.0, 9.0),
+    ]
+    for w, v, n, tp, fp, tn, fn, acc, auc, mae, sae, sse in rows:
+        pg_conn.execute("insert into m values (%s, 'version', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        [w, v, n, tp, fp, tn, fn, acc, auc, mae, sae, sse])
+    seen = set()
+    for task in ("binary_classification", "regression"):
+        for engine in ("postgres", "materialize", "risingwave"):
+            sql = renderer(engine).call("monitor_versions", metrics="m", task=task)
+            cur = pg_conn.execute(f"select window_name, metric, statistic, significant from ({sql}) as v")
+            for window, metric, statistic, significant in cur.fetchall():
+                if statistic is None or math.isnan(statistic):
+                    assert statistic is None and significant is None, (engine, window, metric, statistic, significant)
+                    seen.add((window, metric))
+                else:
+                    assert significant == (abs(statistic) > 1.96), (engine, window, metric, statistic)
+    assert {("w_nan", "roc_auc"), ("w_nan", "mae"), ("w_inf", "mae"), ("w_one", "mae")} <= seen, seen
+
+
+def test_versions_whose_errors_are_all_equal(make_project) -> None:
+    """Two versions whose absolute errors are each constant (0.1 three times, 0.2 three times): the
+    variances from sums round to just below 0, whose square root failed the whole view. Welch's t
+    is undefined there (no variance), so the statistic and `significant` are null, as the
+    reference says."""
+    project = make_project(SMALL.replace(
+        "    predictions: {source: forecasts, id: tx_id, timestamp: predicted_at, score: score}",
+        "    predictions: {source: forecasts, id: tx_id, timestamp: predicted_at, score: score, version: model_version}"))
+    project.apply()
+    at = T - timedelta(hours=1)
+    copy_rows(project.db.conn, "forecasts", PRED_COLS,
+              [[f"a{i}", at, 0.0, "v1", "web"] for i in range(3)] + [[f"b{i}", at, 0.0, "v2", "web"] for i in range(3)])
+    copy_rows(project.db.conn, "actuals", ["tx_id", "reported_at", "actual"],
+              [[f"a{i}", at, Decimal("0.1")] for i in range(3)] + [[f"b{i}", at, Decimal("0.2")] for i in range(3)])
+    got = project.versions("demand", as_of=T)
+    assert ref.welch_t(np.array([0.1] * 3), np.array([0.2] * 3)) is None
+    assert [(g["metric"], g["n_a"], g["n_b"], g["statistic"], g["significant"]) for g in got] == [
+        ("mae", 3, 3, None, None)]
+    assert got[0]["value_a"] == pytest.approx(0.1, rel=1e-12) and got[0]["value_b"] == pytest.approx(0.2, rel=1e-12)
+
+
 def test_drift_against_the_stored_reference(loaded, data) -> None:
     """Bins from the reference deciles (stored once); psi (shares floored at 1e-4), js (= scipy's
-    Jensen-Shannon distance, base 2) and ks over the bins, of the window's non-null scores by
-    predicted_at (deduped predictions, valid or not)."""
+    Jensen-Shannon distance, base 2) and ks over the bins, of the window's finite scores by
+    predicted_at (deduped predictions, valid or not; null, NaN and infinite scores count nowhere)."""
     rng = random.Random(5)
     # 1001 values: every decile falls on a value; a quarter are exactly 0, so the low deciles coincide
     values = [0.0] * 250 + [round(rng.betavariate(2, 4), 3) for _ in range(751)]
@@ -645,7 +744,8 @@ def test_drift_against_the_stored_reference(loaded, data) -> None:
             assert len(got) == 1 and got[0]["column_name"] == "score" and got[0]["window_name"] == window
             g = got[0]
             window_values = [r["score"] for r in preds.values()
-                             if t - width <= r["predicted_at"] <= t and r["score"] is not None]
+                             if t - width <= r["predicted_at"] <= t and r["score"] is not None
+                             and math.isfinite(r["score"])]
             on_cut += sum(v in cuts for v in window_values)
             context = f"drift {window} at {t}"
             assert g["n"] == len(window_values), context
@@ -757,7 +857,7 @@ def test_invalid_scores_are_excluded_and_counted(small) -> None:
     # implicit_negative: invalid predictions are neither pending nor negatives; the immature one is in no count
     late = small.metrics("fraud_late", as_of=T).groups[0]["metrics"]
     assert (late["n"], late["n_invalid"], late["pending"]) == (3, 3, 0)
-    # regression: only a null prediction is invalid; a negative one is a prediction like any other
+    # regression: a negative prediction is a prediction like any other (null, NaN and infinity are not)
     add(small, [("r1", T - h, -5.0), ("r2", T - h, None), ("r3", T - h, 3.0)],
         [("r1", T - h, Decimal("5")), ("r2", T - h, Decimal("1")), ("r3", T - h, Decimal("0"))],
         "forecasts", "actuals", "actual")
@@ -766,13 +866,130 @@ def test_invalid_scores_are_excluded_and_counted(small) -> None:
     assert r["mae"] == 6.5 and r["mean_error"] == 3.5 and r["mape"] == 2.0   # y = 0 is left out of mape
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+def drop_row_checks(project) -> None:
+    """Drop the row checks apply puts on the sources (binary labels' included), as on tables that
+    held rows before the checks existed: the monitors must still count what no push lets in."""
+    conn = project.db.conn
+    for table, name in conn.execute(
+            "select conrelid::regclass::text, conname from pg_constraint where contype = 'c' "
+            "and connamespace = current_schema()::regnamespace").fetchall():
+        conn.execute(f"alter table {table} drop constraint {name}")
+
+
+def on_read_views(project) -> dict[str, str]:
+    """The metrics view of every monitor in the Materialize/RisingWave text (PostgreSQL's clock):
+    ``{monitor: view}``, to read beside the maintained views apply made."""
+    from materializer.sql.compile import monitor_args
+    from materializer.sql.render import renderer
+
+    macros = renderer("postgres").macros
+    views = {}
+    for name, monitor in project.spec.monitors.items():
+        a = monitor_args(monitor)
+        maturity = monitor.maturity.sql_interval if monitor.maturity else None
+        scored = str(macros["default__monitor_scored"](
+            predictions=a["predictions"], outcomes=a["outcomes"], task=monitor.task,
+            label_policy=monitor.label_policy, maturity=maturity, threshold=monitor.threshold))
+        project.db.conn.execute(f"create or replace view {name}__scored_on_read as {scored}")
+        metrics = str(macros["default__monitor_metrics"](
+            scored=f"{name}__scored_on_read", task=monitor.task, label_policy=monitor.label_policy,
+            windows=a["windows"], slices=a["slices"], cost_fp=monitor.cost_fp, cost_fn=monitor.cost_fn,
+            maturity=maturity))
+        project.db.conn.execute(f"create or replace view {name}__metrics_on_read as {metrics}")
+        views[name] = f"{name}__metrics_on_read"
+    return views
+
+
+def read_on_read(project, view: str, window: str, t: datetime, names: list[str]) -> dict | None:
+    conn = project.db.conn
+    with conn.transaction():
+        conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
+        cur = conn.execute(f"select * from {view} where window_name = %s and slice = 'all'", [window])
+        rows = cur.fetchall()
+        columns = [d.name for d in cur.description]
+    if not rows:
+        return None
+    row = dict(zip(columns, rows[0]))
+    return {k: (None if isinstance(row[k], float) and math.isnan(row[k]) else row[k]) for k in names}
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_nan_and_infinite_scores_and_labels_are_invalid_in_every_form(small, kind) -> None:
+    """One NaN prediction or label used to turn every metric of its window into null, with
+    n_invalid 0 (and a -Infinity score broke the maintained binary monitor's trigger). A NaN or
+    infinite score or label, and a binary label other than 0 or 1, makes its row invalid:
+    counted in n_invalid, never in the metrics nor in pending; NaN wins ties as the greatest
+    value, so a tie with a NaN copy is invalid too. The same in the maintained views, their time
+    series and the on-read text of the streaming engines, all equal to the reference."""
+    drop_row_checks(small)
+    h, m = timedelta(hours=1), timedelta(minutes=1)
+    tie = T - 5 * h
+    if kind == "binary":
+        preds = [("ok1", T - 5 * h, 0.8), ("ok0", T - 5 * h, 0.2), ("nan", T - 5 * h, NAN), ("inf", T - 5 * h, INF),
+                 ("ninf", T - 5 * h, -INF), ("two", T - 5 * h, 0.9), ("minus", T - 5 * h, 0.1), ("tie", tie, 0.4),
+                 ("tie", tie, NAN), ("later", T - 4 * h, 0.7), ("later", T - 3 * h, NAN), ("pend", T - 10 * m, NAN),
+                 ("pend_ok", T - 10 * m, 0.6), ("lab_tie", T - 5 * h, 0.7), ("fixed", T - 5 * h, 0.7),
+                 ("late", T - 5 * h, 0.3)]
+        outs = [("ok1", T - 4 * h, 1), ("ok0", T - 4 * h, 0), ("nan", T - 4 * h, 1), ("inf", T - 4 * h, 0),
+                ("ninf", T - 4 * h, 1), ("two", T - 4 * h, 2), ("minus", T - 4 * h, -1), ("tie", T - 4 * h, 1),
+                ("later", T - 2 * h, 1), ("lab_tie", T - 4 * h, 1), ("lab_tie", T - 4 * h, 2), ("pend", T - 5 * m, 1),
+                ("fixed", T - 4 * h, 2), ("fixed", T - 3 * h, 1),        # corrected
+                ("late", T - 4 * h, 0), ("late", T + h, 2)]              # broken after t
+        add(small, preds, outs)
+        monitors = {"fraud": ref.Spec(ref.BINARY, "explicit", None, 0.5, 2, 10),
+                    "fraud_late": ref.Spec(ref.BINARY, "implicit_negative", timedelta(hours=1), 0.5)}
+    else:
+        preds = [("r_ok", T - 5 * h, 10.0), ("r_ok2", T - 5 * h, -3.0), ("r_nan", T - 5 * h, NAN),
+                 ("r_inf", T - 5 * h, INF), ("r_ninf", T - 5 * h, -INF), ("r_ynan", T - 5 * h, 4.0),
+                 ("r_yinf", T - 5 * h, 4.0), ("r_yninf", T - 5 * h, 4.0), ("r_tie", tie, 3.0), ("r_tie", tie, NAN),
+                 ("r_fixed", T - 5 * h, 6.0), ("r_broken", T - 5 * h, 6.0), ("r_late", T - 5 * h, 6.0)]
+        outs = [("r_ok", T - 4 * h, Decimal("12")), ("r_ok2", T - 4 * h, Decimal("0")),
+                ("r_nan", T - 4 * h, Decimal("1")), ("r_inf", T - 4 * h, Decimal("1")),
+                ("r_ninf", T - 4 * h, Decimal("1")), ("r_ynan", T - 4 * h, Decimal("NaN")),
+                ("r_yinf", T - 4 * h, Decimal("Infinity")), ("r_yninf", T - 4 * h, Decimal("-Infinity")),
+                ("r_tie", T - 4 * h, Decimal("2")),
+                ("r_fixed", T - 4 * h, Decimal("NaN")), ("r_fixed", T - 3 * h, Decimal("7")),     # corrected
+                ("r_broken", T - 4 * h, Decimal("7")), ("r_broken", T - 3 * h, Decimal("NaN")),   # broken
+                ("r_late", T - 4 * h, Decimal("8")), ("r_late", T + h, Decimal("NaN"))]           # broken after t
+        add(small, preds, outs, "forecasts", "actuals", "actual")
+        monitors = {"demand": ref.Spec(ref.REGRESSION)}
+    deduped = ref.dedup_predictions([{"tx_id": k, "predicted_at": at, "score": sc, "model_version": "v1",
+                                      "channel": "web"} for k, at, sc in preds])
+    indexed = ref.index_outcomes([{"tx_id": k, "reported_at": at, "label": y} for k, at, y in outs])
+    on_read = on_read_views(small)
+    checked = 0
+    for name, spec in monitors.items():
+        for t in (T - 3 * h - m, T, T + 2 * h):
+            want, _ = ref.expected_metrics(spec, ref.cohort(spec, deduped, indexed, t, timedelta(days=1)))
+            got = small.metrics(name, as_of=t).groups[0]["metrics"]
+            assert_metrics(got, want, f"{name} at {t}")
+            assert_metrics(read_on_read(small, on_read[name], "1d", t, list(want)), want, f"{name} on read at {t}")
+            series = {datetime.fromisoformat(r["bucket_start"]): r["metrics"] for r in small.timeseries(name, as_of=t)}
+            expected = ref.buckets(spec, deduped, indexed, t, timedelta(hours=1))
+            assert series.keys() == expected.keys(), f"{name} buckets at {t}"
+            for start, c in expected.items():
+                assert_metrics(series[start], ref.expected_metrics(spec, c)[0], f"{name} bucket {start} at {t}")
+            checked += want["n_invalid"] > 0 and want["n"] > 0
+    assert checked >= 2 * len(monitors)
+    first = next(iter(monitors))
+    at_t = small.metrics(first, as_of=T).groups[0]["metrics"]
+    if kind == "regression":
+        assert (at_t["n"], at_t["n_invalid"]) == (4, 8) and at_t["mae"] is not None, at_t
+    else:
+        assert (at_t["n"], at_t["n_invalid"], at_t["pending"]) == (5, 8, 1) and at_t["accuracy"] is not None, at_t
+
+
 def test_non_binary_label_is_refused_by_push(small, tmp_path: Path) -> None:
     """apply creates the CHECK `chargebacks__is_fraud__binary`; a push with a label 2 fails, names the
     line and says what a label must be, and inserts nothing."""
     conn = small.db.conn
     checks = conn.execute("select conname from pg_constraint where conrelid = 'chargebacks'::regclass "
-                          "and contype = 'c'").fetchall()
-    assert checks == [("chargebacks__is_fraud__binary",)]
+                          "and contype = 'c' order by conname").fetchall()
+    assert checks == [("chargebacks__is_fraud__binary",), ("chargebacks__reported_at__event_time",),
+                      ("chargebacks__reported_at__time_range",)]
     path = tmp_path / "labels.csv"
     path.write_text("tx_id,reported_at,is_fraud\n"
                     "a,2026-05-01T00:00:00Z,1\n"
@@ -798,6 +1015,46 @@ def test_non_binary_label_is_refused_by_push(small, tmp_path: Path) -> None:
     path.write_text("tx_id,reported_at,is_fraud\na,2026-05-01T00:00:00Z,1\nb,2026-05-01T00:00:00Z,\n",
                     encoding="utf-8")
     assert small.push("chargebacks", path) == 2
+
+
+def test_the_label_at_t_is_the_one_dated_exactly_at_t(small) -> None:
+    """explicit: an outcome dated exactly at t, corrected later, is the label at t (timestamp <= t):
+    not the earlier one, not none. The maintained views keep the latest label and look the label
+    at t up when a correction is dated after t: that lookup, its time series' buckets and the
+    on-read text all give the reference's values at t, a microsecond before and at the correction."""
+    drop_row_checks(small)
+    h, us = timedelta(hours=1), timedelta(microseconds=1)
+    add(small, [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
+        [("earlier", T - h, 0), ("earlier", T, 1), ("earlier", T + h, 0),        # 0, then 1 at t, then 0
+         ("only", T, 1), ("only", T + h, 0),                                      # 1 at t, then 0
+         ("flip", T, 1), ("flip", T, 0), ("flip", T + 2 * h, 0)])                 # a tie at t: the greater
+    add(small, [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)],
+        [("r_earlier", T - h, Decimal("1")), ("r_earlier", T, Decimal("4")), ("r_earlier", T + h, Decimal("9")),
+         ("r_only", T, Decimal("8")), ("r_only", T + h, Decimal("2"))], "forecasts", "actuals", "actual")
+    preds = {"fraud": [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
+             "demand": [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)]}
+    outs = {"fraud": [("earlier", T - h, 0), ("earlier", T, 1), ("earlier", T + h, 0), ("only", T, 1),
+                      ("only", T + h, 0), ("flip", T, 1), ("flip", T, 0), ("flip", T + 2 * h, 0)],
+            "demand": [("r_earlier", T - h, 1), ("r_earlier", T, 4), ("r_earlier", T + h, 9), ("r_only", T, 8),
+                       ("r_only", T + h, 2)]}
+    specs = {"fraud": ref.Spec(ref.BINARY, "explicit", None, 0.5, 2, 10), "demand": ref.Spec(ref.REGRESSION)}
+    on_read = on_read_views(small)
+    for name, spec in specs.items():
+        deduped = ref.dedup_predictions([{"tx_id": k, "predicted_at": at, "score": sc, "model_version": "v1",
+                                          "channel": "web"} for k, at, sc in preds[name]])
+        indexed = ref.index_outcomes([{"tx_id": k, "reported_at": at, "label": y} for k, at, y in outs[name]])
+        for t in (T - us, T, T + us, T + h - us, T + h):
+            want, _ = ref.expected_metrics(spec, ref.cohort(spec, deduped, indexed, t, timedelta(days=1)))
+            assert_metrics(small.metrics(name, as_of=t).groups[0]["metrics"], want, f"{name} at {t}")
+            assert_metrics(read_on_read(small, on_read[name], "1d", t, list(want)), want, f"{name} on read at {t}")
+            series = {datetime.fromisoformat(r["bucket_start"]): r["metrics"] for r in small.timeseries(name, as_of=t)}
+            expected = ref.buckets(spec, deduped, indexed, t, timedelta(hours=1))
+            assert series.keys() == expected.keys(), f"{name} buckets at {t}"
+            for start, c in expected.items():
+                assert_metrics(series[start], ref.expected_metrics(spec, c)[0], f"{name} bucket {start} at {t}")
+    at_t = small.metrics("fraud", as_of=T).groups[0]["metrics"]
+    assert (at_t["n"], at_t["tp"], at_t["fn"], at_t["pending"]) == (3, 2, 1, 0), at_t   # flip: 1 wins the tie
+    assert small.metrics("demand", as_of=T).groups[0]["metrics"]["mae"] == 1.5           # |4 - 5| and |8 - 6|
 
 
 def test_outcome_for_an_unknown_id_is_kept_but_never_counted(small) -> None:

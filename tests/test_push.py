@@ -370,3 +370,206 @@ def test_cli_push_error_exits_1_with_one_line(cli_env: Path, pg_conn) -> None:
     assert "line 22" in lines[0] and "column ts" in lines[0]
     assert "Traceback" not in result.output
     assert count_rows(pg_conn, "transactions") == 0
+
+
+# ---------------------------------------------------------------- values that break what reads them
+
+DAYS = """\
+name: days
+sources:
+  visits:
+    columns: {id: bigint, day: date, amount: "numeric(12,2)", weight: real, seen_at: timestamptz,
+              note: text, ts: timestamptz}
+    timestamp: ts
+"""
+VISIT_COLUMNS = ["id", "day", "amount", "weight", "seen_at", "note", "ts"]
+GOOD_VISIT = {"id": "1", "day": "2026-01-01", "amount": "1.50", "weight": "0.5", "seen_at": "2026-01-01T08:00:00Z",
+              "note": "ok", "ts": "2026-01-01T09:00:00+01:00"}
+
+# (column, value as written in the file, a word of the message)
+REFUSED = [
+    ("ts", "", "every event needs its time"),
+    ("ts", "infinity", "between the years 1 and 9999"),
+    ("ts", "-infinity", "between the years 1 and 9999"),
+    ("ts", " Infinity", "between the years 1 and 9999"),
+    ("ts", "2000-01-01 00:00:00 BC", "between the years 1 and 9999"),
+    ("ts", "10000-01-01T00:00:00Z", "between the years 1 and 9999"),
+    ("ts", "9999-12-31T23:00:00-05:00", "between the years 1 and 9999"),   # year 10000 in UTC
+    ("ts", "yesterday", "a word PostgreSQL turns into one"),
+    ("ts", "today", "a word PostgreSQL turns into one"),
+    ("ts", "Tomorrow 12:00", "a word PostgreSQL turns into one"),
+    ("ts", "now", "a word PostgreSQL turns into one"),
+    ("ts", "epoch", "a word PostgreSQL turns into one"),
+    ("seen_at", "NOW", "a word PostgreSQL turns into one"),
+    ("seen_at", "infinity", "between the years 1 and 9999"),
+    ("day", "infinity", "between the years 1 and 9999"),
+    ("day", "0001-01-01 BC", "between the years 1 and 9999"),
+    ("day", "today", "a word PostgreSQL turns into one"),
+    ("amount", "NaN", "not a finite number"),
+    ("weight", "NaN", "not a finite number"),
+    ("weight", "Infinity", "not a finite number"),
+    ("weight", "-inf", "not a finite number"),
+]
+
+
+@pytest.fixture
+def visits(make_project):
+    p = make_project(DAYS)
+    p.apply()
+    return p
+
+
+def visit_rows(n: int, bad_at: int, column: str, value: str) -> list[list[str]]:
+    rows = [[str(i) if c == "id" else GOOD_VISIT[c] for c in VISIT_COLUMNS] for i in range(n)]
+    rows[bad_at][VISIT_COLUMNS.index(column)] = value
+    return rows
+
+
+def assert_refused(info: pytest.ExceptionInfo, path: Path, line: int, column: str, word: str) -> None:
+    msg = str(info.value)
+    assert str(path) in msg and f"line {line}, column {column}:" in msg, msg
+    assert word in msg and "nothing was inserted" in msg, msg
+
+
+@pytest.mark.parametrize("column, value, word", REFUSED)
+def test_csv_values_that_break_reads_are_refused_with_line_and_column(visits, pg_conn, tmp_path, column, value,
+                                                                      word) -> None:
+    path = write_csv(tmp_path / "visits.csv", visit_rows(40, 30, column, value), header=VISIT_COLUMNS)
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    assert_refused(info, path, 32, column, word)
+    assert count_rows(pg_conn, "visits") == 0
+
+
+@pytest.mark.parametrize("column, value, word", REFUSED)
+def test_jsonl_values_that_break_reads_are_refused_with_line_and_column(visits, pg_conn, tmp_path, column, value,
+                                                                        word) -> None:
+    records = [{c: (int(v) if c == "id" else v) for c, v in zip(VISIT_COLUMNS, row)}
+               for row in visit_rows(5, 3, column, value)]
+    if value == "":
+        del records[3][column]   # JSON says "no time" by leaving the key out (or null)
+    path = write_jsonl(tmp_path / "visits.jsonl", [json.dumps(r) for r in records])
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    msg = str(info.value)
+    assert "line 4" in msg and (column in msg) and "nothing was inserted" in msg, msg
+    assert count_rows(pg_conn, "visits") == 0
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_jsonl_nan_and_infinity_numbers_are_refused(visits, pg_conn, tmp_path, literal) -> None:
+    """Python's json reads the bare literals NaN and Infinity: they are refused like the strings."""
+    good = {"id": 1, "ts": "2026-01-01T00:00:00Z", "weight": 0.5}
+    path = tmp_path / "visits.jsonl"
+    path.write_text(json.dumps(good) + "\n" + f'{{"id": 2, "ts": "2026-01-01T00:00:00Z", "weight": {literal}}}\n',
+                    encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        visits.push("visits", path)
+    assert_refused(info, path, 2, "weight", f"{literal} is not a finite number")
+    assert count_rows(pg_conn, "visits") == 0
+
+
+def test_time_words_elsewhere_and_edge_times_are_accepted(visits, pg_conn, tmp_path) -> None:
+    """A time word in a text column is a false alarm (the COPY runs again); the first and last
+    microsecond of the years 1-9999 in UTC, negative numbers and null numbers and times load."""
+    rows = visit_rows(6, 0, "note", "now or never")
+    rows[1][VISIT_COLUMNS.index("note")] = "today"
+    rows[2][VISIT_COLUMNS.index("ts")] = "0001-01-01T00:00:00Z"
+    rows[3][VISIT_COLUMNS.index("ts")] = "9999-12-31T23:59:59.999999Z"
+    rows[4][VISIT_COLUMNS.index("amount")] = "-0.01"
+    rows[4][VISIT_COLUMNS.index("weight")] = "-1e30"
+    rows[5][VISIT_COLUMNS.index("amount")] = ""
+    rows[5][VISIT_COLUMNS.index("seen_at")] = ""
+    rows[5][VISIT_COLUMNS.index("day")] = ""
+    path = write_csv(tmp_path / "visits.csv", rows, header=VISIT_COLUMNS)
+    assert visits.push("visits", path) == 6
+    got = pg_conn.execute("select note, ts, amount, weight, seen_at, day from visits order by id").fetchall()
+    assert [g[0] for g in got[:2]] == ["now or never", "today"]
+    assert got[2][1] == datetime(1, 1, 1, tzinfo=timezone.utc)
+    assert got[3][1] == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert got[4][2:4] == (Decimal("-0.01"), -1e30)
+    assert got[5][2:] == (None, 0.5, None, None)
+
+
+def test_batched_insert_path_refuses_the_same_values(visits, pg_conn, tmp_path) -> None:
+    """The path of RisingWave (no COPY FROM STDIN, no CHECK constraints) checks every row in Python
+    first: run here on PostgreSQL with an engine that says it has neither (the constraints dropped)."""
+    from materializer.engines.postgres import Postgres
+
+    class Plain(Postgres):
+        supports_copy = False
+        enforces_checks = False
+
+    for (name,) in pg_conn.execute("select conname from pg_constraint where conrelid = 'visits'::regclass "
+                                   "and contype = 'c'").fetchall():
+        pg_conn.execute(f"alter table visits drop constraint {name}")
+    visits.db.engine = Plain()
+    for column, value, word in REFUSED:
+        path = write_csv(tmp_path / "visits.csv", visit_rows(1500, 1200, column, value), header=VISIT_COLUMNS)
+        with pytest.raises(PushError, match="nothing was inserted") as info:
+            visits.push("visits", path)
+            pytest.fail(f"{column} = {value!r} was accepted")
+        assert_refused(info, path, 1202, column, word)
+        assert count_rows(pg_conn, "visits") == 0, (column, value)
+    path = write_csv(tmp_path / "visits.csv", visit_rows(1500, 0, "note", "now"), header=VISIT_COLUMNS)
+    assert visits.push("visits", path) == 1500
+
+
+@pytest.mark.parametrize("bad, column", [("12.x", "amount"), ("NaN", "amount"), ("", "ts")])
+def test_line_after_a_multiline_field_in_a_file_of_newline_lines(project, pg_conn, tmp_path, bad, column) -> None:
+    """COPY counts a newline inside a quoted field as a line when the file's lines end with a
+    newline too (not with CRLF, as csv.writer writes): the message still names the file's line."""
+    lines = ["tx_id,cc_num,merchant,amount,status,ts", 't1,c1,"two\nlines",1,ok,2026-01-01T00:00:00Z',
+             't2,c1,"three\nmore\nlines",1,ok,2026-01-01T00:00:00Z', "t3,c1,m,1,ok,2026-01-01T00:00:00Z",
+             "t4,c1,m,1,ok,2026-01-01T00:00:00Z"]
+    ts = "2026-01-01T00:00:00Z" if column != "ts" else bad
+    lines.append(f"t5,c1,m,{bad if column == 'amount' else '1'},ok,{ts}")   # file line 9
+    lines += [f"t{i},c1,m,1,ok,2026-01-01T00:00:00Z" for i in range(6, 12)]
+    path = tmp_path / "tx.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert f"line 9, column {column}:" in str(info.value), str(info.value)
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_batched_insert_path_refuses_a_label_a_binary_monitor_cannot_use(make_project, pg_conn, tmp_path) -> None:
+    """Without CHECK constraints (RisingWave, Materialize) push itself refuses a binary monitor's
+    label other than 0 or 1, with the same message as the constraint's."""
+    from materializer.engines.postgres import Postgres
+
+    class Plain(Postgres):
+        supports_copy = False
+        enforces_checks = False
+
+    project = make_project("""\
+name: labelled
+sources:
+  predictions:
+    columns: {tx_id: text, predicted_at: timestamptz, score: double precision}
+    timestamp: predicted_at
+  labels:
+    columns: {tx_id: text, reported_at: timestamptz, is_fraud: integer}
+    timestamp: reported_at
+monitors:
+  fraud:
+    task: binary_classification
+    predictions: {source: predictions, id: tx_id, timestamp: predicted_at, score: score}
+    outcomes: {source: labels, id: tx_id, timestamp: reported_at, label: is_fraud}
+    windows: [1d]
+""")
+    project.apply()
+    pg_conn.execute("alter table labels drop constraint labels__is_fraud__binary")
+    project.db.engine = Plain()
+    path = tmp_path / "labels.csv"
+    path.write_text("tx_id,reported_at,is_fraud\na,2026-05-01T00:00:00Z,1\nb,2026-05-01T00:00:00Z,\n"
+                    "c,2026-05-01T00:00:00Z,2\n", encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        project.push("labels", path)
+    assert_refused(info, path, 4, "is_fraud", "'2' is not a binary label")
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"tx_id": "a", "reported_at": "2026-05-01T00:00:00Z", "is_fraud": -1}\n', encoding="utf-8")
+    with pytest.raises(PushError) as info:
+        project.push("labels", path)
+    assert_refused(info, path, 1, "is_fraud", "-1 is not a binary label")
+    assert count_rows(pg_conn, "labels") == 0

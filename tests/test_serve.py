@@ -455,3 +455,21 @@ def test_a_statement_over_the_timeout_is_503(served):
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
         assert "statement timeout" in response.json()["detail"] and waited < 5
         assert post(client, {"features": ["activity:n_1h"], "entities": {"cc_num": ["c1"]}}).status_code == 200
+
+
+def test_push_holds_rows_to_the_sources_rules(fraud, pg_dsn):
+    """The rules a file push and the CHECK constraints hold: no infinite or word times, binary labels 0/1."""
+    conn = fraud.db.conn
+    before = conn.execute("select count(*) from chargebacks").fetchone()[0]
+    with client_for(fraud, pg_dsn) as client:
+        label = post(client, [{"tx_id": "t1", "reported_at": "2026-01-01T00:00:00Z", "is_fraud": 2}],
+                     "/push/chargebacks")
+        word = post(client, [{"tx_id": "t1", "reported_at": "yesterday", "is_fraud": 1}], "/push/chargebacks")
+        infinite = post(client, [{"tx_id": "t1", "reported_at": "infinity", "is_fraud": 1}], "/push/chargebacks")
+        fine = post(client, [{"tx_id": "t1", "reported_at": "2026-01-01T00:00:00Z", "is_fraud": 1}],
+                    "/push/chargebacks")
+    assert label.status_code == 422 and label.json()["detail"].startswith("rows[0].is_fraud: ")
+    assert word.status_code == 422 and "rows[0].reported_at" in word.json()["detail"] and "word" in word.text
+    assert infinite.status_code == 422 and "between the years 1 and 9999" in infinite.json()["detail"]
+    assert fine.status_code == 200
+    assert conn.execute("select count(*) from chargebacks").fetchone()[0] == before + 1

@@ -22,7 +22,7 @@ import pytest
 from tests import reference
 from tests.test_serve import SERVE_PROJECT
 from tests.test_serve_process import Server
-from tests.test_values import ACTIVITY, KEYS, TIMES, WINDOWS, close, generate, load
+from tests.test_values import ACTIVITY, TIMES, WINDOWS, close, generate, load
 
 # found, not imported: importing feast sets PROMETHEUS_MULTIPROC_DIR in this process, which turned the
 # Prometheus counters of the in-process servers of tests/test_serve.py into one shared set

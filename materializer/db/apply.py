@@ -7,6 +7,10 @@ catalog and the ``materializer.applied`` bookkeeping table):
   ``alter table add column``; a column removed from the project stays (apply
   says so, with the statement to drop it by hand); a table that holds rows is
   never dropped or rewritten unless ``allow_drop_data`` (``--drop-data``) says so;
+- row checks (PostgreSQL CHECK constraints, see definitions/row_checks.py) are
+  added ``NOT VALID`` and then validated; on a table whose stored rows break
+  one, the rows are kept, the check holds for new rows, and the plan says how
+  many rows break it;
 - views are created when missing and replaced when their SQL changed (the
   features added and removed are named) or when the view in the database was
   edited by hand (its definition differs from the project's);
@@ -25,6 +29,7 @@ the dry run takes a share lock for the same reason and rolls back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -177,6 +182,42 @@ def _index_exists(conn: psycopg.Connection, name: str) -> bool:
     ).fetchone()[0]
 
 
+def _check_exists(conn: psycopg.Connection, table: str, name: str) -> bool:
+    return conn.execute(
+        "select exists (select 1 from pg_constraint where conrelid = to_regclass(%s) and conname = %s "
+        "and contype = 'c')", [table, name],
+    ).fetchone()[0]
+
+
+def _check_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tuple[str, str]],
+                  new_tables: set[str]) -> Action | None:
+    """Adding a row check: NOT VALID, then validated unless stored rows break it (they are kept)."""
+    assert obj.check is not None
+    table, column, condition = obj.check
+    validate = f"alter table {table} validate constraint {obj.name}"
+    if table in new_tables:
+        return Action("create", "check", obj.name, [obj.sql, validate], obj=obj)
+    exists = _check_exists(conn, table, obj.name)
+    if exists and state.get(obj.name, (None, None))[1] == obj.sql:
+        return None
+    verb = "replace" if exists else "create"
+    info = _relation_info(conn, table)
+    if info is not None and column in info[1]:
+        broken = conn.execute(f"select count(*) from {table} where not ({condition})").fetchone()[0]
+    else:  # a column this plan adds: null in every stored row, which only the event time refuses
+        broken = conn.execute(f"select count(*) from {table}").fetchone()[0] if condition.endswith(
+            " is not null") else 0
+    if broken:
+        rows = f"{broken} stored row{'s' if broken != 1 else ''} break{'s' if broken == 1 else ''} it"
+        return Action(verb, "check", obj.name, [obj.sql],
+                      reason=f"{rows}: kept as they are, the check holds for new rows", obj=obj)
+    # a row written since the count would fail the validation: then the check holds for new rows only
+    return Action(verb, "check", obj.name, [obj.sql, validate], obj=obj, fallback=[obj.sql])
+
+
+_CHECK_TABLE = re.compile(r"alter table (\S+)\s")
+
+
 _READERS_FIRST = ("__versions", "__metrics", "__timeseries", "__drift", "__scored")
 
 
@@ -291,6 +332,14 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 result.unchanged += 1
             continue
+        if obj.kind == "check":
+            new_tables = {a.name for a in table_actions if a.verb in ("create", "replace")}
+            action = _check_action(conn, obj, state, new_tables)
+            if action is None:
+                result.unchanged += 1
+            else:
+                later.append(action)
+            continue
         if obj.kind in ("index", "view_index"):
             exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
                 obj.name in state)
@@ -350,6 +399,10 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
         elif kind == "maintenance":
             drops.append(Action("drop", kind, name, maintenance_drop(name), reason="no longer in the project"))
+        elif kind == "check":
+            m = _CHECK_TABLE.match(_sql)
+            statements = [f"alter table if exists {m.group(1)} drop constraint if exists {name}"] if m else []
+            drops.append(Action("drop", kind, name, statements, reason="no longer in the project"))
         elif kind in ("index", "view_index"):
             drops.append(Action("drop", kind, name, [f"drop index if exists {name}"], reason="no longer in the project"))
         elif kind == "table":

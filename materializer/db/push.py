@@ -1,4 +1,4 @@
-"""Load a CSV or JSONL file into a managed source: typed by its columns, all or nothing.
+"""Load a CSV or JSONL file into a managed source: typed by its columns, checked, all or nothing.
 
 CSV is streamed to ``COPY ... FROM STDIN (FORMAT csv, HEADER true)`` so that
 PostgreSQL types every value by the table's columns (an unquoted empty field is
@@ -6,6 +6,37 @@ null, a quoted one an empty string). One COPY is one statement: a bad value
 anywhere aborts it and nothing is inserted; the error names the file's line,
 the column and the value. JSONL rows are written through the same COPY.
 Engines without ``COPY FROM STDIN`` (RisingWave) get batched INSERTs.
+
+What is refused (definitions/row_checks.py), whatever the format or the path, because
+it is stored fine but breaks what reads it later:
+
+============================  ===============================================================
+column                        refused
+============================  ===============================================================
+the event time (timestamp:)   null (an empty CSV field, a missing or null JSON key): an event
+                              without a time is in no window, no training point, no cohort
+timestamptz, timestamp, date  ``infinity``, ``-infinity``, BC dates, years after 9999 (Python
+                              cannot read them back: lookups, training sets and time series
+                              fail); the words ``now``, ``today``, ``tomorrow``, ``yesterday``
+                              and ``epoch``, which PostgreSQL turns into a time as it reads
+                              them (the same file would load other times on every push)
+numeric, real, double         ``NaN``, ``Infinity``, ``-Infinity`` (and JSON's NaN/Infinity):
+                              one turns every sum and ``avg`` of its window into NaN, wins every
+                              ``max``, poisons a monitor's metrics, and cannot be sent as JSON
+a binary monitor's label      anything but 0 and 1 (integer labels)
+integer, text, boolean,       whatever the type accepts
+uuid, jsonb
+============================  ===============================================================
+
+How, without slowing a large CSV down: on PostgreSQL apply puts each rule on the
+table as a CHECK constraint, so COPY enforces it at no extra pass and a failure
+names the record (and the constraint names the column). The words a CHECK
+cannot see (``now`` is stored as an ordinary time) are looked for in the bytes
+streamed to COPY, a ``find`` per chunk; only when one shows up does the COPY stop
+and the file get checked row by row (a word in a text column is a false alarm:
+the COPY then runs again). JSONL rows, and every row on engines without CHECK
+constraints (Materialize, RisingWave), are checked in Python before anything is
+written, with the same messages.
 """
 
 from __future__ import annotations
@@ -19,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.definitions.row_checks import TIME_WORDS, RowCheck, column_rules, refusal, row_checks
 from materializer.definitions.spec import Source
 from materializer.errors import PushError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, progress_bar, wants_progress
@@ -29,6 +61,27 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 # The COPY line of the context; a jsonb value's own "JSON data, line 1" context may precede it.
 _CONTEXT = re.compile(r'COPY [^,\n]+, line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.S)
+_TIME_WORDS = tuple(w.encode() for w in TIME_WORDS)
+_TIME_WORD = re.compile(rb"\b(?:" + b"|".join(_TIME_WORDS) + rb")\b")
+_LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))  # twice as fast as bytes.lower()
+
+
+class _TimeWord(Exception):
+    """The bytes streamed to COPY hold one of the time words: stop, and check the file row by row."""
+
+
+class _WordScan:
+    """Looks for the time words in a byte stream, chunk by chunk: a ``find`` per word on the
+    lowered chunk (about 0.4 s for a million rows of 78 bytes), and a word-boundary search only
+    on a chunk that holds one."""
+
+    def __init__(self) -> None:
+        self.tail = b""
+
+    def seen(self, chunk: bytes) -> bool:
+        text = self.tail + chunk.translate(_LOWER)
+        self.tail = text[-16:]  # a word cut by the chunk's end is whole in the next one
+        return any(w in text for w in _TIME_WORDS) and _TIME_WORD.search(text) is not None
 
 
 def managed_source(project: "Project", name: str) -> Source:
@@ -68,76 +121,89 @@ def _progress(path: Path, enabled: bool):  # noqa: ANN202
     return progress_bar(True, BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
 
 
-def _csv_file_line(path: Path, record: int) -> int:
-    """The file line where CSV record ``record`` starts (the header is record 1).
+def _csv_at(path: Path, copy_line: int) -> tuple[int, list[str]] | None:
+    """The file line where the record COPY reports at ``copy_line`` starts, and its fields (or None).
 
-    COPY numbers records, not lines: a quoted field may span several lines.
+    COPY counts a line at every end of line of the kind that ends the header, inside a quoted
+    field too (PostgreSQL's CopyReadLineText), and reports the line where the record ends: in a
+    file of ``\\r\\n`` lines whose fields hold ``\\n``, that is a count of records, not of lines.
     """
     try:
+        with path.open("rb") as fh:
+            first = fh.readline()
+        inner = "\n" if first.endswith(b"\n") and not first.endswith(b"\r\n") else "\r"
         with path.open("r", encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
-            end = 0
-            for n, _ in enumerate(reader, start=1):
-                if n == record:
-                    return end + 1
-                end = reader.line_num
-    except (csv.Error, UnicodeDecodeError):
-        pass
-    return record
-
-
-def _csv_record(path: Path, record: int) -> list[str] | None:
-    """CSV record ``record`` of the file (the header is record 1), or None."""
-    try:
-        with path.open("r", encoding="utf-8", newline="") as fh:
-            for n, row in enumerate(csv.reader(fh), start=1):
-                if n == record:
-                    return row
-    except (csv.Error, UnicodeDecodeError):
+            counted, start = 0, 1
+            for row in reader:
+                counted += 1 + sum(field.count(inner) for field in row)
+                if counted >= copy_line:
+                    return start, row
+                start = reader.line_num + 1
+    except (csv.Error, UnicodeDecodeError, OSError):
         pass
     return None
 
 
-def _binary_label_column(exc: psycopg.Error, source: Source | None) -> str | None:
-    """The label column when ``exc`` is a violation of the CHECK that apply creates for the integer
-    label of a binary monitor (``<source>__<column>__binary``, see compile.label_checks)."""
-    name = exc.diag.constraint_name or ""
-    prefix = f"{source.name}__" if source is not None else ""
-    if source is None or exc.diag.sqlstate != "23514" or not name.startswith(prefix) or not name.endswith("__binary"):
+def _broken_check(exc: psycopg.Error, checks: dict[str, RowCheck]) -> RowCheck | None:
+    """The row check (a CHECK constraint apply created, see definitions/row_checks.py) that ``exc`` reports."""
+    if exc.diag.sqlstate != "23514":
         return None
-    return name[len(prefix):-len("__binary")] or None
+    return checks.get(exc.diag.constraint_name or "")
 
 
 def _copy_error(path: Path, exc: psycopg.Error, line_of: Callable[[int], int] | None = None,
-                source: Source | None = None,
+                checks: dict[str, RowCheck] | None = None,
                 value_of: Callable[[int, str], Any] | None = None) -> PushError:
     """A PushError naming the file, its line and column; ``value_of(record, column)`` reads the bad value
-    of a row that broke a binary-label check, so the message can show it."""
+    of a row that broke a row check, so the message can show it."""
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     m = _CONTEXT.search(diag.context or "")
-    label = _binary_label_column(exc, source)
-    if label is not None:
+    check = _broken_check(exc, checks or {})
+    if check is not None:
         value = None
         if m and value_of is not None:
             try:
-                value = value_of(int(m.group(1)), label)
+                value = value_of(int(m.group(1)), check.column)
             except (IndexError, ValueError, KeyError):
                 value = None
-        got = f"{value!r} is not a binary label" if value is not None else "not a binary label"
-        primary = f"{got}; a binary monitor's label must be 0 or 1 (or true/false), or empty for none"
+        primary = check.message(None if value == "" else value)
+    column = check.column if check is not None else None
     if m:
         line = int(m.group(1))
         if line_of is not None:
             line = line_of(line)
         where = f"line {line}"
-        column = m.group(2) or label
+        column = m.group(2) or column
         if column:
             where += f", column {column}"
         return PushError(f"{path}: {where}: {primary}; nothing was inserted")
-    if label is not None:
-        return PushError(f"{path}: column {label}: {primary}; nothing was inserted")
+    if column is not None:
+        return PushError(f"{path}: column {column}: {primary}; nothing was inserted")
     return PushError(f"{path}: {primary}; nothing was inserted")
+
+
+def _refused(path: Path, line: int, column: str, message: str) -> PushError:
+    return PushError(f"{path}: line {line}, column {column}: {message}; nothing was inserted")
+
+
+def _check_csv(path: Path, names: list[str], rules: dict[str, tuple[str, ...]]) -> None:
+    """Every field of the file against the row checks of its column (one pass with the csv module)."""
+    checked = [(i, name, rules[name]) for i, name in enumerate(names) if name in rules]
+    if not checked:
+        return
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            for i, name, column_rules_ in checked:
+                value = row[i] if i < len(row) else None
+                message = refusal(value or None, column_rules_)
+                if message is not None:
+                    raise _refused(path, start, name, message)
+            start = reader.line_num + 1
 
 
 def push_file(project: "Project", source_name: str, path: Path, progress: bool = False) -> int:
@@ -145,10 +211,12 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
     source = managed_source(project, source_name)
     if not path.exists():
         raise PushError(f"{path}: no such file")
+    checks = row_checks(project.spec, source)
+    rules = column_rules(checks, source)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        columns, rows, line_of = _read_jsonl(path, source)
-        return _load_rows(project, source, path, columns, rows, line_of)
+        columns, rows, line_of = _read_jsonl(path, source, rules)
+        return _load_rows(project, source, path, columns, rows, line_of, checks)
     if suffix not in (".csv", ".txt"):
         raise PushError(f"{path}: unknown file type {suffix!r}; push reads .csv or .jsonl files")
     with path.open("r", encoding="utf-8", newline="") as fh:
@@ -157,28 +225,47 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
         except UnicodeDecodeError:
             raise PushError(f"{path}: line 1: the file is not UTF-8 text") from None
     names = _check_header(path, source, header)
-    if not project.db.engine.supports_copy:
-        rows = _csv_rows(path)
-        return _load_rows(project, source, path, names, rows, None)
+    engine = project.db.engine
+    if not engine.enforces_checks:
+        _check_csv(path, names, rules)
+    if not engine.supports_copy:
+        return _load_rows(project, source, path, names, _csv_rows(path), None, checks)
+    scan = engine.enforces_checks and any("time_words" in rules.get(n, ()) for n in names)
+    try:
+        return _copy_csv(project, source, path, names, checks, progress, scan)
+    except _TimeWord:
+        _check_csv(path, names, rules)  # names the line and column of the word
+        # a false alarm (the word is in a text column, or part of a time PostgreSQL reads as written)
+        return _copy_csv(project, source, path, names, checks, progress, scan=False)
+
+
+def _copy_csv(project: "Project", source: Source, path: Path, names: list[str], checks: list[RowCheck],
+              progress: bool, scan: bool) -> int:
+    """Stream the file to COPY; with ``scan``, stop (raising _TimeWord) at the first time word in it."""
     conn = project.db.conn
     sql = f"copy {source.relation} ({', '.join(names)}) from stdin (format csv, header true)"
-    total = 0
+    words = _WordScan() if scan else None
     try:
         with _progress(path, progress) as bar, conn.transaction(), conn.cursor() as cur:
             task = bar.add_task(f"push {path.name}", total=path.stat().st_size) if bar else None
             with cur.copy(sql) as copy, path.open("rb") as fh:
                 while chunk := fh.read(CHUNK):
+                    if words is not None and words.seen(chunk):
+                        raise _TimeWord
                     copy.write(chunk)
                     if bar is not None:
                         bar.advance(task, len(chunk))
-            total = cur.rowcount
+            return cur.rowcount
     except psycopg.Error as exc:
-        def value_of(record: int, column: str) -> Any:
-            row = _csv_record(path, record)
-            return None if row is None else row[names.index(column)]
+        def line_of(copy_line: int) -> int:
+            found = _csv_at(path, copy_line)
+            return copy_line if found is None else found[0]
 
-        raise _copy_error(path, exc, lambda record: _csv_file_line(path, record), source, value_of) from None
-    return total
+        def value_of(copy_line: int, column: str) -> Any:
+            found = _csv_at(path, copy_line)
+            return None if found is None else found[1][names.index(column)]
+
+        raise _copy_error(path, exc, line_of, {c.name: c for c in checks}, value_of) from None
 
 
 def _csv_rows(path: Path) -> Iterator[list[Any]]:
@@ -189,7 +276,8 @@ def _csv_rows(path: Path) -> Iterator[list[Any]]:
             yield [None if v == "" else v for v in row]
 
 
-def _read_jsonl(path: Path, source: Source) -> tuple[list[str], list[list[Any]], dict[int, int]]:
+def _read_jsonl(path: Path, source: Source,
+                rules: dict[str, tuple[str, ...]]) -> tuple[list[str], list[list[Any]], dict[int, int]]:
     columns = list(source.columns or {})
     json_columns = {c for c, t in (source.columns or {}).items() if t == "jsonb"}
     rows: list[list[Any]] = []
@@ -211,6 +299,10 @@ def _read_jsonl(path: Path, source: Source) -> tuple[list[str], list[list[Any]],
             if record.get(source.timestamp) is None:
                 raise PushError(f"{path}: line {lineno}: no {source.timestamp!r}; every event needs its time; "
                                 "nothing was inserted")
+            for column, column_rules_ in rules.items():
+                message = refusal(record.get(column), column_rules_)
+                if message is not None:
+                    raise _refused(path, lineno, column, message)
             rows.append([_text(record.get(c), json_column=c in json_columns) for c in columns])
             line_of[len(rows)] = lineno
     return columns, rows, line_of
@@ -229,7 +321,7 @@ def _text(value: Any, json_column: bool = False) -> str | None:
 
 
 def _load_rows(project: "Project", source: Source, path: Path, columns: list[str], rows: Any,
-               line_of: dict[int, int] | None) -> int:
+               line_of: dict[int, int] | None, checks: list[RowCheck]) -> int:
     conn = project.db.conn
     engine = project.db.engine
     count = 0
@@ -255,7 +347,8 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
             if batch:
                 cur.executemany(sql, batch)
                 count += len(batch)
-            cur.execute("flush")
+            for statement in engine.after_insert():
+                cur.execute(statement)
         return count
     except psycopg.Error as exc:
         kept = rows if isinstance(rows, list) else None
@@ -263,5 +356,5 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
         def value_of(record: int, column: str) -> Any:
             return None if kept is None else kept[record - 1][columns.index(column)]
 
-        raise _copy_error(path, exc, None if line_of is None else (lambda n: line_of.get(n, n)), source,
-                          value_of) from None
+        raise _copy_error(path, exc, None if line_of is None else (lambda n: line_of.get(n, n)),
+                          {c.name: c for c in checks}, value_of) from None

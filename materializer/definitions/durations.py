@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer durations push `t - W` out of the times PostgreSQL can compute with (4713 BC), or an
+# interval out of its range, and the error would come at read time.
+MAX_DAYS = 365_000  # 1000 years
 _PATTERN = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 
 
@@ -28,7 +31,11 @@ class Duration:
         match = _PATTERN.match(text)
         if not match or isinstance(value, bool):
             raise ValueError(f"'{value}' is not a duration; use a number with s, m, h, d or w (for example 10m, 1h, 7d)")
-        return cls(int(match.group(1)) * UNITS[match.group(2)], text)
+        seconds = int(match.group(1)) * UNITS[match.group(2)]
+        if seconds > MAX_DAYS * 86400:
+            raise ValueError(f"'{value}' is longer than {MAX_DAYS}d (1000 years), beyond the times the database can "
+                             "compute with; use a shorter duration")
+        return cls(seconds, text)
 
     @property
     def sql_interval(self) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from materializer.definitions.checks import RELATION, Problems, base_type, check_keys, duration, identifier, mapping
+from materializer.definitions.checks import Problems, base_type, check_keys, duration, identifier, mapping, relation
 from materializer.definitions.durations import Duration
 from materializer.definitions.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, Monitor, MonitorSide, Source
 from materializer.errors import did_you_mean
@@ -37,8 +38,10 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
     sname = raw.get("source")
     source = sources.get(sname) if isinstance(sname, str) else None
     if source is None:
-        p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), sources)}; "
-                                f"known sources: {', '.join(sources) or '(none)'}")
+        if not (isinstance(sname, str) and sname in p.broken_sources):  # else reported under sources
+            known = [*sources, *sorted(p.broken_sources)]
+            p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), known)}; "
+                                    f"known sources: {', '.join(known) or '(none)'}")
         return None, raw
     ok = True
 
@@ -49,6 +52,9 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
             if required:
                 p.add(f"{path}.{key}", f"missing: name the {key} column of source '{source.name}'")
                 ok = False
+            return None
+        if p.broken_column(source.name, col):
+            ok = False
             return None
         if identifier(p, f"{path}.{key}", col, "column") is None:
             ok = False
@@ -65,7 +71,7 @@ def _side(p: Problems, path: str, raw: Any, sources: dict[str, Source], value_ke
     return (side if ok else None), raw
 
 
-def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set[str]) -> dict[str, Monitor]:
+def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str, Monitor]:
     out: dict[str, Monitor] = {}
     if mapping(p, "monitors", raw, "monitors") is None:
         return out
@@ -86,21 +92,31 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
         segments_raw = praw.get("segments", []) if preds else []
         if isinstance(segments_raw, str):
             segments_raw = [segments_raw]
+        if preds and not isinstance(segments_raw, list):
+            p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
+            segments_raw = []
         extra_cols = ([("version", version)] if version is not None else []) + [
             (f"segments[{i}]", s) for i, s in enumerate(segments_raw or [])]
         if preds:
             for key, col in extra_cols:
-                if identifier(p, f"{path}.predictions.{key}", col, "column") is None:
+                if p.broken_column(preds.source.name, col) or \
+                        identifier(p, f"{path}.predictions.{key}", col, "column") is None:
                     continue
                 if preds.source.columns is not None and col not in preds.source.columns:
                     p.add(f"{path}.predictions.{key}", f"'{col}' is not a column of source '{preds.source.name}'"
                                                        f"{did_you_mean(col, preds.source.columns)}")
                 elif col in VIEW_COLUMNS or col.startswith("sum_"):
                     p.add(f"{path}.predictions.{key}", _clash(col))
-            if not isinstance(segments_raw, list):
-                p.add(f"{path}.predictions.segments", "expected a list of columns, for example [channel]")
-                segments_raw = []
+            for i, col in enumerate(segments_raw):
+                if isinstance(col, str) and col in segments_raw[:i]:
+                    p.add(f"{path}.predictions.segments[{i}]", f"'{col}' is listed twice (its slice would count "
+                                                               "every prediction twice); remove it")
 
+        if preds and outs:
+            pid, oid = preds.source.column_type(preds.id), outs.source.column_type(outs.id)
+            if pid and oid and pid != oid:
+                p.add(f"{path}.outcomes.id", f"'{outs.id}' is {oid} but the prediction id '{preds.id}' is {pid}; "
+                                             "outcomes join predictions on their ids: declare both with one type")
         if preds and outs and task in TASKS:
             ptype = preds.source.column_type(preds.value)
             otype = outs.source.column_type(outs.value)
@@ -160,7 +176,7 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
                 check_keys(p, f"{path}.costs", costs, ("fp", "fn"))
                 for key in ("fp", "fn"):
                     v = costs.get(key, 0)
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                         p.add(f"{path}.costs.{key}", f"{v!r} is not a cost; use a number ≥ 0")
                 cost_fp, cost_fn = costs.get("fp", 0), costs.get("fn", 0)
 
@@ -169,10 +185,9 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
         if ref is not None and mapping(p, f"{path}.reference", ref, "reference settings") is not None:
             check_keys(p, f"{path}.reference", ref, REFERENCE_KEYS)
             ref_rel, ref_col = ref.get("relation"), ref.get("column", preds.value if preds else None)
-            if not isinstance(ref_rel, str) or not RELATION.match(ref_rel):
-                p.add(f"{path}.reference.relation", f"{ref_rel!r} is not a valid relation; use `table` or "
-                                                    "`schema.table` (the rows a model was trained or validated on)")
-            identifier(p, f"{path}.reference.column", ref_col, "column")
+            relation(p, f"{path}.reference.relation", ref_rel, "the rows a model was trained or validated on")
+            if "column" in ref or preds is not None:  # else it is the score column, reported already
+                identifier(p, f"{path}.reference.column", ref_col, "column")
         features = body.get("features", [])
         if isinstance(features, str):
             features = [features]
@@ -180,19 +195,26 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source], taken: set
             p.add(f"{path}.features", "expected a list of prediction columns to watch for drift")
             features = []
         for i, col in enumerate(features):
+            if preds and p.broken_column(preds.source.name, col):
+                continue
             if identifier(p, f"{path}.features[{i}]", col, "column") and preds and preds.source.columns is not None \
                     and col not in preds.source.columns:
                 p.add(f"{path}.features[{i}]", f"'{col}' is not a column of source '{preds.source.name}'"
                                                f"{did_you_mean(col, preds.source.columns)}")
             elif isinstance(col, str) and (col in VIEW_COLUMNS or col.startswith("sum_")):
                 p.add(f"{path}.features[{i}]", _clash(col))
+            elif preds and isinstance(col, str) and preds.source.column_type(col) and \
+                    base_type(preds.source.column_type(col)) not in NUMERIC_TYPES:
+                p.add(f"{path}.features[{i}]", f"drift is measured on numbers; '{col}' is "
+                                               f"{preds.source.column_type(col)}")
+            elif isinstance(col, str) and (col in features[:i] or preds and col == preds.value):
+                p.add(f"{path}.features[{i}]", f"'{col}' is watched already" + (
+                    " (the score's drift is always measured)" if preds and col == preds.value else "")
+                    + "; remove it")
         if features and ref is None:
             p.add(f"{path}.features", "drift of features needs `reference:` (the relation holding their "
                                       "training distribution)")
 
-        for kind in ("scored", "metrics", "timeseries", "versions", "drift"):
-            if f"{name}__{kind}" in taken:
-                p.add(path, f"its view {name}__{kind} clashes with another object; rename the monitor")
         if len(p.lines) > before or preds is None or outs is None:
             continue
         out[name] = Monitor(

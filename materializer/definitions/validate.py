@@ -14,19 +14,24 @@ from typing import Any
 import yaml
 
 from materializer.definitions.checks import (
-    IDENTIFIER,
-    RELATION,
+    NO_MAX_TYPES,
     TYPE_ALIASES,
     Problems,
+    YamlBoolean,
     base_type,
     canonical_type,
     check_keys,
     duration,
+    hidden_relation,
     identifier,
     mapping,
+    numeric_problem,
+    relation,
 )
 from materializer.definitions.durations import Duration
+from materializer.definitions.filters import expression_problems, filter_problems
 from materializer.definitions.monitors import parse_monitors
+from materializer.definitions.names import check_names
 from materializer.definitions.spec import (
     AGGREGATES,
     ENGINES,
@@ -61,6 +66,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _construct_boolean(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> YamlBoolean:
+    return YamlBoolean(loader.construct_scalar(node))
+
+
+# `on:`, `yes`, `off`... stay the words written (YAML 1.1 would make them booleans), so that a name
+# spelt so gets "quote it ('on')" rather than an error about True
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:bool", _construct_boolean)
+
+
 def load_yaml(path: Path) -> Any:
     """Read a YAML file; a syntax error becomes a ProjectError with the line and column."""
     try:
@@ -88,26 +102,34 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     name = raw.get("name", "materializer")
     if not isinstance(name, str) or not name.strip():
         p.add("name", "expected a non-empty project name")
+    elif not name.isprintable():
+        p.add("name", "the project name is one line of printable text (it heads the compiled SQL as a comment); "
+                      "remove the line breaks and control characters")
     engine = raw.get("engine", "postgres")
     if engine not in ENGINES:
         p.add("engine", f"unknown engine {engine!r}{did_you_mean(str(engine), ENGINES)}; use one of {', '.join(ENGINES)}")
     cluster = raw.get("cluster", "quickstart")
-    if not isinstance(cluster, str) or not IDENTIFIER.match(cluster):
-        p.add("cluster", f"{cluster!r} is not a valid cluster name")
+    identifier(p, "cluster", cluster, "cluster")
 
     sources = _parse_sources(p, raw.get("sources") or {})
+    p.broken_sources = _declared(raw.get("sources")) - set(sources)
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
-    for vname in views:
-        if vname in sources and sources[vname].managed:
-            p.add(f"feature_views.{vname}", f"'{vname}' is also a source table name; rename the view")
-
-    taken = set(sources) | set(views)
-    monitors = parse_monitors(p, raw.get("monitors") or {}, sources, taken)
-    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views, taken)
+    p.broken_views = _declared(raw.get("feature_views")) - set(views)
+    monitors = parse_monitors(p, raw.get("monitors") or {}, sources)
+    on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views,
+                                 set(sources) | p.broken_sources | set(views) | p.broken_views)
+    p.broken_views |= _declared(raw.get("on_demand_features")) - set(on_demand)
     services = _parse_services(p, raw.get("feature_services") or {}, {**views, **on_demand})
-    p.raise_if_any()
-    return ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
+    spec = ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
                        cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
+    check_names(p, spec)
+    p.raise_if_any()
+    return spec
+
+
+def _declared(raw: Any) -> set[str]:
+    """The names a section declares (its keys), valid or not."""
+    return {k for k in raw if isinstance(k, str)} if isinstance(raw, dict) else set()
 
 
 def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken: set[str]
@@ -125,6 +147,7 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             continue
         check_keys(p, path, body, ("request", "features", "description"))
         before = len(p.lines)
+        skipped = False
         request: dict[str, str] = {}
         req = body.get("request") or {}
         if mapping(p, f"{path}.request", req, "field: type") is not None:
@@ -133,8 +156,9 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
                     continue
                 canon = canonical_type(ftype) if isinstance(ftype, str) else None
                 if canon is None:
-                    p.add(f"{path}.request.{field_name}", f"unsupported type {ftype!r}; use text, bigint, numeric, "
-                                                          "double precision, boolean, timestamptz, ...")
+                    p.add(f"{path}.request.{field_name}", numeric_problem(ftype) or
+                          f"unsupported type {ftype!r}; use text, bigint, numeric, double precision, boolean, "
+                          "timestamptz, ...")
                     continue
                 request[field_name] = canon
         features: dict[str, str] = {}
@@ -148,6 +172,9 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             fpath = f"{path}.features.{fname}"
             if identifier(p, fpath, fname, "feature") is None:
                 continue
+            if str(fname).startswith("_"):
+                p.add(fpath, "feature names starting with _ are reserved; rename the feature")
+                continue
             if not isinstance(expr, str) or not expr.strip():
                 p.add(fpath, "expected an SQL expression such as \"{amount} / nullif({card_activity:amount_avg_1d}, 0)\"")
                 continue
@@ -158,9 +185,16 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
             if not refs:
                 p.add(fpath, "the expression uses no {request field} or {view:feature}; reference at least one")
                 continue
+            problems = expression_problems(REFERENCE.sub(" 0 ", expr))
+            for problem in problems:
+                p.add(fpath, problem)
+            if problems:
+                continue
             for ref in refs:
                 view_name, sep, feature = ref.partition(":")
-                if not sep:
+                if sep and view_name in p.broken_views:
+                    skipped = True  # the view's own problem is reported under feature_views
+                elif not sep:
                     if ref not in request:
                         p.add(fpath, f"{{{ref}}} is not a request field{did_you_mean(ref, request)}; declare it "
                                      f"under `request:` (fields: {', '.join(request) or 'none'})")
@@ -172,6 +206,8 @@ def _parse_on_demand(p: Problems, raw: Any, views: dict[str, FeatureView], taken
                 elif view_name not in inputs:
                     inputs.append(view_name)
             features[fname] = expr
+        if skipped:
+            continue
         entities = {views[v].entity for v in inputs}
         if len(entities) > 1:
             p.add(path, "the feature views it reads have different entity keys; use views of one entity")
@@ -200,6 +236,8 @@ def _parse_services(p: Problems, raw: Any, views: dict[str, FeatureView]) -> dic
             continue
         for i, ref in enumerate(refs):
             view, sep, feature = str(ref).partition(":")
+            if sep and view in p.broken_views:
+                continue  # the view's own problem is reported where it is declared
             if not sep or view not in views:
                 p.add(f"{path}[{i}]", f"{ref!r} is not a feature reference view:feature"
                                       f"{did_you_mean(view, views) if sep else ''}; views: {', '.join(views)}")
@@ -234,20 +272,24 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             for cname, ctype in cols.items():
                 cpath = f"{path}.columns.{cname}"
                 if identifier(p, cpath, cname, "column") is None:
+                    if isinstance(cname, str):
+                        p.broken_columns.setdefault(str(sname), set()).add(cname)
                     continue
                 canon = canonical_type(ctype) if isinstance(ctype, str) else None
                 if canon is None:
-                    p.add(cpath, f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
-                                 "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
+                    p.add(cpath, numeric_problem(ctype) or
+                          f"unsupported type {ctype!r}{did_you_mean(str(ctype), TYPE_ALIASES)}; use one of "
+                          "text, integer, bigint, numeric, double precision, boolean, timestamptz, date, jsonb, uuid")
+                    p.broken_columns.setdefault(str(sname), set()).add(cname)
                     continue
                 columns[cname] = canon
-        relation = sname
+        rel = sname
         if has_rel:
-            relation = body["relation"]
-            if not isinstance(relation, str) or not RELATION.match(relation):
-                p.add(f"{path}.relation", f"{relation!r} is not a valid relation; use `table` or `schema.table` "
-                                          "in lowercase letters, digits and _")
+            rel = relation(p, f"{path}.relation", body["relation"], "the existing table or view to read")
+            if rel is None or hidden_relation(p, f"{path}.relation", rel):
                 continue
+        elif hidden_relation(p, path, rel):
+            continue
         ts = body.get("timestamp")
         if ts is None:
             p.add(f"{path}.timestamp", "missing: name the event-time column (a timestamptz)")
@@ -255,6 +297,8 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
         if identifier(p, f"{path}.timestamp", ts, "column") is None:
             continue
         if columns is not None:
+            if p.broken_column(str(sname), ts):
+                continue
             if ts not in columns and columns:
                 p.add(f"{path}.timestamp", f"'{ts}' is not a column of this source{did_you_mean(ts, columns)}; "
                                            f"columns: {', '.join(columns)}")
@@ -262,7 +306,7 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             if columns and columns.get(ts) != "timestamptz":
                 p.add(f"{path}.columns.{ts}", f"the timestamp column must be timestamptz, not {columns[ts]}")
                 continue
-        out[sname] = Source(name=sname, relation=relation, timestamp=ts, columns=columns,
+        out[sname] = Source(name=sname, relation=rel, timestamp=ts, columns=columns,
                             managed=has_cols and not has_rel)
     return out
 
@@ -279,11 +323,19 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
         sname = body.get("source")
         source = sources.get(sname) if isinstance(sname, str) else None
         if source is None:
-            p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), sources)}; "
-                                    f"known sources: {', '.join(sources) or '(none)'}")
-            continue
+            if not (isinstance(sname, str) and sname in p.broken_sources):  # else reported under sources
+                known = [*sources, *sorted(p.broken_sources)]
+                p.add(f"{path}.source", f"unknown source {sname!r}{did_you_mean(str(sname), known)}; "
+                                        f"known sources: {', '.join(known) or '(none)'}")
+            # the rest is checked as for an external source (columns unknown); the view is not kept
+            source = Source(name=str(sname), relation=str(sname), timestamp="", columns=None, managed=False)
+            sources_ok = False
+        else:
+            sources_ok = True
 
-        def column_ok(cpath: str, col: Any) -> str | None:
+        def column_ok(cpath: str, col: Any, source: Source = source) -> str | None:
+            if p.broken_column(source.name, col):
+                return None  # its type or name is reported under sources
             if identifier(p, cpath, col, "column") is None:
                 return None
             if source.columns is not None and col not in source.columns:
@@ -299,7 +351,13 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
             p.add(f"{path}.entity", "expected a list of one or more key columns, for example [cc_num]")
             continue
         entity = [column_ok(f"{path}.entity[{i}]", c) for i, c in enumerate(entity_raw)]
-        if len(set(entity_raw)) != len(entity_raw):
+        for i, c in enumerate(entity):
+            if c is not None and c == source.timestamp:
+                p.add(f"{path}.entity[{i}]", f"'{c}' is the source's event time, not a key; key the view by the "
+                                             "columns that name what the features describe")
+                entity[i] = None
+        named = [c for c in entity_raw if isinstance(c, str)]
+        if len(set(named)) != len(named):
             p.add(f"{path}.entity", "a key column is listed twice")
 
         features_raw = body.get("features")
@@ -336,6 +394,14 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
             if ctype == "jsonb" and agg in ("min", "max", "count_distinct"):
                 p.add(f"{fpath}.column", f"`{agg}` is not defined for jsonb column '{col}'")
                 continue
+            if ctype in NO_MAX_TYPES and agg in ("min", "max"):
+                p.add(f"{fpath}.column", f"`{agg}` is not defined for {ctype} column '{col}' (the database has no "
+                                         f"{agg}({ctype})); use count with a filter, count_distinct or latest")
+                continue
+            if ctype in NO_MAX_TYPES and agg == "latest":
+                p.add(f"{fpath}.column", f"`latest` breaks ties on the time with max(), which {ctype} column '{col}' "
+                                         "has not; store the value as text or a number")
+                continue
             filt = fbody.get("filter")
             if filt is not None:
                 if agg == "latest":
@@ -346,6 +412,11 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                     continue
                 if ";" in filt or "--" in filt or "/*" in filt:
                     p.add(f"{fpath}.filter", "a filter is one SQL expression: no `;` and no comments")
+                    continue
+                problems = filter_problems(filt, source.columns, source.name)
+                for problem in problems:
+                    p.add(f"{fpath}.filter", problem)
+                if problems:
                     continue
             features.append(Feature(name=fname, agg=agg, column=col, filter=filt))
 
@@ -367,6 +438,16 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 max_age = duration(p, f"{path}.max_age", body["max_age"])
             if body.get("tie_break") is not None:
                 tie_break = column_ok(f"{path}.tie_break", body["tie_break"])
+                if tie_break is not None and (tie_break == source.timestamp or tie_break in entity):
+                    what = "the event time" if tie_break == source.timestamp else "a key of the view"
+                    p.add(f"{path}.tie_break", f"'{tie_break}' is {what}, the same for every tied event; name the "
+                                               "column that orders events of one key at one time")
+                    continue
+                ttype = source.column_type(tie_break) if tie_break else None
+                if ttype in NO_MAX_TYPES:
+                    p.add(f"{path}.tie_break", f"ties are broken with the greatest tie-break (max()), which {ttype} "
+                                               f"column '{tie_break}' has not; use a number, text or time column")
+                    continue
         elif features:
             for key in ("max_age", "tie_break"):
                 if key in body:
@@ -387,7 +468,7 @@ def _parse_views(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[str,
                 windows.append(d)
             if len(windows) != len(wraw):
                 continue
-        if None in entity or len(features) != len(features_raw):
+        if None in entity or len(features) != len(features_raw) or not sources_ok:
             continue
         view = FeatureView(name=vname, source=source, entity=tuple(entity), features=tuple(features),
                            windows=tuple(windows), max_age=max_age, tie_break=tie_break)

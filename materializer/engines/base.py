@@ -15,6 +15,8 @@ class Engine:
     supports_as_of = False
     #: `COPY ... FROM STDIN` loads rows (otherwise batched INSERT).
     supports_copy = True
+    #: Managed tables carry CHECK constraints (definitions/row_checks.py); otherwise push checks every row.
+    enforces_checks = True
     #: The catalog kind of a feature view (`v` view, `m` materialized view in pg_class).
     view_keyword = "view"
     #: The product's name in messages.
@@ -42,6 +44,10 @@ class Engine:
     def lookup_param(self, column_type: str | None) -> str:
         """The placeholder of a key value in a lookup (typed, so indexes apply)."""
         return f"%s::{column_type}" if column_type else "%s"
+
+    def after_insert(self) -> list[str]:
+        """Statements run after push's batched INSERTs (RisingWave: FLUSH, so that reads see them)."""
+        return []
 
     def session_setup(self, cluster: str) -> list[str]:
         """Statements run once on every new connection."""

@@ -7,10 +7,12 @@
 - A lookup is on the fast path when it constrains every index key with `=` on the same type,
   hence the typed placeholders (doc/user/content/transform-data/optimization.md).
 - DDL cannot run inside a transaction block.
+- No CHECK constraints (doc/user/content/sql/create-table.md): push checks every row itself.
 """
 
 from __future__ import annotations
 
+from materializer.definitions.names import view_index
 from materializer.engines.base import Engine
 
 
@@ -20,6 +22,7 @@ class Materialize(Engine):
     transactional_ddl = False
     supports_as_of = False
     supports_copy = True
+    enforces_checks = False
     view_keyword = "materialized view"
     title = "Materialize"
     embedded = False
@@ -33,7 +36,7 @@ class Materialize(Engine):
         return f"drop materialized view if exists {name} cascade"
 
     def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
-        return f"create index if not exists {view}__lookup_idx in cluster {cluster} on {view} ({', '.join(columns)})"
+        return f"create index if not exists {view_index(view)} in cluster {cluster} on {view} ({', '.join(columns)})"
 
     def session_setup(self, cluster: str) -> list[str]:
         return ["set timezone to 'UTC'", f"set cluster = {cluster}"]

@@ -3,6 +3,7 @@
 - `CREATE MATERIALIZED VIEW v AS ...` (sql/commands/sql-create-mv.mdx); no `OR REPLACE`.
 - No `COPY FROM STDIN`: rows are loaded with multi-row INSERT then `FLUSH`
   (sql/commands/sql-insert.mdx); write transactions are not supported (sql/commands/sql-begin.mdx).
+- No CHECK constraints (sql/commands/sql-create-table.mdx): push checks every row itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class RisingWave(Engine):
     transactional_ddl = False
     supports_as_of = False
     supports_copy = False
+    enforces_checks = False
     view_keyword = "materialized view"
     title = "RisingWave"
     embedded = False
@@ -24,6 +26,9 @@ class RisingWave(Engine):
 
     def drop_view(self, name: str) -> str:
         return f"drop materialized view if exists {name} cascade"
+
+    def after_insert(self) -> list[str]:
+        return ["flush"]
 
     def session_setup(self, cluster: str) -> list[str]:
         # reads see earlier writes of the session (sql/commands/sql-set-rw-implicit-flush.mdx);

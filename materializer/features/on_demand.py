@@ -1,10 +1,11 @@
 """On-demand features: SQL expressions over request data and stored features, evaluated at request time.
 
 An expression such as ``{amount} / nullif({card_activity:amount_avg_1d}, 0)`` is
-rendered once into SQL over two relations: ``request`` (the request fields,
-typed) and one relation per feature view it reads. Online, ``request`` is a
-row of bound parameters and the views are the online views; offline,
-``request`` is the spine's columns and the views are the point-in-time
+rendered once into SQL over two relations: the request (the request fields,
+typed, aliased ``_materializer_request``, a name no view can have) and one
+relation per feature view it reads (aliased with the view's name). Online, the
+request is a row of bound parameters and the views are the online views; offline,
+the request is the spine's columns and the views are the point-in-time
 features of each spine row. The expression text is the same in both, so they
 cannot skew. A count missing for an entity reads 0, as online.
 """
@@ -25,13 +26,17 @@ if TYPE_CHECKING:
     from materializer.project import Project
 
 
+# The alias of the request data beside the views' (named as the views): a name no view can have.
+REQUEST = "_materializer_request"
+
+
 def render_expression(expression: str, views: dict[str, FeatureView]) -> str:
-    """Replace ``{field}`` with ``request.field`` and ``{view:feature}`` with ``view.feature``."""
+    """Replace ``{field}`` with ``_materializer_request.field`` and ``{view:feature}`` with ``view.feature``."""
 
     def column(match: Any) -> str:
         view_name, sep, feature = match.group(1).partition(":")
         if not sep:
-            return f"request.{view_name}"
+            return f"{REQUEST}.{view_name}"
         view = views[view_name]
         counted = any(o.name == feature and o.is_count for o in view.output_features)
         return f"coalesce({view_name}.{feature}, 0)" if counted else f"{view_name}.{feature}"
@@ -78,7 +83,7 @@ def online_on_demand(project: "Project", name: str, entity: dict[str, Any], requ
             + f") as {v} on true" for v in od.inputs)
         clock = "(select materializer.clock())" if engine.supports_as_of else "now()"
         sql = project._cache[cache_key] = (f"select {clock} as _as_of, {select_list(od, views)} "
-                                           f"from (select {request_cols}) as request {joins}")
+                                           f"from (select {request_cols}) as {REQUEST} {joins}")
     params = [key_param(v) for v in values.values()]
     for _ in od.inputs:
         params += [key_param(v) for v in keys.values()]

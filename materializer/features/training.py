@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.definitions.names import fit
 from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.errors import MaterializerError, did_you_mean
 from materializer.features.refs import resolve_features
@@ -164,15 +165,31 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
 TEXT_TYPES = ("text", "varchar", "character varying", "char", "character", "bpchar")
 
 
-def _byte_sorted_keys(view: FeatureView) -> list[str]:
+def key_types(conn: psycopg.Connection | None, view: FeatureView) -> dict[str, str]:
+    """The types of a view's keys: declared for a managed source; for an existing table (whose columns
+    the project does not declare), read from the catalog, so that the points compare with its keys
+    (`numeric = text` has no operator); text when neither is known."""
+    types = {k: view.source.column_type(k) for k in view.entity}
+    missing = [k for k, t in types.items() if t is None]
+    if missing and conn is not None:
+        rows = conn.execute(
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = to_regclass(%s) and attname = any(%s) and attnum > 0 and not attisdropped",
+            [view.source.relation, missing]).fetchall()
+        types.update(dict(rows))
+    return {k: t or "text" for k, t in types.items()}
+
+
+def _byte_sorted_keys(view: FeatureView, types: dict[str, str] | None = None) -> list[str]:
     """The entity columns of plain text types (the points carry undeclared types as text)."""
-    return [k for k in view.entity
-            if (view.source.column_type(k) or "text").split("(")[0].strip().lower() in TEXT_TYPES]
+    types = types or key_types(None, view)
+    return [k for k in view.entity if types[k].split("(")[0].strip().lower() in TEXT_TYPES]
 
 
 def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | None = None,
-              method: str = "frames") -> str:
-    """The training query of one view; ``outputs`` limits it to these feature columns (None: all)."""
+              method: str = "frames", types: dict[str, str] | None = None) -> str:
+    """The training query of one view; ``outputs`` limits it to these feature columns (None: all);
+    ``types`` are the keys' types (key_types)."""
     r = renderer(engine)
     if view.kind == "latest":
         features = [f for f in feature_args(view) if outputs is None or f["name"] in outputs]
@@ -182,7 +199,7 @@ def _view_sql(view: FeatureView, points: str, engine: str, outputs: list[str] | 
     return r.call("training_windowed", points=points, relation=view.source.relation, entity=list(view.entity),
                   timestamp=view.source.timestamp, windows=window_args(view), features=feature_args(view),
                   columns=view.columns_read, outputs=outputs, method=method,
-                  byte_sorted=_byte_sorted_keys(view))
+                  byte_sorted=_byte_sorted_keys(view, types))
 
 
 def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, outputs: list[str] | None) -> str:
@@ -206,25 +223,26 @@ def _windowed_method(conn: psycopg.Connection, view: FeatureView, points: str, o
     rel, ts = view.source.relation, view.source.timestamp
     keys = list(view.entity)
     same = " and ".join(f"e.{k} = s.{k}" for k in keys)
+    # CTE and column names no source or key can have (a CTE would hide a table of its name)
     sql = f"""
-        with sampled as (
+        with _materializer_sampled as (
             select _ts, {', '.join(keys)} from {points} where _row %% %(step)s = 0
         ),
-        per_key as (
-            select {', '.join(f'p.{k}' for k in keys)}, count(*) as points,
-                min(p._ts) - {longest.sql_interval} as since, max(p._ts) as until
+        _materializer_per_key as (
+            select {', '.join(f'p.{k}' for k in keys)}, count(*) as _materializer_points,
+                min(p._ts) - {longest.sql_interval} as _materializer_since, max(p._ts) as _materializer_until
             from {points} as p
-            where ({', '.join(f'p.{k}' for k in keys)}) in (select {', '.join(keys)} from sampled)
+            where ({', '.join(f'p.{k}' for k in keys)}) in (select {', '.join(keys)} from _materializer_sampled)
             group by {', '.join(f'p.{k}' for k in keys)}
         )
         select
             count(*),
             sum((select count(*) from {rel} as e where {same} and e.{ts} <= s._ts
                  and e.{ts} >= s._ts - {longest.sql_interval})),
-            sum((select count(*) from {rel} as e where {same} and e.{ts} >= k.since
-                 and e.{ts} <= k.until) / k.points::float8)
-        from sampled as s
-        inner join per_key as k using ({', '.join(keys)})
+            sum((select count(*) from {rel} as e where {same} and e.{ts} >= k._materializer_since
+                 and e.{ts} <= k._materializer_until) / k._materializer_points::float8)
+        from _materializer_sampled as s
+        inner join _materializer_per_key as k using ({', '.join(keys)})
     """
     sampled, pairs, events = conn.execute(sql, {"step": max(1, n // SAMPLE_POINTS)}).fetchone()
     if not sampled:
@@ -243,7 +261,8 @@ def _create_points(conn: psycopg.Connection, view: FeatureView, position: dict[s
                    points: str, kind: str = "temporary", where: str = "", spine: str = SPINE) -> None:
     """The spine's rows as a view's points (``_row``, ``_ts``, typed keys), sorted by entity and
     time: a view's probes for one key then walk the same index and heap pages."""
-    keys = ", ".join(f"cast(c{position[k]} as {view.source.column_type(k) or 'text'}) as {k}" for k in view.entity)
+    types = key_types(conn, view)
+    keys = ", ".join(f"cast(c{position[k]} as {types[k]}) as {k}" for k in view.entity)
     conn.execute(f"drop table if exists {points}")
     conn.execute(f"create {kind} table {points} as select _row, cast(c{position[timestamp_column]} as "
                  f"timestamptz) as _ts, {keys} from {spine} {where} order by {', '.join(view.entity)}, _ts")
@@ -255,7 +274,8 @@ def _evaluate_points(project: "Project", conn: psycopg.Connection, view: Feature
     """One view at the given points into the table ``result``."""
     method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
     conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create {kind} table {result} as {_view_sql(view, points, project.engine, outputs, method)}")
+    sql = _view_sql(view, points, project.engine, outputs, method, key_types(conn, view))
+    conn.execute(f"create {kind} table {result} as {sql}")
     conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
 
 
@@ -264,7 +284,7 @@ def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, in
     """Evaluate one feature view (``outputs``: only these features) at every spine row into a
     temporary table; returns its name."""
     conn = project.db.conn
-    points, result = f"_materializer_points_{view.name}", f"_materializer_features_{view.name}"
+    points, result = fit(f"_materializer_points_{view.name}"), fit(f"_materializer_features_{view.name}")
     _create_points(conn, view, position, timestamp_column, points)
     _evaluate_points(project, conn, view, points, result, "temporary", outputs)
     return result
@@ -349,20 +369,22 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
 def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
                         header: list[str]) -> str:
     """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
-    from materializer.features.on_demand import select_list
+    from materializer.features.on_demand import REQUEST, select_list
 
     for field_name in od.request:
         if field_name not in position:
             raise MaterializerError(f"the spine has no column {field_name!r}, a request field of {od.name}"
                                     f"{did_you_mean(field_name, header)}; its columns: {', '.join(header)}")
     views = {v: project.spec.feature_views[v] for v in od.inputs}
-    request = ", ".join(f"cast(s.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
-    joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = s._row" for v in od.inputs)
-    result = f"_materializer_features_{od.name}"
+    # aliases that no view can have: the joined views are aliased with their own names
+    spine = "_materializer_spine_row"
+    request = ", ".join(f"cast({spine}.c{position[f]} as {t}) as {f}" for f, t in od.request.items()) or "1 as _none"
+    joins = " ".join(f"left join {tables[v]} as {v} on {v}._row = {spine}._row" for v in od.inputs)
+    result = fit(f"_materializer_features_{od.name}")
     conn = project.db.conn
     conn.execute(f"drop table if exists {result}")
-    conn.execute(f"create temporary table {result} as select s._row, {select_list(od, views)} from {SPINE} as s "
-                 f"cross join lateral (select {request}) as request {joins}")
+    conn.execute(f"create temporary table {result} as select {spine}._row, {select_list(od, views)} "
+                 f"from {SPINE} as {spine} cross join lateral (select {request}) as {REQUEST} {joins}")
     conn.execute(f"analyze {result}")
     return result
 

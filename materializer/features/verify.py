@@ -9,6 +9,7 @@ either path shows up as a mismatch and exit code 1.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,34 @@ class VerifyReport:
         return not self.mismatches
 
 
+def _as_text(value: Any) -> str | None:
+    """A key read from the database as the text that names it (JSON for jsonb, ISO 8601 for times)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _missing_key(conn: Any, view: Any) -> Any:
+    """A key of the view's type that has no events (a text marker; below the least number), or None."""
+    from materializer.features.training import TEXT_TYPES, key_types
+
+    key = view.entity[0]
+    kind = key_types(conn, view)[key].split("(")[0].strip().lower()
+    if kind in TEXT_TYPES:
+        return MISSING_KEY
+    if kind in ("smallint", "integer", "bigint", "numeric", "real", "double precision"):
+        least = conn.execute(f"select min({key}) from {view.source.relation}").fetchone()[0]
+        return str(least - 1) if least is not None and least - 1 >= {
+            "smallint": -(2 ** 15), "integer": -(2 ** 31), "bigint": -(2 ** 63)}.get(kind, least - 1) else None
+    return None
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None or (isinstance(b, float) and math.isnan(b)):
         return (a is None) and (b is None or (isinstance(b, float) and math.isnan(b)))
@@ -66,9 +95,12 @@ def verify(project: "Project", entities: int = 20, as_of: datetime | str | None 
         sample = conn.execute(
             f"select {keys} from (select distinct {keys} from {view.source.relation} "
             f"where {view.source.timestamp} <= %s) as k order by random() limit %s", [t, entities]).fetchall()
-        if len(view.entity) == 1:
-            sample.append((MISSING_KEY,))
-        spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity))
+        missing = _missing_key(conn, view) if len(view.entity) == 1 else None
+        if missing is not None:
+            sample.append((missing,))
+        # keys as their text, as a user types them (a DataFrame would make ints with a null floats)
+        sample = [tuple(_as_text(v) for v in row) for row in sample]
+        spine = pd.DataFrame([list(row) for row in sample], columns=list(view.entity), dtype=object)
         spine["event_timestamp"] = t
         frame = project.training_set(spine, [f"{view.name}:*"])
         for i, row in enumerate(sample):

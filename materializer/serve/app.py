@@ -307,7 +307,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     async def push_source(request: Request) -> Response:
         source = push_rows.managed(project, request.path_params["source"])
         body = await read_json(request, settings.max_push_bytes)
-        names, rows = push_rows.check_rows(source, push_rows.rows_of(body))
+        names, rows = push_rows.check_rows(project.spec, source, push_rows.rows_of(body))
         count = await push_rows.insert(pool(), source, names, rows)
         telemetry.rows_pushed.labels(source.name).inc(count)
         return JSONResponse({"source": source.name, "rows": count})
@@ -325,7 +325,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
             raise InputError(f"\"to\" must be one of {', '.join(push_rows.FEAST_TO)} (all write the same source "
                              "table here)")
         source = push_rows.managed(project, body.get("push_source_name"))
-        names, rows = push_rows.check_rows(source, push_rows.columns_to_rows(body.get("df"), "df"))
+        names, rows = push_rows.check_rows(project.spec, source, push_rows.columns_to_rows(body.get("df"), "df"))
         count = await push_rows.insert(pool(), source, names, rows)
         telemetry.rows_pushed.labels(source.name).inc(count)
         return JSONResponse({"source": source.name, "rows": count})

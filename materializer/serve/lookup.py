@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from materializer.definitions.spec import FeatureView, OnDemandView
 from materializer.definitions.values import coerce
 from materializer.errors import InputError, LimitExceeded, NotFoundError, did_you_mean
-from materializer.features.on_demand import render_expression
+from materializer.features.on_demand import REQUEST, render_expression
 from materializer.features.online import (
     NOT_FOUND,
     NULL_VALUE,
@@ -221,13 +221,13 @@ class OnlineLookup:
             columns = [*od.request, *(f"_key_{k}" for k in od.entity)]
             lateral = " ".join(
                 f"left join lateral (select * from {v} where "
-                + " and ".join(f"{k} = request._key_{k}" for k in views[v].entity)
+                + " and ".join(f"{k} = {REQUEST}._key_{k}" for k in views[v].entity)
                 + f" offset 0) as {v} on true" for v in od.inputs)
             select = ", ".join(f"({render_expression(expr, views)}) as {name}" for name, expr in od.features.items())
             sql = self._sql[key] = (
-                f"select {self.clock or 'now()'} as _as_of, request._ord, {select} "
-                f"from unnest({', '.join(arrays)}) with ordinality as request({', '.join(columns)}, _ord) "
-                f"{lateral} order by request._ord")
+                f"select {self.clock or 'now()'} as _as_of, {REQUEST}._ord, {select} "
+                f"from unnest({', '.join(arrays)}) with ordinality as {REQUEST}({', '.join(columns)}, _ord) "
+                f"{lateral} order by {REQUEST}._ord")
         return sql
 
     async def read(self, pool: "ConnectionPool", plan: Plan, count: int, entities: dict[str, list[Any]],

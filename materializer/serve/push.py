@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from materializer.definitions.spec import Source
+from materializer.definitions.row_checks import column_rules, refusal, row_checks
+from materializer.definitions.spec import ProjectSpec, Source
 from materializer.definitions.values import coerce
 from materializer.errors import InputError, NotFoundError, PushError, did_you_mean
 
@@ -63,9 +64,14 @@ def columns_to_rows(df: Any, what: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(df[n] for n in names))]
 
 
-def check_rows(source: Source, rows: list[Any]) -> tuple[list[str], list[list[Any]]]:
-    """Columns (in the source's order) and typed rows; InputError names the first bad row and column."""
+def check_rows(spec: ProjectSpec, source: Source, rows: list[Any]) -> tuple[list[str], list[list[Any]]]:
+    """Columns (in the source's order) and typed rows; InputError names the first bad row and column.
+
+    Each value must fit its column's type and the source's row rules (``definitions.row_checks``:
+    no missing event time, no infinite or out-of-range time, no NaN or infinity, binary labels 0 or 1),
+    the same rules a file push and the database's CHECK constraints hold."""
     columns = source.columns or {}
+    rules = column_rules(row_checks(spec, source), source)
     if not rows:
         raise InputError("no rows to push")
     used: dict[str, None] = {}
@@ -84,7 +90,11 @@ def check_rows(source: Source, rows: list[Any]) -> tuple[list[str], list[list[An
             raise InputError(f"rows[{i}]: no {source.timestamp!r}; every event needs its time")
         typed = []
         for name in names:
-            value = coerce(row.get(name), columns[name], f"rows[{i}].{name}")
+            raw = row.get(name)
+            refused = refusal(raw, rules[name]) if name in rules else None
+            if refused is not None:
+                raise InputError(f"rows[{i}].{name}: {refused}")
+            value = coerce(raw, columns[name], f"rows[{i}].{name}")
             typed.append(Jsonb(value) if columns[name] == "jsonb" and value is not None else value)
         out.append(typed)
     return names, out
@@ -108,7 +118,8 @@ async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows:
                     async with conn.cursor() as cur:
                         for start in range(0, len(rows), 1000):
                             await cur.executemany(sql, rows[start:start + 1000])
-                        await cur.execute("flush")
+                        for statement in engine.after_insert():
+                            await cur.execute(statement)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             raise PushError(_refused(exc)) from None
     return len(rows)

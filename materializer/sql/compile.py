@@ -1,15 +1,17 @@
 """Turn a validated project into the database objects it needs, rendered for one engine.
 
 Each object is one statement. Their order is the order of creation: the clock
-function, then managed source tables and their indexes, then feature views
-(and their indexes on Materialize).
+function, then managed source tables with their indexes and row checks, then
+feature views (and their indexes on Materialize).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec, Source
+from materializer.definitions import names
+from materializer.definitions.row_checks import row_checks
+from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec
 from materializer.engines import Engine, get_engine
 from materializer.sql.render import renderer
 
@@ -21,13 +23,14 @@ REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "do
 class DbObject:
     """One database object and the statement that creates it."""
 
-    kind: str  # schema | function | table | index | view | view_index | maintenance
+    kind: str  # schema | function | table | index | check | view | view_index | maintenance
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read
     columns: tuple[tuple[str, str], ...] = ()  # for tables: (column, type)
     depends_on: tuple[str, ...] = ()  # project objects it reads (views over views)
     sources: tuple[str, ...] = ()  # for maintenance: the sources whose triggers it installs
+    check: tuple[str, str, str] | None = None  # for row checks: (the table, the column, the condition)
 
     @property
     def statement(self) -> str:
@@ -67,24 +70,6 @@ def view_body(view: FeatureView, engine: str) -> str:
     )
 
 
-def source_index_columns(spec: ProjectSpec, source: Source) -> list[tuple[str, ...]]:
-    """The distinct key lists read on the source: (entity..., ts) of feature views, (id, ts) of monitors."""
-    keys = [(*v.entity, source.timestamp) for v in spec.feature_views.values() if v.source.name == source.name]
-    for m in spec.monitors.values():
-        for side in (m.predictions, m.outcomes):
-            if side.source.name == source.name:
-                keys.append((side.id, side.timestamp))
-    return list(dict.fromkeys(keys))
-
-
-def label_checks(spec: ProjectSpec, source: Source) -> list[dict]:
-    """Row checks of a managed source: integer labels of binary monitors are 0 or 1."""
-    checks = []
-    for m in spec.monitors.values():
-        col = m.outcomes.value
-        if m.binary and m.outcomes.source.name == source.name and source.column_type(col) != "boolean":
-            checks.append({"name": f"{source.name}__{col}__binary", "condition": f"{col} in (0, 1)"})
-    return list({c["name"]: c for c in checks}.values())
 
 
 def maintained(m: Monitor, engine: Engine) -> bool:
@@ -95,7 +80,8 @@ def maintained(m: Monitor, engine: Engine) -> bool:
 
 def maintenance_tables(name: str) -> tuple[str, str, str]:
     """The state, cells and drift cells tables of a maintained monitor."""
-    return f"materializer.{name}__state", f"materializer.{name}__cells", f"materializer.{name}__drift_cells"
+    state, cells, drift_cells = (f"materializer.{name}__{kind}" for kind in names.MAINTENANCE_TABLES)
+    return state, cells, drift_cells
 
 
 def maintenance_name(name: str) -> str:
@@ -105,8 +91,7 @@ def maintenance_name(name: str) -> str:
 def maintenance_drop(object_name: str) -> list[str]:
     """Statements removing a monitor's maintenance (its triggers go with their functions)."""
     name = object_name.removesuffix("__maintenance")
-    functions = [f"drop function if exists materializer.{name}__{f} cascade"
-                 for f in ("on_predictions", "on_outcomes", "on_reference", "refresh", "rebuild", "recount_drift")]
+    functions = [f"drop function if exists materializer.{name}__{f} cascade" for f in names.MAINTENANCE_FUNCTIONS]
     return [*functions, f"drop table if exists {', '.join(maintenance_tables(name))} cascade"]
 
 
@@ -125,7 +110,9 @@ def monitor_args(m: Monitor) -> dict:
         "windows": [{"name": w.text, "interval": w.sql_interval, "seconds": w.seconds} for w in m.windows],
         "bucket": {"name": m.bucket.text, "interval": m.bucket.sql_interval, "seconds": m.bucket.seconds},
         "slices": [{"name": n, "column": c} for n, c in m.slices],
-        "drift_columns": [{"name": c, "column": c} for c in (m.predictions.value, *m.features)],
+        # the score is the `score` column of the scored view and state rows, whatever its source name
+        "drift_columns": [{"name": m.predictions.value, "column": "score"},
+                          *({"name": c, "column": c} for c in m.features)],
     }
 
 
@@ -193,21 +180,24 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
             continue
         columns = [{"name": n, "type": t} for n, t in (source.columns or {}).items()]
         objects.append(DbObject("table", source.relation,
-                                r.call("source_table", relation=source.relation, columns=columns,
-                                       checks=label_checks(spec, source)),
+                                r.call("source_table", relation=source.relation, columns=columns),
                                 source.name, tuple((source.columns or {}).items())))
-        for cols in source_index_columns(spec, source):
-            name = f"{source.relation.replace('.', '_')}__{'_'.join(cols)}__idx"
+        for name, cols in names.source_indexes(spec, source):
             sql = r.call("source_index", relation=source.relation, name=name, columns=list(cols)).strip()
             if sql:
                 objects.append(DbObject("index", name, sql, source.name))
+        for check in row_checks(spec, source):
+            sql = r.call("source_check", relation=source.relation, name=check.name, condition=check.condition).strip()
+            if sql:
+                objects.append(DbObject("check", check.name, sql, source.name,
+                                        check=(source.relation, check.column, check.condition)))
     for view in spec.feature_views.values():
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),
                                 view.source.name))
         index = engine.view_index(view.name, list(view.entity), spec.cluster)
         if index:
-            objects.append(DbObject("view_index", f"{view.name}__lookup_idx", index, view.source.name))
+            objects.append(DbObject("view_index", names.view_index(view.name), index, view.source.name))
     for monitor in spec.monitors.values():
         objects.extend(monitor_objects(monitor, engine, spec.cluster))
     return objects

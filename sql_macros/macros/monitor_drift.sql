@@ -4,10 +4,10 @@
     deciles and stored in the `reference` relation: (column_name, bin, lower_bound,
     upper_bound, share), the first lower and last upper bound infinite; they are never
     recomputed per window, so values are comparable across windows. One row per
-    (window_name, column_name): n (the window's non-null values, report it beside psi: under no
-    drift psi shrinks like 1/n), psi (shares floored at 1e-4), js (Jensen-Shannon distance,
-    base 2) and ks (largest gap of the cumulative shares over the bins). A window without
-    values has n = 0 and null distances. Formulas: MONITORING.md.
+    (window_name, column_name): n (the window's finite values: null, NaN and infinite ones count
+    nowhere; report n beside psi: under no drift psi shrinks like 1/n), psi (shares floored at
+    1e-4), js (Jensen-Shannon distance, base 2) and ks (largest gap of the cumulative shares over
+    the bins). A window without values has n = 0 and null distances. Formulas: MONITORING.md.
 
     Arguments: `scored` (the monitor's scored relation), `reference` (the bins relation),
     `windows` (list of {name, interval}), `columns` (list of {name, column}: the name stored
@@ -28,7 +28,7 @@ with observed as (
         '{{ c.name }}' as column_name,
         cast({{ c.column }} as double precision) as value
     from {{ scored }}
-    where {{ c.column }} is not null
+    where {{ materializer.monitor_finite('cast(' ~ c.column ~ ' as double precision)') }}
         and {{ materializer.temporal_filter('predicted_at', w.interval) }}
 {%- if not (outer.last and loop.last) %}
 
@@ -208,6 +208,7 @@ observed as (
     ) as value (column_name, value)
     inner join {{ reference }} as bins
         on bins.column_name = value.column_name
+        and {{ materializer.monitor_finite('value.value') }}
         and value.value >= bins.lower_bound
         and value.value < bins.upper_bound
     group by live.window_name, bins.column_name, bins.bin

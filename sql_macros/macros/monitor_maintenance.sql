@@ -292,9 +292,9 @@ left join lateral (
 {%- endmacro %}
 
 {#- CTEs `flagged` and `delta`: the state rows of `rows` summed into cells. A row counts in
-    the `cohort` cell of its cohort time and, under implicit_negative, when valid, in the
-    `pending` cell of its prediction time (score bin -1). Slice values are text, '(null)' for
-    null; a null score has bin -1. -#}
+    the `cohort` cell of its cohort time and, under implicit_negative, when its score is usable,
+    in the `pending` cell of its prediction time (score bin -1). Slice values are text, '(null)'
+    for null; an unusable score (null, NaN, infinite, out of range) has bin -1. -#}
 {% macro monitor_state_delta(rows, task, label_policy, bucket, slices) -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
@@ -307,9 +307,9 @@ left join lateral (
             coalesce(cast({{ rows }}.{{ c }} as text), '(null)') as {{ c }},
 {%- endfor %}
 {%- if binary %}
-            case when kinds.kind = 'cohort' then coalesce(least(floor({{ rows }}.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and {{ materializer.monitor_score_ok(rows ~ '.score', task) }} then least(floor({{ rows }}.score * 100), 99) else -1 end as bin,
 {%- endif %}
-            {{ materializer.monitor_flags('kinds.kind', rows, label_policy) | indent(12) }}
+            {{ materializer.monitor_flags('kinds.kind', rows, label_policy, task) | indent(12) }}
             {{ rows }}.label,
             {{ rows }}.predicted,
             {{ rows }}.score{{ "," if not implicit }}
@@ -319,7 +319,7 @@ left join lateral (
         from {{ rows }}
         cross join (values ('cohort'){% if implicit %}, ('pending'){% endif %}) as kinds (kind)
 {%- if implicit %}
-        where kinds.kind = 'cohort' or {{ rows }}.valid
+        where kinds.kind = 'cohort' or ({{ materializer.monitor_score_ok(rows ~ '.score', task) }})
 {%- endif %}
     ),
 
@@ -491,7 +491,7 @@ flagged as (
 {%- for c in keys %}
         coalesce(cast(live.{{ c }} as text), '(null)') as {{ c }},
 {%- endfor %}
-        {{ materializer.monitor_flags('live.kind', 'live', label_policy) | indent(8) }}
+        {{ materializer.monitor_flags('live.kind', 'live', label_policy, task) | indent(8) }}
         live.label,
         live.predicted,
         live.score
@@ -513,8 +513,8 @@ sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
 
 {#- CTE `drift_delta`: the watched values of the state rows `rows` counted per (bucket of
     prediction time, column, reference bin); with `sign`, also `drift_upsert`, which adds (`+`)
-    them to or subtracts (`-`) them from the drift cells. A null value, or one in no bin (NaN), counts nowhere, as in
-    monitor_drift. -#}
+    them to or subtracts (`-`) them from the drift cells. A null, NaN or infinite value counts
+    nowhere, as in monitor_drift. -#}
 {% macro monitor_drift_delta(rows, drift, bucket, sign=none) -%}
     drift_delta as (
         select
@@ -531,6 +531,7 @@ sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
         ) as observed (column_name, value)
         inner join {{ drift.reference }} as bins
             on bins.column_name = observed.column_name
+            and {{ materializer.monitor_finite('observed.value') }}
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -583,7 +584,7 @@ spans as (
 
 {#- The maintained state rows that satisfy `condition` (over `s`), as the scored view has them
     at t: under explicit, an id whose latest outcome is dated after t reads its label at t with
-    one probe of the outcomes' (id, ts) index. -#}
+    one probe of the outcomes' (id, ts) index (and is valid or not by that label). -#}
 {% macro monitor_state_at(maintained, task, label_policy, condition) -%}
 {%- set clock = materializer.clock() -%}
 {%- set outcomes = maintained.outcomes -%}
@@ -593,7 +594,15 @@ select
     s.predicted_at,
     s.cohort_at,
     s.score,
+{%- if explicit %}
+    case
+        when s.labelled_at > {{ clock }}
+            then {{ materializer.monitor_score_ok('s.score', task) }} and {{ materializer.monitor_label_ok('at_t.label', task) }}
+        else s.valid
+    end as valid,
+{%- else %}
     s.valid,
+{%- endif %}
 {%- if explicit %}
     case when s.labelled_at > {{ clock }} then at_t.label is not null else s.labelled end as labelled,
     case when s.labelled_at > {{ clock }} then at_t.label else s.label end as label,

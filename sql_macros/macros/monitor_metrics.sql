@@ -51,7 +51,7 @@ flagged as (
 {%- for c in columns %}
         scored.{{ c }},
 {%- endfor %}
-        {{ materializer.monitor_flags('spans.kind', 'scored', label_policy) | indent(8) }}
+        {{ materializer.monitor_flags('spans.kind', 'scored', label_policy, task) | indent(8) }}
         scored.label,
         scored.predicted,
         scored.score

@@ -41,12 +41,13 @@
 {#- The flags of a prediction row in one span (`kind` cohort or pending) that the cell counters
     read: in_metrics, labelled, pending, invalid (DESIGN §5). Under explicit every cohort row is
     in the metrics once labelled, else pending; under implicit_negative a cohort row (mature) is
-    in the metrics and a pending-span row is pending. `kind` and `row` are SQL expressions. -#}
-{% macro monitor_flags(kind, row, label_policy) -%}
+    in the metrics and a pending-span row is pending when its score is usable (its label, read
+    at the maturity deadline, is not known yet). `kind` and `row` are SQL expressions. -#}
+{% macro monitor_flags(kind, row, label_policy, task) -%}
 {%- if label_policy == 'implicit_negative' -%}
 {{ kind }} = 'cohort' and {{ row }}.valid as in_metrics,
 {{ kind }} = 'cohort' and {{ row }}.valid and {{ row }}.labelled as labelled,
-{{ kind }} = 'pending' and {{ row }}.valid as pending,
+{{ kind }} = 'pending' and {{ materializer.monitor_score_ok(row ~ '.score', task) }} as pending,
 {%- else -%}
 {{ row }}.valid and {{ row }}.labelled as in_metrics,
 {{ row }}.valid and {{ row }}.labelled as labelled,

@@ -14,13 +14,16 @@
     label (0/1 or the actual value; 0 for an unlabelled mature prediction under
     implicit_negative), predicted (0/1, binary only), then the extra columns.
 
-    - predictions: the earliest per id wins; ties go to the non-null, greater score; a null or
-      out-of-range score makes the id invalid (a later copy does not rescue it); rows equal in
-      time and score are ordered by the extra columns, so the choice never varies; a row with a
-      null id or time never counts;
+    - predictions: the earliest per id wins; ties go to the non-null, greater score (NaN is
+      greater than every number, as the three engines sort floats); a null, NaN, infinite or
+      (binary) out-of-range score makes the id invalid (a later copy does not rescue it); rows
+      equal in time and score are ordered by the extra columns, so the choice never varies; a
+      row with a null id or time never counts;
     - outcomes (explicit): the latest per id with timestamp <= t wins; ties go to the greater label;
     - outcomes (implicit_negative): the latest per id with timestamp <= predicted_at + maturity;
-    - outcomes with a null label are ignored; outcomes for unknown ids never join.
+    - outcomes with a null label are ignored; outcomes for unknown ids never join; the label
+      that wins makes the id invalid when it is NaN or infinite (regression) or neither 0 nor 1
+      (binary).
     DISTINCT ON is the idiomatic top-1 on PostgreSQL and Materialize and plans as a group top-N
     on RisingWave, so one text serves the three engines; only the clock differs.
     https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/
@@ -56,18 +59,20 @@
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
+{#- the source's columns are qualified (p., o.): in DISTINCT ON and ORDER BY a bare name is the output
+    column of that name first, so an id column called `score` would be read as the score -#}
 with deduped as (
-    select distinct on ({{ predictions.id }})
-        {{ predictions.id }} as prediction_id,
-        {{ predictions.timestamp }} as predicted_at,
-        cast({{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
+    select distinct on (p.{{ predictions.id }})
+        p.{{ predictions.id }} as prediction_id,
+        p.{{ predictions.timestamp }} as predicted_at,
+        cast(p.{{ predictions.score }} as double precision) as score{{ "," if predictions.columns }}
 {%- for c in predictions.columns %}
-        {{ c }}{{ "," if not loop.last }}
+        p.{{ c }}{{ "," if not loop.last }}
 {%- endfor %}
-    from {{ predictions.relation }}
-    where {{ predictions.id }} is not null
-        and {{ materializer.temporal_filter(predictions.timestamp) }}
-    order by {{ predictions.id }}, {{ predictions.timestamp }}, {{ predictions.score }} desc nulls last{% for c in predictions.columns %}, {{ c }}{% endfor %}
+    from {{ predictions.relation }} as p
+    where p.{{ predictions.id }} is not null
+        and {{ materializer.temporal_filter('p.' ~ predictions.timestamp) }}
+    order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last{% for c in predictions.columns %}, p.{{ c }}{% endfor %}
 ),
 
 {% if implicit -%}
@@ -99,13 +104,13 @@ labels as (
 ),
 {%- else -%}
 labels as (
-    select distinct on ({{ outcomes.id }})
-        {{ outcomes.id }} as prediction_id,
-        cast({{ outcomes.label }} as {{ value_type }}) as label
-    from {{ outcomes.relation }}
-    where {{ outcomes.label }} is not null
-        and {{ materializer.temporal_filter(outcomes.timestamp) }}
-    order by {{ outcomes.id }}, {{ outcomes.timestamp }} desc, {{ outcomes.label }} desc
+    select distinct on (o.{{ outcomes.id }})
+        o.{{ outcomes.id }} as prediction_id,
+        cast(o.{{ outcomes.label }} as {{ value_type }}) as label
+    from {{ outcomes.relation }} as o
+    where o.{{ outcomes.label }} is not null
+        and {{ materializer.temporal_filter('o.' ~ outcomes.timestamp) }}
+    order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
 ),
 {%- endif %}
 
@@ -127,13 +132,13 @@ select * from final
 {%- endmacro %}
 
 {#- The select-list entries valid, labelled, label and predicted of a deduplicated prediction
-    `prediction` (its score) joined to its outcome `outcome` (its label, null when none). -#}
+    `prediction` (its score) joined to its outcome `outcome` (its label, null when none).
+    `valid`: the score is usable (monitor_score_ok) and so is the label, when there is one
+    (monitor_label_ok): a row with a NaN or infinite score or label is counted in n_invalid,
+    never in the metrics. -#}
 {% macro monitor_judgement(prediction, outcome, task, label_policy, threshold) -%}
-{%- if task == 'binary_classification' -%}
-{{ prediction }}.score is not null and {{ prediction }}.score >= 0 and {{ prediction }}.score <= 1 as valid,
-{%- else -%}
-{{ prediction }}.score is not null as valid,
-{%- endif %}
+{{ materializer.monitor_score_ok(prediction ~ '.score', task) }}
+    and {{ materializer.monitor_label_ok(outcome ~ '.label', task) }} as valid,
 {{ outcome }}.label is not null as labelled,
 {%- if label_policy == 'implicit_negative' %}
 coalesce({{ outcome }}.label, 0) as label,
@@ -145,4 +150,36 @@ case when {{ prediction }}.score >= {{ threshold }} then 1 else 0 end as predict
 {%- else %}
 {{ prediction }}.score as predicted
 {%- endif %}
+{%- endmacro %}
+
+{#- Whether `score` (a double precision expression) is a usable prediction: binary, a
+    probability in [0, 1]; regression, a finite number. Null, NaN, Infinity and -Infinity are
+    not. The comparisons are false for NaN both where NaN sorts above every number and equals
+    itself (PostgreSQL; Materialize and RisingWave order floats the same way) and under IEEE
+    754, where every comparison with NaN is false; so one text holds on the three engines. -#}
+{% macro monitor_score_ok(score, task) -%}
+{%- if task == 'binary_classification' -%}
+{{ score }} is not null and {{ score }} >= 0 and {{ score }} <= 1
+{%- else -%}
+{{ score }} is not null and {{ materializer.monitor_finite(score) }}
+{%- endif %}
+{%- endmacro %}
+
+{#- Whether `label` (integer for a binary monitor, double precision for regression) is a usable
+    actual value, or null (no label yet): binary, 0 or 1; regression, a finite number. -#}
+{% macro monitor_label_ok(label, task) -%}
+{%- if task == 'binary_classification' -%}
+({{ label }} is null or {{ label }} in (0, 1))
+{%- else -%}
+({{ label }} is null or {{ materializer.monitor_finite(label) }})
+{%- endif %}
+{%- endmacro %}
+
+{#- `x` (double precision) is a finite number: false for NaN and both infinities (null for null).
+    The special values are written as text cast to the type, as the engines document them:
+    Materialize doc/user/content/sql/types/float.md ("Special values"); PostgreSQL
+    datatype-numeric ("Floating-Point Types"); RisingWave parses them when it casts text to a
+    float (risingwavelabs/risingwave#3817 for decimals). -#}
+{% macro monitor_finite(x) -%}
+{{ x }} > cast('-Infinity' as double precision) and {{ x }} < cast('Infinity' as double precision)
 {%- endmacro %}

@@ -3,7 +3,8 @@
     One row per (window_name, metric, version_a, version_b) with version_a < version_b:
     binary monitors compare `accuracy` (two-proportion z) and `roc_auc` (Hanley-McNeil z);
     regression monitors compare `mae` (Welch t on absolute errors). `significant` is
-    |statistic| > 1.96 (5%, two-sided); null when the statistic is undefined (no variance).
+    |statistic| > 1.96 (5%, two-sided); the statistic and `significant` are null when the
+    statistic is undefined (no variance, a metric without a value, or NaN or infinity).
     Formulas: MONITORING.md. Reads the monitor's metrics relation.
 
     Arguments: `metrics` (the metrics relation), `task`.
@@ -46,9 +47,21 @@ pairs as (
 {%- else %}
         a.mae as mae_a,
         b.mae as mae_b,
-        -- sample variances of the absolute errors
-        (a._sum_sq_error - a._sum_abs_error * a._sum_abs_error / a.n) / nullif(a.n - 1, 0) as var_a,
-        (b._sum_sq_error - b._sum_abs_error * b._sum_abs_error / b.n) / nullif(b.n - 1, 0) as var_b
+        -- sample variances of the absolute errors, from sums: when errors are all equal the
+        -- difference is rounding noise (-2e-18 for three errors of 0.1, whose square root would
+        -- fail the view), so below 1e-12 of the sum of squares it is 0 (no variance)
+        case when a.n > 1 then
+            case when a._sum_sq_error - a._sum_abs_error * a._sum_abs_error / a.n > 1e-12 * a._sum_sq_error
+                then (a._sum_sq_error - a._sum_abs_error * a._sum_abs_error / a.n) / (a.n - 1)
+                else 0
+            end
+        end as var_a,
+        case when b.n > 1 then
+            case when b._sum_sq_error - b._sum_abs_error * b._sum_abs_error / b.n > 1e-12 * b._sum_sq_error
+                then (b._sum_sq_error - b._sum_abs_error * b._sum_abs_error / b.n) / (b.n - 1)
+                else 0
+            end
+        end as var_b
 {%- endif %}
     from versions as a
     inner join versions as b
@@ -123,8 +136,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when {{ materializer.monitor_finite('statistic') }} then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when {{ materializer.monitor_finite('statistic') }} then abs(statistic) > 1.96 end as significant
     from compared
 )
 

@@ -61,20 +61,23 @@
 {%- set framed = pairs | rejectattr('feature.agg', 'equalto', 'count_distinct') | list -%}
 {%- set framed_windows = [] -%}
 {%- for p in framed %}{% if p.window not in framed_windows %}{% do framed_windows.append(p.window) %}{% endif %}{% endfor -%}
+{#- a filter or a feature (max of the time) may read the event time too: then the events carry it
+    under its own name beside _ts -#}
+{%- set reads_time = features | selectattr('filter') | list or features | selectattr('column', 'equalto', timestamp) | list -%}
 {%- set event_columns = [] -%}
-{%- for c in (columns or []) %}{% if c not in entity and c != timestamp %}{% do event_columns.append(c) %}{% endif %}{% endfor -%}
+{%- for c in (columns or []) %}{% if c not in entity and (c != timestamp or reads_time) %}{% do event_columns.append(c) %}{% endif %}{% endfor -%}
 with bounds as (
     select
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-        min(_ts) - {{ longest.interval }} as since,
-        max(_ts) as until
+        min(_ts) - {{ longest.interval }} as _since,
+        max(_ts) as _until
     from {{ points }}
     group by {{ keys }}
 ),
 
-events as (
+key_events as (
     select
 {%- for c in entity %}
         e.{{ c }},
@@ -88,12 +91,12 @@ events as (
     from {{ relation }} as e
     inner join bounds
         on {% for c in entity %}bounds.{{ c }} = e.{{ c }}{{ " and " if not loop.last }}{% endfor %}
-    where e.{{ timestamp }} >= bounds.since
-        and e.{{ timestamp }} <= bounds.until
+    where e.{{ timestamp }} >= bounds._since
+        and e.{{ timestamp }} <= bounds._until
 ),
 
 stacked as (
-    select * from events
+    select * from key_events
     union all
     select
 {%- for c in entity %}

@@ -78,6 +78,7 @@ observed as (
     ) as value (column_name, value)
     inner join fraud_model__reference as bins
         on bins.column_name = value.column_name
+        and value.value > cast('-Infinity' as double precision) and value.value < cast('Infinity' as double precision)
         and value.value >= bins.lower_bound
         and value.value < bins.upper_bound
     group by live.window_name, bins.column_name, bins.bin

@@ -4,7 +4,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '1 hour' >= mz_now()
 
@@ -15,7 +15,7 @@ with observed as (
         'amount' as column_name,
         cast(amount as double precision) as value
     from fraud_model__scored
-    where amount is not null
+    where cast(amount as double precision) > cast('-Infinity' as double precision) and cast(amount as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '1 hour' >= mz_now()
 
@@ -26,7 +26,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '24 hours' >= mz_now()
 
@@ -37,7 +37,7 @@ with observed as (
         'amount' as column_name,
         cast(amount as double precision) as value
     from fraud_model__scored
-    where amount is not null
+    where cast(amount as double precision) > cast('-Infinity' as double precision) and cast(amount as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '24 hours' >= mz_now()
 ),

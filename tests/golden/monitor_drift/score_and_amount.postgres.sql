@@ -4,7 +4,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
@@ -15,7 +15,7 @@ with observed as (
         'amount' as column_name,
         cast(amount as double precision) as value
     from fraud_model__scored
-    where amount is not null
+    where cast(amount as double precision) > cast('-Infinity' as double precision) and cast(amount as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
@@ -26,7 +26,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '24 hours'
 
@@ -37,7 +37,7 @@ with observed as (
         'amount' as column_name,
         cast(amount as double precision) as value
     from fraud_model__scored
-    where amount is not null
+    where cast(amount as double precision) > cast('-Infinity' as double precision) and cast(amount as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '24 hours'
 ),

@@ -67,17 +67,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -117,6 +117,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -182,7 +183,8 @@ drift_delta as (
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -211,17 +213,17 @@ drift_delta as (
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -261,6 +263,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -334,7 +337,8 @@ begin
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -363,17 +367,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -455,6 +459,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3

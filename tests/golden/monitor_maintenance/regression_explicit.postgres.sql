@@ -139,7 +139,8 @@ begin
             deduped.predicted_at,
             deduped.predicted_at as cohort_at,
             deduped.score,
-            deduped.score is not null as valid,
+            deduped.score is not null and deduped.score > cast('-Infinity' as double precision) and deduped.score < cast('Infinity' as double precision)
+                and (outcome.label is null or outcome.label > cast('-Infinity' as double precision) and outcome.label < cast('Infinity' as double precision)) as valid,
             outcome.label is not null as labelled,
             outcome.label,
             deduped.score as predicted,
@@ -254,7 +255,8 @@ begin
             deduped.predicted_at,
             deduped.predicted_at as cohort_at,
             deduped.score,
-            deduped.score is not null as valid,
+            deduped.score is not null and deduped.score > cast('-Infinity' as double precision) and deduped.score < cast('Infinity' as double precision)
+                and (outcome.label is null or outcome.label > cast('-Infinity' as double precision) and outcome.label < cast('Infinity' as double precision)) as valid,
             outcome.label is not null as labelled,
             outcome.label,
             deduped.score as predicted,

@@ -16,7 +16,7 @@ flagged as (
         scored.channel,
         spans.kind = 'cohort' and scored.valid as in_metrics,
         spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.valid as pending,
+        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
         spans.kind = 'cohort' and not scored.valid as invalid,
         scored.label,
         scored.predicted,

@@ -152,7 +152,7 @@ flagged as (
         coalesce(cast(live.channel as text), '(null)') as channel,
         live.kind = 'cohort' and live.valid as in_metrics,
         live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'pending' and live.score is not null and live.score >= 0 and live.score <= 1 as pending,
         live.kind = 'cohort' and not live.valid as invalid,
         live.label,
         live.predicted,

@@ -63,7 +63,11 @@ tail as materialized (
         s.predicted_at,
         s.cohort_at,
         s.score,
-        s.valid,
+        case
+            when s.labelled_at > (select materializer.clock())
+                then s.score is not null and s.score > cast('-Infinity' as double precision) and s.score < cast('Infinity' as double precision) and (at_t.label is null or at_t.label > cast('-Infinity' as double precision) and at_t.label < cast('Infinity' as double precision))
+            else s.valid
+        end as valid,
         case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
         case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
         s.predicted,
@@ -93,7 +97,11 @@ live as (
             s.predicted_at,
             s.cohort_at,
             s.score,
-            s.valid,
+            case
+                when s.labelled_at > (select materializer.clock())
+                    then s.score is not null and s.score > cast('-Infinity' as double precision) and s.score < cast('Infinity' as double precision) and (at_t.label is null or at_t.label > cast('-Infinity' as double precision) and at_t.label < cast('Infinity' as double precision))
+                else s.valid
+            end as valid,
             case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
             case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
             s.predicted,
@@ -134,7 +142,11 @@ live as (
             s.predicted_at,
             s.cohort_at,
             s.score,
-            s.valid,
+            case
+                when s.labelled_at > (select materializer.clock())
+                    then s.score is not null and s.score > cast('-Infinity' as double precision) and s.score < cast('Infinity' as double precision) and (at_t.label is null or at_t.label > cast('-Infinity' as double precision) and at_t.label < cast('Infinity' as double precision))
+                else s.valid
+            end as valid,
             case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
             case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
             s.predicted,

@@ -1,15 +1,15 @@
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(score as double precision) as score,
-        model_version,
-        channel,
-        amount
-    from predictions
-    where tx_id is not null
-        and mz_now() >= predicted_at
-    order by tx_id, predicted_at, score desc nulls last, model_version, channel, amount
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.score as double precision) as score,
+        p.model_version,
+        p.channel,
+        p.amount
+    from predictions as p
+    where p.tx_id is not null
+        and mz_now() >= p.predicted_at
+    order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel, p.amount
 ),
 
 labels as (
@@ -36,7 +36,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at + interval '168 hours' as cohort_at,
         deduped.score,
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+            and (labels.label is null or labels.label in (0, 1)) as valid,
         labels.label is not null as labelled,
         coalesce(labels.label, 0) as label,
         case when deduped.score >= 0.5 then 1 else 0 end as predicted,

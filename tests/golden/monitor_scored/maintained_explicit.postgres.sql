@@ -3,7 +3,11 @@ select
     s.predicted_at,
     s.cohort_at,
     s.score,
-    s.valid,
+    case
+        when s.labelled_at > (select materializer.clock())
+            then s.score is not null and s.score >= 0 and s.score <= 1 and (at_t.label is null or at_t.label in (0, 1))
+        else s.valid
+    end as valid,
     case when s.labelled_at > (select materializer.clock()) then at_t.label is not null else s.labelled end as labelled,
     case when s.labelled_at > (select materializer.clock()) then at_t.label else s.label end as label,
     s.predicted,

@@ -1,23 +1,23 @@
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(predicted_eta as double precision) as score,
-        model_version
-    from predictions
-    where tx_id is not null
-        and predicted_at <= (select materializer.clock())
-    order by tx_id, predicted_at, predicted_eta desc nulls last, model_version
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.predicted_eta as double precision) as score,
+        p.model_version
+    from predictions as p
+    where p.tx_id is not null
+        and p.predicted_at <= (select materializer.clock())
+    order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last, p.model_version
 ),
 
 labels as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        cast(actual_eta as double precision) as label
-    from chargebacks
-    where actual_eta is not null
-        and reported_at <= (select materializer.clock())
-    order by tx_id, reported_at desc, actual_eta desc
+    select distinct on (o.tx_id)
+        o.tx_id as prediction_id,
+        cast(o.actual_eta as double precision) as label
+    from chargebacks as o
+    where o.actual_eta is not null
+        and o.reported_at <= (select materializer.clock())
+    order by o.tx_id, o.reported_at desc, o.actual_eta desc
 ),
 
 final as (
@@ -26,7 +26,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at as cohort_at,
         deduped.score,
-        deduped.score is not null as valid,
+        deduped.score is not null and deduped.score > cast('-Infinity' as double precision) and deduped.score < cast('Infinity' as double precision)
+            and (labels.label is null or labels.label > cast('-Infinity' as double precision) and labels.label < cast('Infinity' as double precision)) as valid,
         labels.label is not null as labelled,
         labels.label,
         deduped.score as predicted,

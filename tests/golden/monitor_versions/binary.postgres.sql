@@ -82,8 +82,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then abs(statistic) > 1.96 end as significant
     from compared
 )
 

@@ -163,16 +163,16 @@ create table if not exists fraud_model__reference (
 
 create materialized view fraud_model__scored in cluster quickstart as
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(score as double precision) as score,
-        model_version,
-        channel
-    from predictions
-    where tx_id is not null
-        and mz_now() >= predicted_at
-    order by tx_id, predicted_at, score desc nulls last, model_version, channel
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.score as double precision) as score,
+        p.model_version,
+        p.channel
+    from predictions as p
+    where p.tx_id is not null
+        and mz_now() >= p.predicted_at
+    order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
 ),
 
 labels as (
@@ -199,7 +199,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at + interval '168 hours' as cohort_at,
         deduped.score,
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+            and (labels.label is null or labels.label in (0, 1)) as valid,
         labels.label is not null as labelled,
         coalesce(labels.label, 0) as label,
         case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -230,7 +231,7 @@ flagged as (
         scored.channel,
         spans.kind = 'cohort' and scored.valid as in_metrics,
         spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.valid as pending,
+        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
         spans.kind = 'cohort' and not scored.valid as invalid,
         scored.label,
         scored.predicted,
@@ -673,8 +674,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then abs(statistic) > 1.96 end as significant
     from compared
 )
 
@@ -687,7 +689,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '1 hour' >= mz_now()
 
@@ -698,7 +700,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and mz_now() >= predicted_at
         and predicted_at + interval '24 hours' >= mz_now()
 ),

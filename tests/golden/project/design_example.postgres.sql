@@ -18,6 +18,20 @@ create table if not exists transactions (
 
 create index if not exists transactions__cc_num_ts__idx on transactions (cc_num, ts);
 
+create index if not exists transactions__ts__idx on transactions (ts);
+
+alter table transactions
+    drop constraint if exists transactions__amount__finite,
+    add constraint transactions__amount__finite check (amount > '-Infinity' and amount < 'Infinity') not valid;
+
+alter table transactions
+    drop constraint if exists transactions__ts__event_time,
+    add constraint transactions__ts__event_time check (ts is not null) not valid;
+
+alter table transactions
+    drop constraint if exists transactions__ts__time_range,
+    add constraint transactions__ts__time_range check (ts >= '0001-01-01 00:00:00+00' and ts < '10000-01-01 00:00:00+00') not valid;
+
 create table if not exists predictions (
     tx_id text,
     predicted_at timestamptz,
@@ -27,6 +41,18 @@ create table if not exists predictions (
 );
 
 create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__event_time,
+    add constraint predictions__predicted_at__event_time check (predicted_at is not null) not valid;
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__time_range,
+    add constraint predictions__predicted_at__time_range check (predicted_at >= '0001-01-01 00:00:00+00' and predicted_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table predictions
+    drop constraint if exists predictions__score__finite,
+    add constraint predictions__score__finite check (score > '-Infinity' and score < 'Infinity') not valid;
 
 create view card_activity as
 with events as (
@@ -114,16 +140,16 @@ create table if not exists fraud_model__reference (
 
 create view fraud_model__scored as
 with deduped as (
-    select distinct on (tx_id)
-        tx_id as prediction_id,
-        predicted_at as predicted_at,
-        cast(score as double precision) as score,
-        model_version,
-        channel
-    from predictions
-    where tx_id is not null
-        and predicted_at <= (select materializer.clock())
-    order by tx_id, predicted_at, score desc nulls last, model_version, channel
+    select distinct on (p.tx_id)
+        p.tx_id as prediction_id,
+        p.predicted_at as predicted_at,
+        cast(p.score as double precision) as score,
+        p.model_version,
+        p.channel
+    from predictions as p
+    where p.tx_id is not null
+        and p.predicted_at <= (select materializer.clock())
+    order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
 ),
 
 labels as (
@@ -147,7 +173,8 @@ final as (
         deduped.predicted_at,
         deduped.predicted_at + interval '168 hours' as cohort_at,
         deduped.score,
-        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+        deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+            and (labels.label is null or labels.label in (0, 1)) as valid,
         labels.label is not null as labelled,
         coalesce(labels.label, 0) as label,
         case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -178,7 +205,7 @@ flagged as (
         scored.channel,
         spans.kind = 'cohort' and scored.valid as in_metrics,
         spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.valid as pending,
+        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
         spans.kind = 'cohort' and not scored.valid as invalid,
         scored.label,
         scored.predicted,
@@ -621,8 +648,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then abs(statistic) > 1.96 end as significant
     from compared
 )
 
@@ -635,7 +663,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '1 hour'
 
@@ -646,7 +674,7 @@ with observed as (
         'score' as column_name,
         cast(score as double precision) as value
     from fraud_model__scored
-    where score is not null
+    where cast(score as double precision) > cast('-Infinity' as double precision) and cast(score as double precision) < cast('Infinity' as double precision)
         and predicted_at <= (select materializer.clock())
         and predicted_at >= (select materializer.clock()) - interval '24 hours'
 ),

@@ -17,14 +17,37 @@ create table if not exists predictions (
 
 create index if not exists predictions__tx_id_predicted_at__idx on predictions (tx_id, predicted_at);
 
+alter table predictions
+    drop constraint if exists predictions__predicted_at__event_time,
+    add constraint predictions__predicted_at__event_time check (predicted_at is not null) not valid;
+
+alter table predictions
+    drop constraint if exists predictions__predicted_at__time_range,
+    add constraint predictions__predicted_at__time_range check (predicted_at >= '0001-01-01 00:00:00+00' and predicted_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table predictions
+    drop constraint if exists predictions__score__finite,
+    add constraint predictions__score__finite check (score > '-Infinity' and score < 'Infinity') not valid;
+
 create table if not exists chargebacks (
     tx_id text,
     reported_at timestamptz,
-    is_fraud integer,
-    constraint chargebacks__is_fraud__binary check (is_fraud in (0, 1))
+    is_fraud integer
 );
 
 create index if not exists chargebacks__tx_id_reported_at__idx on chargebacks (tx_id, reported_at);
+
+alter table chargebacks
+    drop constraint if exists chargebacks__reported_at__event_time,
+    add constraint chargebacks__reported_at__event_time check (reported_at is not null) not valid;
+
+alter table chargebacks
+    drop constraint if exists chargebacks__reported_at__time_range,
+    add constraint chargebacks__reported_at__time_range check (reported_at >= '0001-01-01 00:00:00+00' and reported_at < '10000-01-01 00:00:00+00') not valid;
+
+alter table chargebacks
+    drop constraint if exists chargebacks__is_fraud__binary,
+    add constraint chargebacks__is_fraud__binary check (is_fraud in (0, 1)) not valid;
 
 create table if not exists fraud_model__reference (
     column_name text,
@@ -102,17 +125,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -151,6 +174,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -215,7 +239,8 @@ drift_delta as (
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -243,17 +268,17 @@ drift_delta as (
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -292,6 +317,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -364,7 +390,8 @@ begin
             deduped.predicted_at,
             deduped.predicted_at + interval '168 hours' as cohort_at,
             deduped.score,
-            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1 as valid,
+            deduped.score is not null and deduped.score >= 0 and deduped.score <= 1
+                and (outcome.label is null or outcome.label in (0, 1)) as valid,
             outcome.label is not null as labelled,
             coalesce(outcome.label, 0) as label,
             case when deduped.score >= 0.5 then 1 else 0 end as predicted,
@@ -392,17 +419,17 @@ begin
             date_bin(interval '1 hour', case when kinds.kind = 'cohort' then changed.cohort_at else changed.predicted_at end, timestamptz '1970-01-01 00:00:00+00') as bucket_start,
             coalesce(cast(changed.model_version as text), '(null)') as model_version,
             coalesce(cast(changed.channel as text), '(null)') as channel,
-            case when kinds.kind = 'cohort' then coalesce(least(floor(changed.score * 100), 99), -1) else -1 end as bin,
+            case when kinds.kind = 'cohort' and changed.score is not null and changed.score >= 0 and changed.score <= 1 then least(floor(changed.score * 100), 99) else -1 end as bin,
             kinds.kind = 'cohort' and changed.valid as in_metrics,
             kinds.kind = 'cohort' and changed.valid and changed.labelled as labelled,
-            kinds.kind = 'pending' and changed.valid as pending,
+            kinds.kind = 'pending' and changed.score is not null and changed.score >= 0 and changed.score <= 1 as pending,
             kinds.kind = 'cohort' and not changed.valid as invalid,
             changed.label,
             changed.predicted,
             changed.score
         from changed
         cross join (values ('cohort'), ('pending')) as kinds (kind)
-        where kinds.kind = 'cohort' or changed.valid
+        where kinds.kind = 'cohort' or (changed.score is not null and changed.score >= 0 and changed.score <= 1)
     ),
 
     delta as (
@@ -483,6 +510,7 @@ drift_delta as (
         ) as observed (column_name, value)
         inner join fraud_model__reference as bins
             on bins.column_name = observed.column_name
+            and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
             and observed.value < bins.upper_bound
         group by 1, 2, 3
@@ -771,7 +799,7 @@ flagged as (
         coalesce(cast(live.channel as text), '(null)') as channel,
         live.kind = 'cohort' and live.valid as in_metrics,
         live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'pending' and live.score is not null and live.score >= 0 and live.score <= 1 as pending,
         live.kind = 'cohort' and not live.valid as invalid,
         live.label,
         live.predicted,
@@ -1088,7 +1116,7 @@ flagged as (
         coalesce(cast(live.channel as text), '(null)') as channel,
         live.kind = 'cohort' and live.valid as in_metrics,
         live.kind = 'cohort' and live.valid and live.labelled as labelled,
-        live.kind = 'pending' and live.valid as pending,
+        live.kind = 'pending' and live.score is not null and live.score >= 0 and live.score <= 1 as pending,
         live.kind = 'cohort' and not live.valid as invalid,
         live.label,
         live.predicted,
@@ -1352,8 +1380,9 @@ final as (
         value_a,
         value_b,
         value_a - value_b as difference,
-        statistic,
-        abs(statistic) > 1.96 as significant
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then statistic end as statistic,
+        -- null, never true, when the statistic is undefined (abs(NaN) > 1.96 would be true)
+        case when statistic > cast('-Infinity' as double precision) and statistic < cast('Infinity' as double precision) then abs(statistic) > 1.96 end as significant
     from compared
 )
 
@@ -1439,6 +1468,7 @@ observed as (
     ) as value (column_name, value)
     inner join fraud_model__reference as bins
         on bins.column_name = value.column_name
+        and value.value > cast('-Infinity' as double precision) and value.value < cast('Infinity' as double precision)
         and value.value >= bins.lower_bound
         and value.value < bins.upper_bound
     group by live.window_name, bins.column_name, bins.bin

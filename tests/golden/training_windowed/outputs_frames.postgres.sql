@@ -1,35 +1,37 @@
 with bounds as (
     select
         cc_num,
-        min(_ts) - interval '24 hours' as since,
-        max(_ts) as until
+        min(_ts) - interval '24 hours' as _since,
+        max(_ts) as _until
     from points
     group by cc_num
 ),
 
-events as (
+key_events as (
     select
         e.cc_num,
         e.ts as _ts,
         cast(null as bigint) as _row,
         1 as _event,
+        e.ts,
         e.amount,
         e.merchant,
         e.status
     from transactions as e
     inner join bounds
         on bounds.cc_num = e.cc_num
-    where e.ts >= bounds.since
-        and e.ts <= bounds.until
+    where e.ts >= bounds._since
+        and e.ts <= bounds._until
 ),
 
 stacked as (
-    select * from events
+    select * from key_events
     union all
     select
         cc_num,
         _ts,
         _row,
+        null,
         null,
         null,
         null,

@@ -1,4 +1,0 @@
-create table if not exists chargebacks (
-    tx_id text,
-    is_fraud integer
-)
