@@ -24,6 +24,7 @@ from materializer.project import Project
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/ from the macros.")
+    parser.addoption("--update-readme", action="store_true", help="Rewrite README.md's command outputs from a real run.")
 
 
 @pytest.fixture(scope="session")

@@ -325,6 +325,18 @@ def test_catalog_lists_everything_with_freshness(served, monkeypatch):
     assert doc == cli_doc
 
 
+
+def test_catalog_names_only_views_that_exist(cli_env, pg_conn):
+    """init's monitor has a version but no reference: its drift view is neither made nor listed."""
+    runner = CliRunner()
+    for args in (["init"], ["apply"]):
+        assert runner.invoke(cli, args).exit_code == 0
+    doc = json.loads(runner.invoke(cli, ["catalog", "--json"]).stdout)
+    views = doc["monitors"][0]["views"]
+    assert set(views) == {"scored", "metrics", "timeseries", "versions"}
+    existing = {r[0] for r in pg_conn.execute("select viewname from pg_views where schemaname = 'public'")}
+    assert set(views.values()) <= existing
+
 def test_health_readiness_and_prometheus_metrics(served):
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from materializer.definitions.spec import NUMERIC_TYPES, FeatureView, OutputFeature
+from materializer.definitions.spec import NUMERIC_TYPES, FeatureView, Monitor, OutputFeature
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -36,6 +36,13 @@ def output_type(view: FeatureView, out: OutputFeature) -> str | None:
             return "double precision"
         return "bigint" if base in ("smallint", "integer") else "numeric" if base in NUMERIC_TYPES else column_type
     return column_type  # min, max, latest
+
+
+def _view_kinds(monitor: Monitor) -> list[str]:
+    """The views ``apply`` creates for a monitor: versions only with a version column, drift only with
+    a reference."""
+    return ["scored", "metrics", "timeseries", *(["versions"] if monitor.version else []),
+            *(["drift"] if monitor.reference_relation else [])]
 
 
 def describe(project: "Project") -> dict[str, Any]:
@@ -84,7 +91,7 @@ def describe(project: "Project") -> dict[str, Any]:
                      "timestamp": m.outcomes.timestamp, "label": m.outcomes.value},
         "slices": [name for name, _ in m.slices],
         "drift_columns": ([m.predictions.value, *m.features] if m.reference_relation else []),
-        "views": {kind: m.view(kind) for kind in ("scored", "metrics", "timeseries", "versions", "drift")},
+        "views": {kind: m.view(kind) for kind in _view_kinds(m)},
     } for m in spec.monitors.values()]
     return {
         "project": spec.name,

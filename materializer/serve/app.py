@@ -99,15 +99,26 @@ def status_of(exc: MaterializerError) -> int:
     return 422  # InputError, PushError, ProjectError and other mistakes in the request
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body: 415 unless JSON, 413 over ``limit`` bytes, 422 when malformed."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def check_body_headers(content_type: str, declared: str | None, limit: int) -> None:
+    """415 unless the body is JSON; 413 when its declared length is over ``limit``."""
+    content_type = content_type.split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"send the body as JSON with Content-Type: application/json "
                                    f"(got {content_type or 'no Content-Type'})")
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise LimitExceeded(f"the body has {int(declared):,} bytes; the limit is {limit:,}")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"the body is not valid JSON: {exc}") from None
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body: 415 unless JSON, 413 over ``limit`` bytes, 422 when malformed."""
+    check_body_headers(request.headers.get("content-type", ""), request.headers.get("content-length"), limit)
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -115,10 +126,18 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise LimitExceeded(f"the body is over the limit of {limit:,} bytes")
         chunks.append(chunk)
-    try:
-        return orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"the body is not valid JSON: {exc}") from None
+    return parse_json(b"".join(chunks))
+
+
+def error_of(exc: Exception, where: str) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """(status, JSON body, headers) answering an exception raised while serving ``where``."""
+    if isinstance(exc, MaterializerError):
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("%s: %s", where, exc)
+        return status, {"status": status, "detail": str(exc)}, {"Retry-After": "1"} if status == 503 else None
+    log.error("%s failed", where, exc_info=exc)
+    return 500, {"status": 500, "detail": "internal error; the server log has the details"}, None
 
 
 def _only(params: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
@@ -135,12 +154,18 @@ def _only(params: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
 
 
 class Guard:
-    """Outermost layer: the bearer token, then per-route latency, status and error counts."""
+    """Outermost layer: the bearer token, then per-route latency, status and error counts.
 
-    def __init__(self, app: Any, token: str | None, telemetry: Any) -> None:
+    ``direct`` maps ``(method, path)`` of the hottest routes to plain ASGI handlers that skip the
+    framework's request objects and middleware (a quarter of the time of a lookup); every other
+    request goes through Starlette."""
+
+    def __init__(self, app: Any, token: str | None, telemetry: Any,
+                 direct: dict[tuple[str, str], Any] | None = None) -> None:
         self.app = app
         self.token = token.encode() if token else None
         self.telemetry = telemetry
+        self.direct = direct or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -160,6 +185,13 @@ class Guard:
                 status[0] = message["status"]
             await send(message)
 
+        direct = self.direct.get((scope["method"], scope["path"]))
+        if direct is not None:
+            try:
+                await direct(scope, receive, send_status)
+            finally:
+                self._count(scope, scope["method"], scope["path"], status[0], time.perf_counter() - started)
+            return
         try:
             await self.app(scope, receive, send_status)
         finally:
@@ -244,7 +276,39 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     # ------------------------------------------------------------ features
 
     async def get_online_features(request: Request) -> Response:
-        body = await read_json(request, settings.max_body_bytes)
+        return JSONResponse(await feast_lookup(await read_json(request, settings.max_body_bytes)))
+
+    async def feast_lookup_asgi(scope: dict, receive: Any, send: Any) -> None:
+        """``POST /get-online-features`` as a plain ASGI handler (the same answers as the route)."""
+        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+        try:
+            content_type = declared = None
+            for name, value in scope["headers"]:
+                if name == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif name == b"content-length":
+                    declared = value.decode("latin-1")
+            check_body_headers(content_type or "", declared, settings.max_body_bytes)
+            body = b""
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if len(body) > settings.max_body_bytes:
+                    raise LimitExceeded(f"the body is over the limit of {settings.max_body_bytes:,} bytes")
+                if not message.get("more_body"):
+                    break
+            status, doc = 200, await feast_lookup(parse_json(body))
+        except Exception as exc:  # noqa: BLE001 - every error becomes a JSON answer
+            status, doc, extra = error_of(exc, "POST /get-online-features")
+            headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+        out = orjson.dumps(doc, default=_json_default)
+        headers.append((b"content-length", str(len(out)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    async def feast_lookup(body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InputError("the body must be a JSON object with \"entities\" and \"features\" or "
                              "\"feature_service\"")
@@ -270,7 +334,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         plan = lookup.plan(features, service, full)
         count, checked = lookup.check_entities(plan, body["entities"])
         _, values = await lookup.read(pool(), plan, count, checked)
-        return JSONResponse(feast_response(plan, body["entities"], values))
+        return feast_response(plan, body["entities"], values)
 
     async def features_of_view(request: Request) -> Response:
         name = request.path_params["view"]
@@ -411,18 +475,12 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     # ------------------------------------------------------------ errors
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, MaterializerError):
-            status = status_of(exc)
-            headers = {"Retry-After": "1"} if status == 503 else None
-            if status >= 500:
-                log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return error_response(status, str(exc), headers)
         if isinstance(exc, HTTPException):
             detail = {404: f"no route {request.url.path}; see /docs", 405: f"{request.method} is not allowed on "
                       f"{request.url.path}; see /docs"}.get(exc.status_code, str(exc.detail))
             return error_response(exc.status_code, detail, dict(exc.headers or {}))
-        log.exception("%s %s failed", request.method, request.url.path)
-        return error_response(500, "internal error; the server log has the details")
+        status, doc, headers = error_of(exc, f"{request.method} {request.url.path}")
+        return JSONResponse(doc, status_code=status, headers=headers)
 
     routes = [
         Route("/get-online-features", get_online_features, methods=["POST"]),
@@ -446,6 +504,6 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     app.state.project = project
     app.state.settings = settings
     app.state.telemetry = telemetry
-    return Guard(app, settings.token, telemetry)
+    return Guard(app, settings.token, telemetry, direct={("POST", "/get-online-features"): feast_lookup_asgi})
 
 
