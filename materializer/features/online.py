@@ -111,27 +111,30 @@ def key_param(value: Any) -> str | None:
     return str(value)
 
 
-def statuses_for(view: FeatureView, row: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Values and statuses of a view's features from its row (None: the entity has no row)."""
-    values: dict[str, Any] = {}
-    statuses: dict[str, str] = {}
-    outputs = view.output_features
-    if row is None:
-        for out in outputs:
-            if out.is_count:
-                values[out.name], statuses[out.name] = 0, PRESENT
-            else:
-                values[out.name], statuses[out.name] = None, NOT_FOUND
-        return values, statuses
-    if view.max_age is not None and not row.get("_within_max_age"):
-        return {o.name: None for o in outputs}, {o.name: OUTSIDE_MAX_AGE for o in outputs}
-    for out in outputs:
-        value = row.get(out.name)
-        if value is None:
-            values[out.name], statuses[out.name] = None, NULL_VALUE
-        else:
-            values[out.name], statuses[out.name] = _plain(value), PRESENT
-    return values, statuses
+class RowReader:
+    """Values and statuses of chosen features of a view from the rows of its lookup (tuples, read by
+    column position: the one reading of the status rules, for the Python API and the server).
+
+    ``read(None)`` answers an entity that has no row: counts are 0 (``PRESENT``), the rest null
+    (``NOT_FOUND``); a latest value past ``max_age`` is null (``OUTSIDE_MAX_AGE``); another null is
+    ``NULL_VALUE``. Values come back as the database driver gives them."""
+
+    def __init__(self, view: FeatureView, names: list[str], features: list[str] | None = None) -> None:
+        outputs = {o.name: o for o in view.output_features}
+        chosen = features if features is not None else list(outputs)
+        self.features = chosen
+        self.event = names.index("_event_ts")
+        self.within = names.index("_within_max_age") if view.max_age is not None else None
+        self.columns = [names.index(f) for f in chosen]
+        self.absent = [(0, PRESENT) if outputs[f].is_count else (None, NOT_FOUND) for f in chosen]
+        self.outside = [(None, OUTSIDE_MAX_AGE)] * len(chosen)
+
+    def read(self, row: tuple[Any, ...] | None) -> list[tuple[Any, str]]:
+        if row is None:
+            return self.absent
+        if self.within is not None and not row[self.within]:
+            return self.outside
+        return [(None, NULL_VALUE) if row[i] is None else (row[i], PRESENT) for i in self.columns]
 
 
 def online_features(
@@ -166,21 +169,25 @@ def online_features(
     names = project._cache.get(names_key)
     if names is None:
         names = project._cache[names_key] = [d.name for d in cur.description or []]
-    record = dict(zip(names, rows[0])) if rows else {}
+    reader_key = ("reader", view.name, sql)
+    reader = project._cache.get(reader_key)
+    if reader is None:
+        reader = project._cache[reader_key] = RowReader(view, names)
+    first = rows[0] if rows else None
     if db.engine.supports_as_of:
-        clock_value = record.get("_as_of")
-        row = record if record.get("_event_ts") is not None else None
+        clock_value = first[0]
+        row = first if first[reader.event] is not None else None
     else:
         clock_value = datetime.now(timezone.utc)
-        row = record or None
-    values, statuses = statuses_for(view, row)
+        row = first
+    answers = reader.read(row)
     return OnlineResult(
         view=view.name,
         entity=dict(keys),
-        features=values,
-        statuses=statuses,
+        features={f: _plain(v) for f, (v, _) in zip(reader.features, answers)},
+        statuses={f: s for f, (_, s) in zip(reader.features, answers)},
         as_of=clock_value,
-        event_timestamp=row.get("_event_ts") if row else None,
+        event_timestamp=row[reader.event] if row else None,
     )
 
 
@@ -219,13 +226,11 @@ def batch_params(view: FeatureView, engine_name: str, keys: list[tuple[Any, ...]
     return [value for column in columns for value in column]
 
 
-def rows_by_key(view: FeatureView, names: list[str], rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict]:
+def rows_by_key(view: FeatureView, names: list[str], rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple]:
     """The rows of a batch lookup by key tuple; the all-null row of a clocked query is left out."""
     positions = [names.index(k) for k in view.entity]
     event = names.index("_event_ts")
-    out: dict[tuple[Any, ...], dict] = {}
-    for row in rows:
-        if row[event] is None:
-            continue
-        out[tuple(row[p] for p in positions)] = dict(zip(names, row))
-    return out
+    if len(positions) == 1:
+        p = positions[0]
+        return {(row[p],): row for row in rows if row[event] is not None}
+    return {tuple(row[p] for p in positions): row for row in rows if row[event] is not None}

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.types.numeric import FloatLoader
 
 from materializer.db.connection import describe_dsn, server_message, translate_error
 from materializer.engines import Engine
@@ -69,6 +70,8 @@ class ConnectionPool:
         try:
             conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
                                                          connect_timeout=max(1, int(self.connect_timeout)))
+            # numeric values become JSON numbers anyway: load them as floats in C, not as Decimals
+            conn.adapters.register_loader("numeric", FloatLoader)
             for statement in self.engine.session_setup(self.cluster):
                 await conn.execute(statement)
             if self.statement_timeout and self.engine.name == "postgres":

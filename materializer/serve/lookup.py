@@ -33,8 +33,8 @@ from materializer.features.online import (
     batch_lookup_sql,
     batch_params,
     key_param,
+    RowReader,
     rows_by_key,
-    statuses_for,
 )
 from materializer.features.refs import expand_features
 
@@ -94,6 +94,7 @@ class OnlineLookup:
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._sql: dict[tuple[str, int], str] = {}
         self._columns: dict[str, list[str]] = {}
+        self._readers: dict[tuple[Any, ...], RowReader] = {}
 
     # ------------------------------------------------------------------ planning
 
@@ -267,21 +268,23 @@ class OnlineLookup:
         found = rows_by_key(view, names, rows)
         clock = rows[0][0] if self.clock is not None and rows else datetime.now(timezone.utc)
         wanted = read.features
+        reader_key = (sql, tuple(f for f, _ in wanted))
+        reader = self._readers.get(reader_key)
+        if reader is None:
+            reader = self._readers[reader_key] = RowReader(view, names, [f for f, _ in wanted])
+        event = reader.event
         columns: list[list[tuple[Any, str, str]]] = [[] for _ in wanted]
-        answers: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, str], str]] = {}
+        answers: dict[tuple[Any, ...], list[tuple[Any, str, str]]] = {}
         for key in keys:
             answer = answers.get(key)
             if answer is None:
                 row = found.get(key)
-                values, statuses = statuses_for(view, row)
-                answer = answers[key] = (values, statuses, feast_time(row["_event_ts"]) if row else EPOCH)
-            values, statuses, event = answer
-            for i, (feature, _) in enumerate(wanted):
-                status = statuses[feature]
-                columns[i].append((json_value(values[feature]), status,
-                                   EPOCH if status == NOT_FOUND else event))
-        for i, (_, name) in enumerate(wanted):
-            out[name] = columns[i]
+                when = feast_time(row[event]) if row is not None else EPOCH
+                answer = answers[key] = [(v, s, EPOCH if s == NOT_FOUND else when) for v, s in reader.read(row)]
+            for column, item in zip(columns, answer):
+                column.append(item)
+        for column, (_, name) in zip(columns, wanted):
+            out[name] = column
         return clock
 
     async def _read_on_demand(self, conn: "psycopg.AsyncConnection", od: OnDemandView, read: ViewRead, count: int,
