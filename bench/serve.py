@@ -122,6 +122,12 @@ done = function(summary, latency, requests)
 end
 """
 
+HEALTH_LUA = WRK_LUA.split("request = function()")[0] + """
+request = function()
+  return wrk.format("GET", "/healthz")
+end
+done = """ + WRK_LUA.split("done = ", 1)[1]
+
 FEAST_YAML = """\
 project: bench
 registry: data/registry.db
@@ -546,6 +552,8 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
     out["data"] = load(conn, args.events, args.entities)
     lua = root / "post.lua"
     lua.write_text(WRK_LUA)
+    health = root / "health.lua"
+    health.write_text(HEALTH_LUA)
     env = {**os.environ, "MATERIALIZER_DSN": uri, "FEAST_USAGE": "False"}
     at = conn.execute("select now()").fetchone()[0]
 
@@ -598,6 +606,14 @@ def run(args: argparse.Namespace, root: Path, uri: str) -> int:
                           f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  cpu {r['server_cpu_cores']}",
                           file=sys.stderr)
                     harness.write_results(args.out, out)
+            if name == "materializer serve (1 worker)":
+                # the floor of this HTTP path: GET /healthz (no database, a two-key JSON body)
+                for c in (1, 8):
+                    r = wrk(server, health, c, 1, args.duration, args.warmup, args.entities)
+                    r["system"] = "materializer serve (1 worker): GET /healthz, the HTTP floor"
+                    results.append(r)
+                    print(f"{r['system']:45} c={c:<3} {r['req_s']:>9,.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+                          f"p99 {r['p99_ms']:7.2f} ms", file=sys.stderr)
             kind = "feast" if name.startswith("feast") else "materializer"
             if f"freshness_{kind}" not in out:
                 out[f"freshness_{kind}"] = push_to_visible(server, kind, args.pushes)
