@@ -68,6 +68,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded PostgreSQL (data in .materializer/pgdata).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+dashboards_app = typer.Typer(help="Dashboards generated from the project file (Grafana provisioning).",
+                             no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
 
 
 class _State:
@@ -612,6 +615,36 @@ def _age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+@dashboards_app.command("grafana")
+def dashboards_grafana(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (created if missing); "
+                                                          "docker-compose.yml mounts ./grafana.")],
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="postgres, materialize or risingwave "
+                                                                         "(default: the project's).")] = None,
+    dsn: Annotated[Optional[str], typer.Option("--dsn", help="The database as Grafana reaches it, without a "
+                                               "password (default: the engine's service in docker-compose.yml).",
+                                               show_default=False)] = None,
+) -> None:
+    """Write Grafana provisioning: a datasource, a dashboard per monitor and one for feature freshness.
+
+    Example: materializer dashboards grafana --out grafana --engine materialize
+    """
+    from materializer.monitoring.grafana import PASSWORD_ENV, provisioning, write
+
+    prov = provisioning(_load().spec, engine, dsn)
+    written, removed = write(prov, out)
+    panels = {f"dashboards/{prov.folder}/{d.file}": len(d.panels) for d in prov.dashboards}
+    ds = prov.datasource
+    for path in written:
+        relative = path.relative_to(out).as_posix()
+        note = (f" ({prov.engine} at {ds.url}/{ds.database} as {ds.user}; password from {PASSWORD_ENV})"
+                if relative.startswith("datasources/") else
+                f" ({panels[relative]} panels)" if relative in panels else "")
+        err_console.print(f"wrote {path}{note}", markup=False, highlight=False)
+    for path in removed:
+        err_console.print(f"removed {path} (its monitor is gone)", markup=False, highlight=False)
 
 
 @app.command()

@@ -9,7 +9,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "data" / "compose-spec.schema.json"
+# beside the project (../shared), or beside the folder of its git worktrees
+SCHEMA = next((p / "shared" / "data" / "compose-spec.schema.json" for p in ROOT.parents
+               if (p / "shared" / "data" / "compose-spec.schema.json").exists()),
+              ROOT.parent / "shared" / "data" / "compose-spec.schema.json")
 
 
 def test_top_level_layout():
