@@ -469,6 +469,7 @@ def write(prov: Provisioning, out: Path) -> tuple[list[Path], list[Path]]:
             path.write_text(text, encoding="utf-8")
             written.append(path)
         folder = out / "dashboards" / prov.folder
+        folder.mkdir(parents=True, exist_ok=True)  # the provider reads it, even with no dashboard yet
         for path in sorted(folder.glob("*.json")):
             if str(path.relative_to(out).as_posix()) in files:
                 continue
