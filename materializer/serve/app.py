@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("materializer.serve")
 
 OPEN_PATHS = ("/healthz", "/readyz")
+COOKIE = b"materializer_token"
 IGNORED_FEAST_KEYS = ("include_feature_view_version_metadata", "allow_registry_cache", "transform_on_write")
 
 
@@ -175,6 +176,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         if self.token is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
+            if await self._sign_in(scope, receive, send):
+                return
             response = error_response(401, "missing or wrong bearer token; send Authorization: Bearer <token>",
                                       {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
@@ -203,11 +206,36 @@ class Guard:
                         time.perf_counter() - started)
 
     def _authorized(self, scope: dict) -> bool:
+        """The bearer token in the Authorization header, or in the cookie the dashboard's sign-in sets
+        (a browser cannot add a header to a page it navigates to, nor to an EventSource)."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, given = value.partition(b" ")
                 return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+            if name == b"cookie":
+                for part in value.split(b";"):
+                    key, _, given = part.strip().partition(b"=")
+                    if key == COOKIE and hmac.compare_digest(given, self.token):
+                        return True
         return False
+
+    async def _sign_in(self, scope: dict, receive: Any, send: Any) -> bool:
+        """``/dashboard...?token=T``: with the right token, set the cookie and send the browser to the same
+        page without the token in its address. True when it answered."""
+        if not scope["path"].startswith("/dashboard"):
+            return False
+        from urllib.parse import parse_qsl, urlencode
+
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = [v for k, v in query if k == "token"]
+        if len(given) != 1 or not hmac.compare_digest(given[0].encode(), self.token):
+            return False
+        rest = urlencode([(k, v) for k, v in query if k != "token"])
+        location = scope["path"] + (f"?{rest}" if rest else "")
+        response = Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
+        response.set_cookie(COOKIE.decode(), self.token.decode(), httponly=True, samesite="strict", path="/")
+        await response(scope, receive, send)
+        return True
 
     def _count(self, scope: dict, method: str, route: str, status: int, seconds: float) -> None:
         t = self.telemetry

@@ -42,7 +42,7 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { text-align: right; padding: .25rem .5rem; border-bottom: 1px solid var(--line); }
 th:first-child, td:first-child { text-align: left; }
 th { font-size: .8rem; color: var(--muted); font-weight: 600; }
-.badge { padding: .05rem .4rem; border-radius: .8rem; font-size: .8rem; }
+.badge { padding: .05rem .4rem; border-radius: .8rem; font-size: .8rem; white-space: nowrap; }
 .badge.yes { background: #fadbd8; color: var(--bad); } .badge.no { background: #eaeded; color: var(--muted); }
 .badge.ok { background: #d5f5e3; color: var(--good); }
 svg { width: 100%; height: auto; display: block; overflow: visible; }
@@ -83,7 +83,7 @@ function chart(el, series, opts) {
   // series: [{name, color, points: [[iso, value], ...]}]; a null value breaks the line. Drawn at the
   // element's own width, so the text keeps its size on a laptop and on a wall monitor.
   const fs = parseFloat(getComputedStyle(document.documentElement).fontSize);
-  const W = Math.max(280, el.clientWidth || 640), H = opts.height || Math.round(W * 0.32), L = 4.2 * fs, R = 12, T = 10, B = 2 * fs;
+  const W = Math.max(280, el.clientWidth || 640), H = opts.height || Math.round(Math.min(W * 0.32, window.innerHeight * 0.45)), L = 4.2 * fs, R = 12, T = 10, B = 2 * fs;
   const all = series.flatMap(s => s.points.filter(p => p[1] !== null && p[1] !== undefined));
   if (!all.length) { el.innerHTML = `<p class="empty">no ${esc(opts.what || "data")} in this period yet</p>`; return; }
   const xs = all.map(p => Date.parse(p[0])), ys = all.map(p => p[1]);
