@@ -59,6 +59,8 @@ from materializer.project import Project
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/ from the macros.")
     parser.addoption("--update-readme", action="store_true", help="Rewrite README.md's command outputs from a real run.")
+    parser.addoption("--update-screenshot", action="store_true",
+                     help="Write tests/screenshots/dashboard.png (the README's picture) from the browser test.")
 
 
 #: The session's server is thrown away after the tests: nothing in it has to survive a crash of the

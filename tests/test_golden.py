@@ -177,6 +177,9 @@ CASES.update({
             "outcomes": {**MAINTAINED_OUTCOMES, "label": "actual_eta"}, "task": "regression",
             "label_policy": "explicit", "maturity": None, "threshold": 0.5, "bucket": HOURLY, "slices": SLICES[:1]},
     },
+    "monitor_pairs_above": {
+        "by_bucket": {"group_by": ["bucket_start", "slice", "slice_value"]},
+    },
     "monitor_rollup": {
         "binary_by_window": {"group_by": ["window_name", "slice", "slice_value"], "task": "binary_classification",
                              "label_policy": "explicit", "cost_fp": 5, "cost_fn": 120},

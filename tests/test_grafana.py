@@ -130,7 +130,7 @@ SERIES = {"Accuracy per model version": ["metric", "accuracy"], "ROC AUC per mod
           "Events per interval": ["transactions"]}
 TABLES = {"Versions compared ($window)": ["metric", "version_a", "version_b", "n_a", "n_b", "value_a", "value_b",
                                           "difference", "statistic", "significant"],
-          "Drift against the reference ($window)": ["column_name", "n", "psi", "js", "ks"],
+          "Drift against the reference ($window)": ["column_name", "n", "psi", "js", "ks", "drifted"],
           "Newest event per feature view": ["feature_view", "source", "newest_event", "age_seconds",
                                             "stale_after_seconds", "status"],
           "Age of the newest event": ["feature_view", "source", "newest_event", "age_seconds",
@@ -251,8 +251,8 @@ def test_panels_agree_with_the_monitor_reads(applied, conn):
                                                          c["significant"]) for c in compared]
     assert [r[6] for r in table] == pytest.approx([c["value_b"] for c in compared], rel=1e-12)
     drift = applied.drift("fraud_model", "7d", as_of=t)
-    assert drift and [(r[0], r[1]) for r in run("Drift against the reference ($window)")] == [
-        (c["column_name"], c["n"]) for c in drift]
+    assert drift and [(r[0], r[1], r[5]) for r in run("Drift against the reference ($window)")] == [
+        (c["column_name"], c["n"], c["psi"] > 0.2) for c in drift]
 
     from materializer.features.catalog import catalog
 

@@ -379,6 +379,17 @@ def test_bearer_token(served):
         good = {"authorization": "Bearer s3cret", "content-type": "application/json"}
         assert post(client, lookup, headers=good).status_code == 200
         assert client.get("/catalog", headers=good).status_code == 200
+        # a browser signs in once: the token in the dashboard's address becomes a cookie
+        assert client.get("/dashboard", params={"token": "nope"}).status_code == 401
+        signed = client.get("/dashboard", params={"token": "s3cret", "window": "1d"}, follow_redirects=False)
+        assert signed.status_code == 303 and signed.headers["location"] == "/dashboard?window=1d"
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith("materializer_token=s3cret") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        client.cookies.set("materializer_token", "s3cret")
+        assert client.get("/catalog").status_code == 200 and client.get("/dashboard").status_code == 200
+        client.cookies.clear()
+        client.cookies.set("materializer_token", "guess")
+        assert client.get("/catalog").status_code == 401
     with client_for(project, dsn) as client:  # auth off: everything open
         assert post(client, lookup).status_code == 200
 

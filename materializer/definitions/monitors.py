@@ -11,7 +11,7 @@ from materializer.definitions.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, 
 from materializer.errors import did_you_mean
 
 MONITOR_KEYS = ("task", "predictions", "outcomes", "threshold", "maturity", "label_policy", "windows", "bucket",
-                "costs", "reference", "features", "description")
+                "costs", "reference", "features", "drift_threshold", "description")
 PREDICTION_KEYS = ("source", "id", "timestamp", "score", "version", "segments")
 OUTCOME_KEYS = ("source", "id", "timestamp", "label")
 REFERENCE_KEYS = ("relation", "column")
@@ -140,6 +140,12 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             p.add(f"{path}.maturity", "implicit_negative needs `maturity:`, how long a label may take to arrive "
                                       "(for example 7d)")
 
+        drift_threshold = body.get("drift_threshold", 0.2)
+        if isinstance(drift_threshold, bool) or not isinstance(drift_threshold, (int, float)) \
+                or not 0 < drift_threshold < 100:
+            p.add(f"{path}.drift_threshold", f"{drift_threshold!r} is not a PSI threshold; use a positive number such "
+                                             "as 0.2 (0.1: a moderate shift, 0.25: a large one)")
+            drift_threshold = 0.2
         threshold = body.get("threshold", 0.5)
         if task == "regression" and "threshold" in body:
             p.add(f"{path}.threshold", "a threshold applies to binary_classification only; remove it")
@@ -220,6 +226,7 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
         out[name] = Monitor(
             name=name, task=task, predictions=preds, outcomes=outs, windows=tuple(windows), bucket=bucket,
             label_policy=policy, maturity=maturity, threshold=float(threshold), version=version,
+            drift_threshold=float(drift_threshold),
             segments=tuple(segments_raw or []), cost_fp=cost_fp, cost_fn=cost_fn,
             reference_relation=ref_rel, reference_column=ref_col, features=tuple(features),
         )

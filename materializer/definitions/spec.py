@@ -152,6 +152,8 @@ class Monitor:
     label_policy: str = "explicit"
     maturity: Duration | None = None
     threshold: float = 0.5
+    #: the PSI above which a column's drift is flagged (dashboards)
+    drift_threshold: float = 0.2
     version: str | None = None
     segments: tuple[str, ...] = ()
     cost_fp: float | None = None

@@ -90,6 +90,7 @@ def describe(project: "Project") -> dict[str, Any]:
         "outcomes": {"source": m.outcomes.source.name, "id": m.outcomes.id,
                      "timestamp": m.outcomes.timestamp, "label": m.outcomes.value},
         "slices": [name for name, _ in m.slices],
+        "drift_threshold": m.drift_threshold,
         "drift_columns": ([m.predictions.value, *m.features] if m.reference_relation else []),
         "views": {kind: m.view(kind) for kind in _view_kinds(m)},
     } for m in spec.monitors.values()]

@@ -65,8 +65,9 @@ COMPOSE_DSNS = {
     "materialize": "postgresql://materialize@materialize:6875/materialize",
     "risingwave": "postgresql://root@risingwave:4566/dev",
 }
-#: Drift thresholds (warning, alert): PSI's usual 0.1 / 0.25; 0.1 / 0.2 for the JS distance and KS.
-DRIFT_THRESHOLDS = {"psi": (0.1, 0.25), "js": (0.1, 0.2), "ks": (0.1, 0.2)}
+#: Colors of the JS distance and KS cells (orange from, red from); psi's come from the monitor's
+#: ``drift_threshold`` (red over it, orange from half of it).
+DRIFT_COLORS = {"js": (0.1, 0.2), "ks": (0.1, 0.2)}
 #: How often the dashboards refresh.
 REFRESH = "30s"
 FRESHNESS = "feature-freshness"
@@ -347,15 +348,19 @@ def _table_panels(m: Monitor, d: PanelDialect, ds: Datasource) -> list[dict[str,
             "`mae`); `significant` means |statistic| > 1.96.", ds, versions_table(m, d),
             [significant, *(_override(c, decimals=4) for c in ("value_a", "value_b", "difference", "statistic"))]))
     if m.reference_relation:
+        limits = {"psi": (m.drift_threshold / 2, m.drift_threshold), **DRIFT_COLORS}
         overrides = [_override(column, decimals=4, custom__cellOptions={"type": "color-background"},
                                color={"mode": "thresholds"},
                                thresholds=_thresholds((None, "green"), (warn, "orange"), (alert, "red")))
-                     for column, (warn, alert) in DRIFT_THRESHOLDS.items()]
-        limits = ", ".join(f"{c} {w} / {a}" for c, (w, a) in DRIFT_THRESHOLDS.items())
+                     for column, (warn, alert) in limits.items()]
+        overrides.append(_override("drifted", custom__cellOptions={"type": "color-text"},
+                                   mappings=_mapping({"true": ("yes", "red"), "false": ("no", "green")}, "n/a")))
+        colors = ", ".join(f"{c} {w:g} / {a:g}" for c, (w, a) in limits.items())
         panels.append(_table(
             "Drift against the reference ($window)", f"`{m.view('drift')}` in the window `$window`: the score and "
-            f"the watched features against the stored reference bins (`materializer reference {m.name}`); orange / "
-            f"red from {limits}. Read `n` beside them: on small windows psi is noisy.", ds, drift_table(m, d),
+            f"the watched features against the stored reference bins (`materializer reference {m.name}`); "
+            f"`drifted` when psi is over the monitor's `drift_threshold` ({m.drift_threshold:g}); cells orange / "
+            f"red from {colors}. Read `n` beside them: on small windows psi is noisy.", ds, drift_table(m, d),
             overrides))
     return panels
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("materializer.serve")
 
 OPEN_PATHS = ("/healthz", "/readyz")
+COOKIE = b"materializer_token"
 IGNORED_FEAST_KEYS = ("include_feature_view_version_metadata", "allow_registry_cache", "transform_on_write")
 
 
@@ -62,6 +63,9 @@ class ServeSettings:
     freshness_ttl: float = 5.0
     #: Pin the clock of every answer (PostgreSQL only): serve the state of a past moment.
     as_of: str | None = None
+    #: Seconds between two readings of a streamed monitor, and between two heartbeats.
+    stream_interval: float = 2.0
+    stream_heartbeat: float = 15.0
 
 
 class JSONResponse(Response):
@@ -172,6 +176,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         if self.token is not None and scope["path"] not in OPEN_PATHS and not self._authorized(scope):
+            if await self._sign_in(scope, receive, send):
+                return
             response = error_response(401, "missing or wrong bearer token; send Authorization: Bearer <token>",
                                       {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
@@ -200,11 +206,36 @@ class Guard:
                         time.perf_counter() - started)
 
     def _authorized(self, scope: dict) -> bool:
+        """The bearer token in the Authorization header, or in the cookie the dashboard's sign-in sets
+        (a browser cannot add a header to a page it navigates to, nor to an EventSource)."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, given = value.partition(b" ")
                 return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+            if name == b"cookie":
+                for part in value.split(b";"):
+                    key, _, given = part.strip().partition(b"=")
+                    if key == COOKIE and hmac.compare_digest(given, self.token):
+                        return True
         return False
+
+    async def _sign_in(self, scope: dict, receive: Any, send: Any) -> bool:
+        """``/dashboard...?token=T``: with the right token, set the cookie and send the browser to the same
+        page without the token in its address. True when it answered."""
+        if not scope["path"].startswith("/dashboard"):
+            return False
+        from urllib.parse import parse_qsl, urlencode
+
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = [v for k, v in query if k == "token"]
+        if len(given) != 1 or not hmac.compare_digest(given[0].encode(), self.token):
+            return False
+        rest = urlencode([(k, v) for k, v in query if k != "token"])
+        location = scope["path"] + (f"?{rest}" if rest else "")
+        response = Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
+        response.set_cookie(COOKIE.decode(), self.token.decode(), httponly=True, samesite="strict", path="/")
+        await response(scope, receive, send)
+        return True
 
     def _count(self, scope: dict, method: str, route: str, status: int, seconds: float) -> None:
         t = self.telemetry
@@ -225,7 +256,9 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     from materializer.serve.database import ConnectionPool
     from materializer.serve.lookup import OnlineLookup, feast_response
     from materializer.serve.monitors import MonitorReader, monitor_list
+    from materializer.serve.dashboard import page as dashboard_page
     from materializer.serve.openapi import docs_page, openapi_schema
+    from materializer.serve.stream import StreamHub
     from materializer.serve.telemetry import CONTENT_TYPE, Telemetry
 
     settings = settings or ServeSettings()
@@ -252,10 +285,13 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         state["pool"] = ConnectionPool(dsn, engine, project.spec.cluster, size=settings.pool_size,
                                        statement_timeout=settings.statement_timeout, as_of=pinned)
         state["monitors"] = MonitorReader(project, dsn)
+        state["hub"] = StreamHub(state["monitors"], interval=settings.stream_interval,
+                                 heartbeat=settings.stream_heartbeat, as_of=pinned)
         log.info("serving project %s (%s) from %s", project.name, project.engine, where)
         try:
             yield
         finally:
+            await state["hub"].close()
             await state["pool"].close()
             state["monitors"].close()
 
@@ -443,6 +479,37 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         return JSONResponse(await state["monitors"].run(
             lambda p: drift_doc(p, name, window=q.get("window"), as_of=q.get("as_of") or pinned)))
 
+    def monitor_window(request: Request, name: str) -> str | None:
+        window = request.query_params.get("window")
+        windows = [w.text for w in project.spec.monitors[name].windows]
+        if window is not None and window not in windows:
+            raise InputError(f"monitor {name} has no window {window!r}; its windows: {', '.join(windows)}")
+        return window
+
+    async def monitor_stream(request: Request) -> Any:
+        from materializer.serve.stream import EventStreamResponse
+
+        name = monitor_name(request)
+        _only(request.query_params, ("window",), f"/monitors/{name}/stream")
+        window = monitor_window(request, name)
+        return EventStreamResponse(state["hub"], name, window, request.headers.get("last-event-id"))
+
+    async def dashboard(request: Request) -> Response:
+        monitors = list(project.spec.monitors)
+        if "monitor" in request.path_params:
+            from materializer.monitoring.metrics import get_monitor
+
+            name = get_monitor(project, request.path_params["monitor"]).name
+        elif monitors:
+            name = monitors[0]
+        else:
+            return HTMLResponse("<!doctype html><title>materializer</title><p>This project has no monitors: add one "
+                                "under <code>monitors:</code> in materializer.yml to see its dashboard here.</p>")
+        _only(request.query_params, ("window",), "/dashboard")
+        window = monitor_window(request, name)
+        doc = await state["hub"].first(name, window)
+        return HTMLResponse(dashboard_page(project.name, monitors, doc))
+
     # ------------------------------------------------------------ operations
 
     async def healthz(request: Request) -> Response:
@@ -464,6 +531,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         p = pool()
         telemetry.connections_in_use.set(p.in_use)
         telemetry.connections_open.set(p._open)
+        telemetry.stream_clients.set(state["hub"].clients)
         return Response(telemetry.exposition(now, views), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:
@@ -493,6 +561,9 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         Route("/monitors/{name}/timeseries", monitor_timeseries, methods=["GET"]),
         Route("/monitors/{name}/versions", monitor_versions, methods=["GET"]),
         Route("/monitors/{name}/drift", monitor_drift, methods=["GET"]),
+        Route("/monitors/{name}/stream", monitor_stream, methods=["GET"]),
+        Route("/dashboard", dashboard, methods=["GET"]),
+        Route("/dashboard/{monitor}", dashboard, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

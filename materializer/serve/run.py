@@ -47,25 +47,43 @@ def from_environment() -> Any:
     return create_app(project, ServeSettings(**config["settings"]), dsn=config["dsn"])
 
 
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, ending the event streams as soon as it is told to stop: uvicorn waits for
+        open responses before it shuts down, and a stream never ends by itself."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            from materializer.serve.stream import shutdown_streams
+
+            shutdown_streams()
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
 def serve(project_file: Path, dsn: str, host: str, port: int, workers: int, settings: Any,
           log_level: str = "info", access_log: bool = False) -> None:
     """Run the server until interrupted."""
     import uvicorn
 
     options = dict(host=host, port=port, log_level=log_level, access_log=access_log, proxy_headers=False,
-                   server_header=False, **_fast_options())
+                   server_header=False, timeout_graceful_shutdown=5, **_fast_options())
     if workers <= 1:
         from materializer.project import Project
         from materializer.serve.app import create_app
 
         project = Project.load(project_file, dsn=dsn)
-        uvicorn.run(create_app(project, settings, dsn=dsn), **options)
+        config = uvicorn.Config(create_app(project, settings, dsn=dsn), **options)
+        _server_class()(config).run()
         return
     metrics_dir = tempfile.mkdtemp(prefix="materializer-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[ENV] = json.dumps({"project": str(project_file.resolve()), "dsn": dsn,
                                   "settings": dataclasses.asdict(settings)})
     try:
+        # worker processes make uvicorn's own server: their open streams end at the graceful timeout
         uvicorn.run("materializer.serve.run:from_environment", factory=True, workers=workers, **options)
     finally:
         os.environ.pop(ENV, None)

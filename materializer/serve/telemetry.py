@@ -45,6 +45,8 @@ class Telemetry:
                                         "Database connections serving a request now.", registry=reg, **gauge_mode)
         self.connections_open = Gauge("materializer_db_connections_open", "Database connections open.",
                                       registry=reg, **gauge_mode)
+        self.stream_clients = Gauge("materializer_stream_clients", "Clients listening to a monitor stream.",
+                                    registry=reg, **gauge_mode)
 
     @staticmethod
     def _freshness_families(now: datetime | None, newest: dict[str, datetime | None]) -> list[Any]:

@@ -8,7 +8,8 @@
     `counters`, (binary) `histogram`, `pairs_above`, `pairs_tied`, `calibration`, `ece` and
     `final`: the group keys, the counters and the metrics of DESIGN §5. A metric whose
     denominator is 0 is null. Only sums and a self-join on score bins (no window functions), so
-    every engine maintains it incrementally.
+    every engine maintains it incrementally; PostgreSQL, which reads on demand, counts the AUC's
+    pairs with a running sum instead (monitor_pairs_above).
 
     Arguments: `group_by` (list of key columns), `task`, `label_policy`, `cost_fp`, `cost_fn`
     (numbers, or none for no cost metric).
@@ -136,16 +137,7 @@ histogram as (
 
 pairs_above as (
     -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
-    select
-{%- for k in group_by %}
-        low.{{ k }},
-{%- endfor %}
-        sum(low.negatives * high.positives) as pairs
-    from histogram as low
-    inner join histogram as high
-        on {% for k in group_by %}high.{{ k }} = low.{{ k }}{{ " and " if not loop.last }}{% endfor %}
-        and high.bin > low.bin
-    group by {% for k in group_by %}low.{{ k }}{{ ", " if not loop.last }}{% endfor %}
+    {{ materializer.monitor_pairs_above(group_by) }}
 ),
 
 pairs_tied as (

@@ -262,15 +262,24 @@ histogram as (
 pairs_above as (
     -- negatives of a bin times positives of every higher bin (Mann-Whitney, binned)
     select
-        low.bucket_start,
-        low.slice,
-        low.slice_value,
-        sum(low.negatives * high.positives) as pairs
-    from histogram as low
-    inner join histogram as high
-        on high.bucket_start = low.bucket_start and high.slice = low.slice and high.slice_value = low.slice_value
-        and high.bin > low.bin
-    group by low.bucket_start, low.slice, low.slice_value
+        bucket_start,
+        slice,
+        slice_value,
+        sum(negatives * positives_above) as pairs
+    from (
+        select
+            bucket_start,
+            slice,
+            slice_value,
+            negatives,
+            coalesce(sum(positives) over (
+                partition by bucket_start, slice, slice_value
+                order by bin
+                rows between 1 following and unbounded following
+            ), 0) as positives_above
+        from histogram
+    ) as running
+    group by bucket_start, slice, slice_value
 ),
 
 pairs_tied as (
