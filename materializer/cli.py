@@ -172,6 +172,30 @@ def db_url() -> None:
     out_console.print(current.uri)
 
 
+@db_app.command("env")
+def db_env() -> None:
+    """Print `export PG...` lines naming the database, for dbt, psql and other libpq tools.
+
+    The embedded PostgreSQL (started if needed), or the server of MATERIALIZER_DSN. PGHOST, PGPORT,
+    PGUSER and PGDATABASE always; PGPASSWORD only when MATERIALIZER_DSN holds a password, which the
+    output then contains in clear: evaluate it, do not paste it into logs.
+
+    Example: eval "$(materializer db env)" && dbt build --profiles-dir .
+    """
+    import os
+    import shlex
+
+    from materializer.db.connection import DSN_ENV, libpq_environment, resolve_dsn
+
+    dsn = os.environ.get(DSN_ENV) or resolve_dsn(_root(), quiet=True)
+    variables = libpq_environment(dsn)
+    if "PGPASSWORD" in variables:
+        err_console.print(f"note: PGPASSWORD is the password of {DSN_ENV}, printed because these lines are meant "
+                          "for eval; keep them out of logs")
+    for name, value in variables.items():
+        out_console.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
+
+
 # ---------------------------------------------------------------- project
 
 
