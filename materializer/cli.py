@@ -110,8 +110,20 @@ def _root() -> Path:
     return _project_file().resolve().parent
 
 
-def _load() -> Project:
-    return Project.load(_project_file())
+def _load(dbt_manifest: Optional[Path] = None) -> Project:
+    """The project of --project, or the feature views and monitors of a dbt manifest."""
+    from materializer.project import load_project
+
+    return load_project(_project_file(), dbt_manifest)
+
+
+#: ``--dbt-manifest``: read the feature views and monitors a dbt project deployed instead of materializer.yml
+DbtManifest = Annotated[
+    Optional[Path],
+    typer.Option("--dbt-manifest", envvar="MATERIALIZER_DBT_MANIFEST", show_default=False,
+                 help="Read the feature views and monitors of a dbt project from its target/manifest.json "
+                      "(models with meta.materializer) instead of materializer.yml."),
+]
 
 
 def _json(doc: Any) -> None:
@@ -218,16 +230,18 @@ def init(
 
 
 @app.command()
-def validate() -> None:
-    """Check the project file; print every problem with its key path and fix.
+def validate(
+    dbt_manifest: DbtManifest = None,
+) -> None:
+    """Check the project file (or a dbt project's manifest); print every problem with its key path and fix.
 
     Example: materializer validate
     """
-    project = _load()
+    project = _load(dbt_manifest)
     spec = project.spec
     out_console.print(
-        f"{_project_file()}: ok ({len(spec.sources)} sources, {len(spec.feature_views)} feature views, "
-        f"engine {spec.engine})"
+        f"{dbt_manifest or _project_file()}: ok ({len(spec.sources)} sources, {len(spec.feature_views)} feature "
+        f"views, {len(spec.monitors)} monitors, engine {spec.engine})"
     )
 
 
@@ -311,6 +325,7 @@ def features(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     request: Annotated[Optional[list[str]], typer.Option("--request", "-r", help="A request field of an on-demand "
                                                                               "view, NAME=VALUE (repeat).")] = None,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Look up the current features of one entity (Feast-style statuses).
 
@@ -318,7 +333,7 @@ def features(
     """
     from rich.table import Table
 
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         result = project.online_features(view, _parse_keys(key), as_of=as_of,
                                          request=_parse_keys(request or [], "--request") if request else None)
     if as_json:
@@ -350,6 +365,7 @@ def training_set(
                                                                     "default stdout.")] = None,
     timestamp_column: Annotated[str, typer.Option("--timestamp-column", help="The spine's time column.")] =
         "event_timestamp",
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Build a point-in-time-correct training set: spine rows + features as of each row's time.
 
@@ -357,7 +373,7 @@ def training_set(
     """
     if (spine is None) == (spine_sql is None):
         raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         count = project.write_training_set(spine, features.split(","), out=out, timestamp_column=timestamp_column,
                                            spine_sql=spine_sql, progress=sys.stderr.isatty())
     err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
@@ -445,6 +461,7 @@ def metrics(
                                                      "drift.")] = "metrics",
     since: Annotated[Optional[str], typer.Option("--since", help="With --show timeseries: leave out older "
                                                                  "buckets.")] = None,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Live model quality: metrics of a window, overall or by version or segment.
 
@@ -455,7 +472,7 @@ def metrics(
     shows = ("metrics", "timeseries", "versions", "drift")
     if show not in shows:
         raise MaterializerError(f"--show {show!r}: use one of {', '.join(shows)}")
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         if show != "metrics":
             _monitor_rows(project, monitor, show, window, by, as_of, since, as_json)
             return
@@ -550,6 +567,7 @@ def serve(
                                                                  "replays, audits.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Serve online features (Feast's JSON), push, the catalog and monitors over HTTP.
 
@@ -559,7 +577,7 @@ def serve(
     from materializer.serve.app import ServeSettings
     from materializer.serve.run import serve as run_server
 
-    project = _load()
+    project = _load(dbt_manifest)
     for name, value in (("--workers", workers), ("--max-entities", max_entities), ("--max-body", max_body),
                         ("--max-push", max_push), ("--pool-size", pool_size)):
         if value < 1:
@@ -577,12 +595,14 @@ def serve(
                              as_of=as_of)
     err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
                       f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
-    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log)
+    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log,
+               dbt_manifest=dbt_manifest)
 
 
 @app.command()
 def catalog(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """List every source, feature view, feature, service and monitor, with each view's freshness.
 
@@ -593,7 +613,7 @@ def catalog(
 
     from materializer.features.catalog import catalog as read_catalog
 
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         doc = read_catalog(project)
     if as_json:
         _json(doc)

@@ -91,7 +91,7 @@ def describe(project: "Project") -> dict[str, Any]:
                      "timestamp": m.outcomes.timestamp, "label": m.outcomes.value},
         "slices": [name for name, _ in m.slices],
         "drift_columns": ([m.predictions.value, *m.features] if m.reference_relation else []),
-        "views": {kind: m.view(kind) for kind in _view_kinds(m)},
+        "views": {kind: m.relation(kind) for kind in _view_kinds(m)},
     } for m in spec.monitors.values()]
     return {
         "project": spec.name,
