@@ -397,8 +397,9 @@ def test_discovery_errors_point_at_the_model_meta() -> None:
         spec_from_manifest(_manifest({"v": {"meta": VIEW, "depends_on": ["seed.fraud.transactions",
                                                                          "model.fraud.w"]},
                                       "w": {"meta": VIEW}}))
-    with pytest.raises(ProjectError, match=r"models.v.meta.materializer.source: 'transaction' is not a node this "
-                                           r"model reads \(did you mean 'transactions'\?\); it reads seed transactions"):
+    with pytest.raises(ProjectError, match=r"models.v.meta.materializer.source: 'transaction' is not a node "
+                                           r"this model reads \(did you mean 'transactions'\?\); it reads seed "
+                                           r"transactions"):
         spec_from_manifest(_manifest({"v": {"meta": {**VIEW, "source": "transaction"}}}))
     with pytest.raises(ProjectError, match=r"monitor m has no scored model"):
         spec_from_manifest(_manifest({"m__metrics": {"meta": {"kind": "monitor", "monitor": "m", "view": "metrics"}}}))
