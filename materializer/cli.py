@@ -113,8 +113,20 @@ def _root() -> Path:
     return _project_file().resolve().parent
 
 
-def _load() -> Project:
-    return Project.load(_project_file())
+def _load(dbt_manifest: Optional[Path] = None) -> Project:
+    """The project of --project, or the feature views and monitors of a dbt manifest."""
+    from materializer.project import load_project
+
+    return load_project(_project_file(), dbt_manifest)
+
+
+#: ``--dbt-manifest``: read the feature views and monitors a dbt project deployed instead of materializer.yml
+DbtManifest = Annotated[
+    Optional[Path],
+    typer.Option("--dbt-manifest", envvar="MATERIALIZER_DBT_MANIFEST", show_default=False,
+                 help="Read the feature views and monitors of a dbt project from its target/manifest.json "
+                      "(models with meta.materializer) instead of materializer.yml."),
+]
 
 
 def _json(doc: Any) -> None:
@@ -175,6 +187,30 @@ def db_url() -> None:
     out_console.print(current.uri)
 
 
+@db_app.command("env")
+def db_env() -> None:
+    """Print `export PG...` lines naming the database, for dbt, psql and other libpq tools.
+
+    The embedded PostgreSQL (started if needed), or the server of MATERIALIZER_DSN. PGHOST, PGPORT,
+    PGUSER and PGDATABASE always; PGPASSWORD only when MATERIALIZER_DSN holds a password, which the
+    output then contains in clear: evaluate it, do not paste it into logs.
+
+    Example: eval "$(materializer db env)" && dbt build --profiles-dir .
+    """
+    import os
+    import shlex
+
+    from materializer.db.connection import DSN_ENV, libpq_environment, resolve_dsn
+
+    dsn = os.environ.get(DSN_ENV) or resolve_dsn(_root(), quiet=True)
+    variables = libpq_environment(dsn)
+    if "PGPASSWORD" in variables:
+        err_console.print(f"note: PGPASSWORD is the password of {DSN_ENV}, printed because these lines are meant "
+                          "for eval; keep them out of logs")
+    for name, value in variables.items():
+        out_console.print(f"export {name}={shlex.quote(value)}", markup=False, highlight=False, soft_wrap=True)
+
+
 # ---------------------------------------------------------------- project
 
 
@@ -197,16 +233,18 @@ def init(
 
 
 @app.command()
-def validate() -> None:
-    """Check the project file; print every problem with its key path and fix.
+def validate(
+    dbt_manifest: DbtManifest = None,
+) -> None:
+    """Check the project file (or a dbt project's manifest); print every problem with its key path and fix.
 
     Example: materializer validate
     """
-    project = _load()
+    project = _load(dbt_manifest)
     spec = project.spec
     out_console.print(
-        f"{_project_file()}: ok ({len(spec.sources)} sources, {len(spec.feature_views)} feature views, "
-        f"engine {spec.engine})"
+        f"{dbt_manifest or _project_file()}: ok ({len(spec.sources)} sources, {len(spec.feature_views)} feature "
+        f"views, {len(spec.monitors)} monitors, engine {spec.engine})"
     )
 
 
@@ -290,6 +328,7 @@ def features(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     request: Annotated[Optional[list[str]], typer.Option("--request", "-r", help="A request field of an on-demand "
                                                                               "view, NAME=VALUE (repeat).")] = None,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Look up the current features of one entity (Feast-style statuses).
 
@@ -297,7 +336,7 @@ def features(
     """
     from rich.table import Table
 
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         result = project.online_features(view, _parse_keys(key), as_of=as_of,
                                          request=_parse_keys(request or [], "--request") if request else None)
     if as_json:
@@ -329,6 +368,7 @@ def training_set(
                                                                     "default stdout.")] = None,
     timestamp_column: Annotated[str, typer.Option("--timestamp-column", help="The spine's time column.")] =
         "event_timestamp",
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Build a point-in-time-correct training set: spine rows + features as of each row's time.
 
@@ -336,7 +376,7 @@ def training_set(
     """
     if (spine is None) == (spine_sql is None):
         raise MaterializerError("give the spine with exactly one of --spine FILE or --spine-sql QUERY")
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         count = project.write_training_set(spine, features.split(","), out=out, timestamp_column=timestamp_column,
                                            spine_sql=spine_sql, progress=sys.stderr.isatty())
     err_console.print(f"wrote {count} rows" + (f" to {out}" if out else ""))
@@ -424,6 +464,7 @@ def metrics(
                                                      "drift.")] = "metrics",
     since: Annotated[Optional[str], typer.Option("--since", help="With --show timeseries: leave out older "
                                                                  "buckets.")] = None,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Live model quality: metrics of a window, overall or by version or segment.
 
@@ -434,7 +475,7 @@ def metrics(
     shows = ("metrics", "timeseries", "versions", "drift")
     if show not in shows:
         raise MaterializerError(f"--show {show!r}: use one of {', '.join(shows)}")
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         if show != "metrics":
             _monitor_rows(project, monitor, show, window, by, as_of, since, as_json)
             return
@@ -533,6 +574,7 @@ def serve(
                                                          "your proxies' idle timeout).")] = 15.0,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """Serve online features (Feast's JSON), push, the catalog and monitors over HTTP.
 
@@ -542,7 +584,7 @@ def serve(
     from materializer.serve.app import ServeSettings
     from materializer.serve.run import serve as run_server
 
-    project = _load()
+    project = _load(dbt_manifest)
     for name, value in (("--workers", workers), ("--max-entities", max_entities), ("--max-body", max_body),
                         ("--max-push", max_push), ("--pool-size", pool_size)):
         if value < 1:
@@ -563,12 +605,14 @@ def serve(
                              as_of=as_of, stream_interval=stream_interval, stream_heartbeat=stream_heartbeat)
     err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
                       f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
-    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log)
+    run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log,
+               dbt_manifest=dbt_manifest)
 
 
 @app.command()
 def catalog(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    dbt_manifest: DbtManifest = None,
 ) -> None:
     """List every source, feature view, feature, service and monitor, with each view's freshness.
 
@@ -579,7 +623,7 @@ def catalog(
 
     from materializer.features.catalog import catalog as read_catalog
 
-    with _load() as project:
+    with _load(dbt_manifest) as project:
         doc = read_catalog(project)
     if as_json:
         _json(doc)

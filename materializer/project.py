@@ -44,6 +44,14 @@ def project_file(path: str | Path) -> Path:
     return path / PROJECT_FILE if folder else path
 
 
+def load_project(project: str | Path = PROJECT_FILE, dbt_manifest: str | Path | None = None,
+                 dsn: str | None = None) -> "Project":
+    """A project from its project file, or from a dbt manifest when one is given."""
+    if dbt_manifest is not None:
+        return Project.from_dbt_manifest(dbt_manifest, dsn)
+    return Project.load(project, dsn)
+
+
 def _no_nul(path: str | Path, what: str) -> None:
     """An InputError for a path holding NUL, which no file name can (lone surrogates are fine: they
     are the bytes of a name that is not UTF-8)."""
@@ -146,6 +154,19 @@ class Project:
                                "PATH of a materializer.yml or of the folder that holds it") from None
         spec = parse_project(raw, file=str(path))
         return cls(spec, path.resolve().parent, dsn)
+
+    @classmethod
+    def from_dbt_manifest(cls, path: str | Path, dsn: str | None = None) -> "Project":
+        """The feature views and monitors a dbt project deployed, from its ``target/manifest.json``
+        (``definitions/dbt_manifest.py``). The embedded PostgreSQL is the dbt project's (the folder
+        holding dbt_project.yml above target/), as ``materializer db env`` run there starts it."""
+        from materializer.definitions.dbt_manifest import load_dbt_project
+
+        _no_nul(path, "the dbt manifest path")
+        path = Path(path)
+        spec = load_dbt_project(path)
+        folder = path.resolve().parent.parent
+        return cls(spec, folder if (folder / "dbt_project.yml").exists() else Path.cwd(), dsn)
 
     @property
     def name(self) -> str:

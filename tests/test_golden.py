@@ -223,6 +223,10 @@ CASES.update({
                        "columns": [{"name": "score", "column": "score"}, {"name": "amount", "column": "amount"}],
                        "maintained": MAINTAINED},
     },
+    "monitor_reference": {
+        "score_and_amount": {"relation": "training_scores", "columns": [{"name": "score", "column": "score"},
+                                                                       {"name": "amount", "column": "amount"}]},
+    },
     "monitor_slices": {"binary": {"cells": "cells", "key": "window_name", "slices": SLICES,
                                   "task": "binary_classification"}},
     "clock_between": {"span": {"lower": "predicted_at + spans.opens", "upper": "predicted_at + spans.closes"}},

@@ -117,6 +117,8 @@ CTE_NAMES_THAT_HIDE_NOTHING = {
     "distances", "drift_delta", "drift_upsert", "ece", "events", "final", "flagged", "fresh", "grid", "histogram",
     "labels", "latest", "latest_tie", "latest_ts", "live", "live_cells", "observed", "pairs", "pairs_above",
     "pairs_tied", "pending_tail", "shares", "sliced", "totals", "versions",
+    # monitor_reference: its one relation is read by the first CTE, before any of these names exists
+    "reference_values", "ranked", "counts", "positions", "cuts", "numbered", "bins",
 }
 
 

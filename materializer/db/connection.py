@@ -207,6 +207,24 @@ def resolve_dsn(root: Path, dsn: str | None = None, quiet: bool = False, engine:
     return current.uri
 
 
+#: connection options and the libpq environment variables that set them (``db env``)
+LIBPQ_VARIABLES = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
+                   "password": "PGPASSWORD", "sslmode": "PGSSLMODE"}
+
+
+def libpq_environment(dsn: str) -> dict[str, str]:
+    """The libpq variables (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGDATABASE``; ``PGPASSWORD`` and
+    ``PGSSLMODE`` when the DSN has them) naming the server of ``dsn``, for tools such as dbt and psql.
+    The port defaults to 5432 and the user and database to ``postgres``, as a URI without them means."""
+    check_dsn(dsn)
+    params = conninfo.conninfo_to_dict(dsn)
+    params.setdefault("port", "5432")
+    params.setdefault("user", "postgres")
+    params.setdefault("dbname", params["user"])
+    params.setdefault("host", "localhost")
+    return {var: str(params[key]) for key, var in LIBPQ_VARIABLES.items() if params.get(key) not in (None, "")}
+
+
 def connect(dsn: str, engine: Engine, cluster: str = "quickstart", **kwargs: Any) -> psycopg.Connection:
     """An autocommit connection with the engine's session settings, or a one-line DatabaseError."""
     check_dsn(dsn)

@@ -56,6 +56,13 @@ class FeatureView:
     windows: tuple[Duration, ...] = ()
     max_age: Duration | None = None
     tie_break: str | None = None
+    #: the relation serving the view when another tool created it (a dbt model); else its name
+    served_from: str | None = None
+
+    @property
+    def relation(self) -> str:
+        """The relation lookups read: the view's own name, or the dbt model's relation."""
+        return self.served_from or self.name
 
     @property
     def kind(self) -> str:
@@ -161,6 +168,8 @@ class Monitor:
     reference_relation: str | None = None
     reference_column: str | None = None
     features: tuple[str, ...] = ()
+    #: (kind, relation) of views created by another tool (dbt models); the others are `<name>__<kind>`
+    served_from: tuple[tuple[str, str], ...] = ()
 
     @property
     def binary(self) -> bool:
@@ -169,6 +178,10 @@ class Monitor:
     def view(self, kind: str) -> str:
         """The name of one of the monitor's views: ``<monitor>__metrics`` and so on."""
         return f"{self.name}__{kind}"
+
+    def relation(self, kind: str) -> str:
+        """The relation holding one of the monitor's views: ``view(kind)``, or the dbt model's relation."""
+        return dict(self.served_from).get(kind) or self.view(kind)
 
     @property
     def slices(self) -> list[tuple[str, str]]:

@@ -92,7 +92,7 @@ def describe(project: "Project") -> dict[str, Any]:
         "slices": [name for name, _ in m.slices],
         "drift_threshold": m.drift_threshold,
         "drift_columns": ([m.predictions.value, *m.features] if m.reference_relation else []),
-        "views": {kind: m.view(kind) for kind in _view_kinds(m)},
+        "views": {kind: m.relation(kind) for kind in _view_kinds(m)},
     } for m in spec.monitors.values()]
     return {
         "project": spec.name,

@@ -83,7 +83,7 @@ def online_on_demand(project: "Project", name: str, entity: dict[str, Any], requ
     if sql is None:
         request_cols = ", ".join(f"{engine.lookup_param(t)} as {f}" for f, t in od.request.items()) or "1 as _none"
         joins = " ".join(
-            f"left join (select * from {v} where "
+            f"left join (select * from {views[v].relation} where "
             + " and ".join(f"{k} = {engine.lookup_param(views[v].source.column_type(k))}" for k in views[v].entity)
             + f") as {v} on true" for v in od.inputs)
         clock = "(select materializer.clock())" if engine.supports_as_of else "now()"

@@ -70,8 +70,8 @@ def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
         f"v.{k} = {engine.lookup_param(view.source.column_type(k))}" for k in view.entity
     )
     if clock is None:
-        return f"select v.* from {view.name} as v where {cond}"
-    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.name} as v on {cond}"
+        return f"select v.* from {view.relation} as v where {cond}"
+    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.relation} as v on {cond}"
 
 
 def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +214,8 @@ def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, cou
             conds.append(f"v.{k} in ({', '.join([engine.lookup_param(column_type)] * count)})")
     cond = " and ".join(conds)
     if clock is None:
-        return f"select v.* from {view.name} as v where {cond}"
-    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.name} as v on {cond}"
+        return f"select v.* from {view.relation} as v where {cond}"
+    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.relation} as v on {cond}"
 
 
 def batch_params(view: FeatureView, engine_name: str, keys: list[tuple[Any, ...]]) -> list[Any]:

@@ -126,7 +126,7 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
     slice_name = _slice_name(monitor, by) or "all"
     now, rows = _select(
         project,
-        f"select * from {monitor.view('metrics')} where window_name = %s and slice = %s order by slice_value",
+        f"select * from {monitor.relation('metrics')} where window_name = %s and slice = %s order by slice_value",
         [window, slice_name], as_of)
     groups = []
     for row in rows:
@@ -143,7 +143,7 @@ def timeseries_doc(project: "Project", name: str, by: str | None = None, as_of: 
     (``materializer metrics --show timeseries --json`` and ``GET /monitors/{name}/timeseries``)."""
     monitor = get_monitor(project, name)
     slice_name = _slice_name(monitor, by) or "all"
-    sql = f"select * from {monitor.view('timeseries')} where slice = %s"
+    sql = f"select * from {monitor.relation('timeseries')} where slice = %s"
     params: list[Any] = [slice_name]
     start = parse_timestamp(since, "--since") if since is not None else None
     if start is not None and project.engine != "postgres":
@@ -175,7 +175,7 @@ def versions_doc(project: "Project", name: str, window: str | None = None,
     if not monitor.version:
         now, rows = _select(project, "select 1 where false", [], as_of)
     else:
-        now, rows = _select(project, f"select * from {monitor.view('versions')} where window_name = %s "
+        now, rows = _select(project, f"select * from {monitor.relation('versions')} where window_name = %s "
                                      "order by metric, version_a, version_b", [window], as_of)
     return {"monitor": name, "window": window, "as_of": now.isoformat(),
             "comparisons": [{k: _plain(v) for k, v in row.items()} for row in rows]}
@@ -196,7 +196,7 @@ def drift_doc(project: "Project", name: str, window: str | None = None,
     if not monitor.reference_relation:
         now, rows = _select(project, "select 1 where false", [], as_of)
     else:
-        now, rows = _select(project, f"select * from {monitor.view('drift')} where window_name = %s "
+        now, rows = _select(project, f"select * from {monitor.relation('drift')} where window_name = %s "
                                      "order by column_name", [window], as_of)
     return {"monitor": name, "window": window, "as_of": now.isoformat(),
             "columns": [{k: _plain(v) for k, v in row.items()} for row in rows]}

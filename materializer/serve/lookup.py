@@ -221,7 +221,7 @@ class OnlineLookup:
             arrays += [f"{engine.lookup_param(first.source.column_type(k))}[]" for k in od.entity]
             columns = [*od.request, *(f"_key_{k}" for k in od.entity)]
             lateral = " ".join(
-                f"left join lateral (select * from {v} where "
+                f"left join lateral (select * from {views[v].relation} where "
                 + " and ".join(f"{k} = {REQUEST}._key_{k}" for k in views[v].entity)
                 + f" offset 0) as {v} on true" for v in od.inputs)
             select = ", ".join(f"({render_expression(expr, views)}) as {name}" for name, expr in od.features.items())

@@ -39,11 +39,12 @@ def _fast_options() -> dict[str, Any]:
 
 def from_environment() -> Any:
     """The app factory of worker processes (``uvicorn --factory``)."""
-    from materializer.project import Project
+    from materializer.project import load_project
     from materializer.serve.app import ServeSettings, create_app
 
     config = json.loads(os.environ[ENV])
-    project = Project.load(Path(config["project"]), dsn=config["dsn"])
+    manifest = config.get("dbt_manifest")
+    project = load_project(Path(config["project"]), Path(manifest) if manifest else None, dsn=config["dsn"])
     return create_app(project, ServeSettings(**config["settings"]), dsn=config["dsn"])
 
 
@@ -64,23 +65,24 @@ def _server_class() -> Any:
 
 
 def serve(project_file: Path, dsn: str, host: str, port: int, workers: int, settings: Any,
-          log_level: str = "info", access_log: bool = False) -> None:
-    """Run the server until interrupted."""
+          log_level: str = "info", access_log: bool = False, dbt_manifest: Path | None = None) -> None:
+    """Run the server until interrupted (the project of ``project_file``, or of ``dbt_manifest``)."""
     import uvicorn
 
     options = dict(host=host, port=port, log_level=log_level, access_log=access_log, proxy_headers=False,
                    server_header=False, timeout_graceful_shutdown=5, **_fast_options())
     if workers <= 1:
-        from materializer.project import Project
+        from materializer.project import load_project
         from materializer.serve.app import create_app
 
-        project = Project.load(project_file, dsn=dsn)
+        project = load_project(project_file, dbt_manifest, dsn=dsn)
         config = uvicorn.Config(create_app(project, settings, dsn=dsn), **options)
         _server_class()(config).run()
         return
     metrics_dir = tempfile.mkdtemp(prefix="materializer-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[ENV] = json.dumps({"project": str(project_file.resolve()), "dsn": dsn,
+                                  "dbt_manifest": str(dbt_manifest.resolve()) if dbt_manifest else None,
                                   "settings": dataclasses.asdict(settings)})
     try:
         # worker processes make uvicorn's own server: their open streams end at the graceful timeout

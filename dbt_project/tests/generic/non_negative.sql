@@ -1,0 +1,6 @@
+{#- The rows where a count or distance is negative (none may be). -#}
+{% test non_negative(model, column_name) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} < 0
+{% endtest %}
