@@ -52,7 +52,7 @@ import psycopg
 
 from materializer.definitions.row_checks import TIME_WORDS, RowCheck, column_rules, refusal, row_checks
 from materializer.definitions.spec import Source
-from materializer.errors import PushError, did_you_mean
+from materializer.errors import NotFoundError, PushError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, progress_bar, wants_progress
 
 if TYPE_CHECKING:
@@ -84,11 +84,16 @@ class _WordScan:
         return any(w in text for w in _TIME_WORDS) and _TIME_WORD.search(text) is not None
 
 
-def managed_source(project: "Project", name: str) -> Source:
+class UnknownSource(PushError, NotFoundError):
+    """A push to a source the project does not declare (HTTP 404)."""
+
+
+def managed_source(project: "Project", name: object) -> Source:
+    """The managed source called ``name``: an unknown name or an external source is refused."""
     sources = project.spec.sources
-    if name not in sources:
-        raise PushError(f"unknown source {name!r}{did_you_mean(name, sources)}; "
-                        f"known sources: {', '.join(sources) or '(none)'}")
+    if not isinstance(name, str) or name not in sources:
+        raise UnknownSource(f"unknown source {name!r}{did_you_mean(str(name), sources)}; "
+                            f"known sources: {', '.join(sources) or '(none)'}")
     source = sources[name]
     if not source.managed:
         raise PushError(f"source {name!r} is external (relation: {source.relation}); push loads managed sources "

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from materializer.definitions.row_checks import column_rules, refusal, row_checks
 from materializer.definitions.spec import ProjectSpec, Source
 from materializer.definitions.values import coerce
-from materializer.errors import InputError, NotFoundError, PushError, did_you_mean
+from materializer.errors import InputError, PushError, did_you_mean
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -28,15 +28,10 @@ FEAST_TO = ("online", "offline", "online_and_offline")
 
 
 def managed(project: "Project", name: Any) -> Source:
-    sources = project.spec.sources
-    if not isinstance(name, str) or name not in sources:
-        raise NotFoundError(f"unknown source {name!r}{did_you_mean(str(name), sources)}; "
-                            f"known sources: {', '.join(sources) or '(none)'}")
-    source = sources[name]
-    if not source.managed:
-        raise InputError(f"source {name!r} is external (relation: {source.relation}); push loads managed sources "
-                         "only")
-    return source
+    """The managed source a push names (404 unknown, 422 external)."""
+    from materializer.db.push import managed_source
+
+    return managed_source(project, name)
 
 
 def rows_of(body: Any) -> list[Any]:
