@@ -767,3 +767,33 @@ def test_risingwave_refuses_numbers_beyond_its_28_digits_before_writing() -> Non
         canonical("1" * 29, "numeric", risingwave, "line 2, column amount")
     assert canonical("1e3", "numeric(12,2)") == "1000.00"
     assert canonical("2026-01-01T09:00:00+01:00", "timestamptz") == "2026-01-01 08:00:00+00:00"
+
+
+def test_http_push_without_transactions_says_which_rows_stay(project, pg_conn, pg_dsn) -> None:
+    """POST /push on RisingWave's path: INSERTs of 10 rows (6 columns, 60 values), the third fails."""
+    import asyncio
+
+    from materializer.serve.database import ConnectionPool
+    from materializer.serve.push import insert
+
+    pg_conn.execute("alter table transactions add constraint poison check (merchant <> 'poison')")
+    source = project.spec.sources["transactions"]
+    rows = [[f"t{i}", "c1", "poison" if i == 25 else "m", Decimal(1), "ok", T0] for i in range(30)]
+
+    async def push(engine) -> int:  # noqa: ANN001
+        pool = ConnectionPool(pg_dsn, engine)
+        try:
+            return await insert(pool, source, TX_COLUMNS, rows)
+        finally:
+            await pool.close()
+
+    with pytest.raises(PushError) as info:
+        asyncio.run(push(riskless_engine(max_bind_parameters=60, insert_transactions=True)))
+    assert str(info.value).endswith("; nothing was inserted") and count_rows(pg_conn, "transactions") == 0
+    with pytest.raises(PushError) as info:
+        asyncio.run(push(riskless_engine(max_bind_parameters=60)))
+    assert str(info.value) == (
+        "rows[0]-rows[19] were inserted before the INSERT of rows[20]-rows[29] failed: new row for relation "
+        "\"transactions\" violates check constraint \"poison\"; RisingWave has no transaction to take them back: "
+        "to finish, push the rows from rows[20] on (all of them again would insert rows[0]-rows[19] twice)")
+    assert count_rows(pg_conn, "transactions") == 20
