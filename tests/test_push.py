@@ -797,3 +797,23 @@ def test_http_push_without_transactions_says_which_rows_stay(project, pg_conn, p
         "\"transactions\" violates check constraint \"poison\"; RisingWave has no transaction to take them back: "
         "to finish, push the rows from rows[20] on (all of them again would insert rows[0]-rows[19] twice)")
     assert count_rows(pg_conn, "transactions") == 20
+
+
+def test_a_connection_lost_part_way_says_which_rows_may_or_may_not_be_in(project, pg_conn, tmp_path) -> None:
+    """A CHECK that ends its own session at row 2501 loses the connection during the third INSERT:
+    rows 1-2000 stay, and the message cannot know whether the third INSERT committed, so it says so."""
+    pg_conn.execute("alter table transactions add constraint poison "
+                    "check (merchant <> 'poison' or pg_terminate_backend(pg_backend_pid()))")
+    project.db.engine = riskless_engine(max_bind_parameters=6 * 1000)
+    rows = generated_rows(3500)
+    rows[2500][2] = "poison"
+    path = write_csv(tmp_path / "tx.csv", rows)
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: rows 1-2000 of 3500 (lines 2-2001) were inserted before the INSERT of rows "
+                              "2001-3000 (lines 2002-3001) failed: "), message
+    assert ("; the connection was lost, so rows 2001-3000 may or may not have been inserted too: count the rows of "
+            "the source; RisingWave has no transaction to take them back: to finish, push the rows from line 2002 "
+            "on (the whole file again would insert rows 1-2000 twice)") in message, message
+    assert count_rows(pg_conn, "transactions") == 2000

@@ -143,12 +143,13 @@ class _Written:
             return PushError(f"{self.path}: the rows could not be committed: {reason}; nothing was inserted")
         start, end, start_line, end_line = self.current
         statement = f"the INSERT of rows {start}-{end} (lines {start_line}-{end_line})"
-        if self.engine.insert_transactions or self.done == 0:
+        if self.engine.insert_transactions:  # the transaction was not committed: it is rolled back
+            return PushError(f"{self.path}: {statement} failed: {reason}; nothing was inserted")
+        if self.done == 0:
             if lost:
-                return PushError(f"{self.path}: the connection was lost during {statement} ({reason}): "
-                                 f"{'the transaction' if self.engine.insert_transactions else 'that INSERT'} "
-                                 "may or may not have been committed; count the rows of the source before "
-                                 "pushing the file again")
+                return PushError(f"{self.path}: the connection was lost during {statement} ({reason}): that INSERT "
+                                 "may or may not have been committed; count the rows of the source before pushing "
+                                 "the file again")
             return PushError(f"{self.path}: {statement} failed: {reason}; nothing was inserted")
         kept = (f"rows 1-{self.done} of {self.total} (lines {self.first_line}-{self.done_last_line}) were inserted "
                 f"before {statement} failed: {reason}")
