@@ -423,3 +423,74 @@ def test_a_new_number_column_gets_its_check_and_keeps_the_rows(make_project, pg_
     with pytest.raises(Exception, match="tx__fee__finite"):
         pg_conn.execute("insert into tx values ('c', 1, now(), 'Infinity')")
     assert wider.apply().empty
+
+
+# ---------------------------------------------------------------- column types through each engine's catalog
+
+
+def every_type_project(types: dict[str, str]) -> str:
+    columns = ", ".join(f'{c}: "{t}"' for c, t in types.items())
+    return f"name: every_type\nsources:\n  every:\n    columns: {{{columns}}}\n    timestamp: c_ts\n"
+
+
+@pytest.mark.parametrize("engine_name", ["risingwave", "materialize"])
+def test_every_type_reads_back_unchanged_from_each_streaming_engines_catalog(engine_name):
+    """Issue 11, item 3: RisingWave's information_schema has no numeric precision and stores uuid as
+    varchar, Materialize's has no precision either; a second apply saw `numeric(12,2)` and `uuid` columns
+    as changed. The rows are each engine's answer (tests/engine_catalogs.py, cited to its source)."""
+    from materializer.engines import get_engine
+    from tests.engine_catalogs import CATALOG_ROWS, EVERY_TYPE
+
+    engine = get_engine(engine_name)
+    existing = apply_module.catalog_columns(engine, CATALOG_ROWS[engine_name])
+    assert list(existing) == list(EVERY_TYPE)
+    assert apply_module.changed_columns(engine, EVERY_TYPE, existing) == []
+
+
+@pytest.mark.parametrize("engine_name", ["risingwave", "materialize"])
+@pytest.mark.parametrize("column, declared", [("c_text", "bigint"), ("c_bigint", "text"), ("c_ts", "date"),
+                                              ("c_money", "double precision"), ("c_uuid", "jsonb")])
+def test_a_real_type_change_is_seen_through_each_streaming_engines_catalog(engine_name, column, declared):
+    from materializer.engines import get_engine
+    from tests.engine_catalogs import CATALOG_ROWS, EVERY_TYPE
+
+    engine = get_engine(engine_name)
+    existing = apply_module.catalog_columns(engine, CATALOG_ROWS[engine_name])
+    assert apply_module.changed_columns(engine, {**EVERY_TYPE, column: declared}, existing) == [column]
+
+
+def test_risingwave_stores_uuid_and_text_alike_so_neither_change_is_a_change():
+    """Both are varchar on RisingWave: declaring one for the other changes nothing in the table."""
+    from materializer.engines import get_engine
+    from tests.engine_catalogs import CATALOG_ROWS, EVERY_TYPE
+
+    engine = get_engine("risingwave")
+    existing = apply_module.catalog_columns(engine, CATALOG_ROWS["risingwave"])
+    swapped = {**EVERY_TYPE, "c_text": "uuid", "c_uuid": "text", "c_money": "numeric(20,4)"}
+    assert apply_module.changed_columns(engine, swapped, existing) == []
+    assert engine.ddl_type("uuid") == "varchar" and engine.ddl_type("numeric(12,2)") == "numeric"
+
+
+def test_every_type_reads_back_unchanged_from_postgresql_and_a_change_is_refused(make_project, pg_conn):
+    """The same comparison on the real PostgreSQL catalog: a second apply of every type changes
+    nothing; a real change (text -> bigint) of a table that holds rows is refused and named."""
+    from materializer.engines import get_engine
+    from tests.engine_catalogs import EVERY_TYPE
+
+    project = make_project(every_type_project(EVERY_TYPE))
+    project.apply()
+    rows = pg_conn.execute(apply_module.COLUMNS_QUERY, [None, "every"]).fetchall()
+    engine = get_engine("postgres")
+    existing = apply_module.catalog_columns(engine, rows)
+    assert existing["c_money"] == "numeric(12,2)" and existing["c_uuid"] == "uuid"
+    assert apply_module.changed_columns(engine, EVERY_TYPE, existing) == []
+    assert project.plan().empty and project.apply().empty
+    pg_conn.execute("insert into every (c_text, c_ts) values ('a', now())")
+    retyped = make_project(every_type_project({**EVERY_TYPE, "c_text": "bigint", "c_money": "numeric(12,4)"}),
+                           name="retyped.yml")
+    with pytest.raises(MaterializerError) as info:
+        retyped.apply()
+    message = str(info.value)
+    assert "c_text is text in the database but bigint in the project" in message, message
+    assert "c_money is numeric(12,2) in the database but numeric(12,4) in the project" in message, message
+    assert count(pg_conn, "every") == 1

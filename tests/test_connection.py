@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import conninfo
 from typer.testing import CliRunner
 
@@ -169,7 +170,10 @@ def test_a_streaming_engine_without_dsn_says_to_set_it_and_starts_nothing(
     write_project(tmp_path, engine=engine)
     line = one_line_error(CliRunner().invoke(app, ["apply"]))
     assert f"engine {engine} needs" in line and "MATERIALIZER_DSN" in line and port in line
-    assert "docker compose up" in line
+    # the exact command, naming a service of the project's compose file
+    assert f"start one with `docker compose up -d {engine}` and export MATERIALIZER_DSN=postgresql://" in line
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    assert engine in compose["services"] and port in str(compose["services"][engine]["ports"])
     assert not (tmp_path / ".materializer").exists(), "the embedded PostgreSQL was started"
 
 
@@ -178,3 +182,30 @@ def test_a_streaming_engine_pointed_at_postgresql_says_so(cli_env: Path) -> None
     line = one_line_error(CliRunner().invoke(app, ["apply"]))
     assert "materialize session settings" in line and "cluster" in line and "engine:" in line
 
+
+
+@pytest.mark.parametrize("engine, title", [("materialize", "Materialize"), ("risingwave", "RisingWave")])
+@pytest.mark.parametrize("command", [["training-set", "--spine", "spine.csv", "--features", "activity:*"],
+                                     ["verify"]])
+def test_training_sets_on_a_streaming_engine_are_refused_in_one_line_before_connecting(
+        tmp_path: Path, monkeypatch, engine: str, title: str, command: list[str]) -> None:
+    """Issue 11, item 9: the training-set sequence (COPY FROM STDIN into a temporary table, work tables
+    made with CREATE TABLE AS) is PostgreSQL's; on a streaming engine the refusal says which engine
+    can, why, and how, without a server (none is running, none is named)."""
+    monkeypatch.delenv("MATERIALIZER_DSN", raising=False)
+    monkeypatch.delenv("MATERIALIZER_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, engine=engine)
+    (tmp_path / "spine.csv").write_text("cc_num,event_timestamp\nc1,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    line = one_line_error(CliRunner().invoke(app, command))
+    what = "training sets" if command[0] == "training-set" else "verify compares online values with training sets, which"
+    assert line.startswith(f"error: {what} run on PostgreSQL, not on {title}: "), line
+    reason = {"materialize": "identity column", "risingwave": "CREATE TEMPORARY TABLE"}[engine]
+    assert reason in line and "`engine: postgres`" in line, line
+    assert not (tmp_path / ".materializer").exists(), "the embedded PostgreSQL was started"
+
+
+def test_training_sets_run_on_postgresql_only_by_the_engines_declaration() -> None:
+    from materializer.engines import ENGINES
+
+    assert {name for name, engine in ENGINES.items() if engine.training_sets_refused is None} == {"postgres"}

@@ -573,3 +573,247 @@ monitors:
         project.push("labels", path)
     assert_refused(info, path, 1, "is_fraud", "-1 is not a binary label")
     assert count_rows(pg_conn, "labels") == 0
+
+
+# ---------------------------------------------------------------- engines without COPY or transactions (RisingWave)
+
+
+def riskless_engine(**limits):
+    """RisingWave's push path (no COPY FROM STDIN, no CHECK constraints, no read-write transactions:
+    each INSERT is its own unit), run here on PostgreSQL in autocommit mode; ``limits`` override
+    its bind-parameter and transaction settings (a small one forces several INSERTs)."""
+    from materializer.engines.postgres import Postgres
+
+    attributes = {"supports_copy": False, "enforces_checks": False, "insert_transactions": False,
+                  "title": "RisingWave", **limits}
+    return type("RisingWaveOnPostgres", (Postgres,), attributes)()
+
+
+def jsonl_of(path: Path, rows: list[list[str]], header: list[str] = TX_COLUMNS) -> Path:
+    path.write_text("".join(json.dumps(dict(zip(header, r))) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_failure_part_way_without_transactions_says_exactly_which_rows_were_written(project, pg_conn, tmp_path,
+                                                                                     fmt) -> None:
+    """Issue 11, item 4: RisingWave's BEGIN starts no transaction, so INSERTs before a failure stay;
+    the error said "nothing was inserted". A CHECK that only row 2501 breaks fails the third INSERT
+    of 1000 rows: the message names the 2000 rows kept, and pushing the rest finishes the load."""
+    pg_conn.execute("alter table transactions add constraint poison check (merchant <> 'poison')")
+    project.db.engine = riskless_engine(max_bind_parameters=6 * 1000)   # 6 columns: 1000 rows an INSERT
+    rows = generated_rows(3500)
+    rows[2500][2] = "poison"
+    path = write_csv(tmp_path / "tx.csv", rows) if fmt == "csv" else jsonl_of(tmp_path / "tx.jsonl", rows)
+    line = 1 if fmt == "csv" else 0   # the file line of a row is its number plus this
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert str(info.value) == (
+        f"{path}: rows 1-2000 of 3500 (lines {1 + line}-{2000 + line}) were inserted before the INSERT of rows "
+        f"2001-3000 (lines {2001 + line}-{3000 + line}) failed: new row for relation \"transactions\" violates "
+        f"check constraint \"poison\"; RisingWave has no transaction to take them back: to finish, push the rows "
+        f"from line {2001 + line} on (the whole file again would insert rows 1-2000 twice)")
+    assert count_rows(pg_conn, "transactions") == 2000
+    assert [r[0] for r in pg_conn.execute("select tx_id from transactions order by tx_id")] == [
+        f"tx-{i:05d}" for i in range(2000)]
+    rows[2500][2] = "merchant_1"
+    rest = write_csv(tmp_path / "rest.csv", rows[2000:])
+    assert project.push("transactions", rest) == 1500
+    assert count_rows(pg_conn, "transactions") == 3500
+
+
+def test_a_failure_in_the_first_insert_without_transactions_inserted_nothing(project, pg_conn, tmp_path) -> None:
+    pg_conn.execute("alter table transactions add constraint poison check (merchant <> 'poison')")
+    project.db.engine = riskless_engine(max_bind_parameters=6 * 1000)
+    rows = generated_rows(1500)
+    rows[9][2] = "poison"
+    path = write_csv(tmp_path / "tx.csv", rows)
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert str(info.value) == (f"{path}: the INSERT of rows 1-1000 (lines 2-1001) failed: new row for relation "
+                               "\"transactions\" violates check constraint \"poison\"; nothing was inserted")
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_with_insert_transactions_a_failure_part_way_inserts_nothing(project, pg_conn, tmp_path) -> None:
+    """Materialize's write-only transactions (and PostgreSQL's) hold several INSERTs: all or nothing."""
+    pg_conn.execute("alter table transactions add constraint poison check (merchant <> 'poison')")
+    project.db.engine = riskless_engine(max_bind_parameters=6 * 1000, insert_transactions=True)
+    rows = generated_rows(3500)
+    rows[2500][2] = "poison"
+    path = write_csv(tmp_path / "tx.csv", rows)
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    assert str(info.value).endswith("; nothing was inserted")
+    assert "rows 2001-3000 (lines 2002-3001)" in str(info.value)
+    assert count_rows(pg_conn, "transactions") == 0
+
+
+def test_the_insert_size_is_the_engines_limit() -> None:
+    from materializer.db.inserts import statement_rows
+    from materializer.engines import get_engine
+
+    risingwave = get_engine("risingwave")
+    assert statement_rows(risingwave, 6) == 32767 // 6          # bind parameters: a signed int16
+    assert statement_rows(risingwave, 1) == 32767               # within 32 chunks of 1024 rows
+    assert statement_rows(riskless_engine(max_atomic_insert_rows=100), 1) == 100
+    assert statement_rows(get_engine("postgres"), 7) == 65535 // 7
+
+
+EVERY = """\
+name: every_type
+sources:
+  every:
+    columns: {columns}
+    timestamp: c_ts
+  every_copy:
+    columns: {columns}
+    timestamp: c_ts
+"""
+
+
+@pytest.fixture
+def every(make_project):
+    from tests.engine_catalogs import EVERY_TYPE
+
+    columns = "{" + ", ".join(f'{c}: "{t}"' for c, t in EVERY_TYPE.items()) + "}"
+    p = make_project(EVERY.format(columns=columns))
+    p.apply()
+    return p
+
+
+GOOD_EVERY = {"c_text": "héllo, \"world\"", "c_smallint": "-32768", "c_integer": " 2147483647", "c_bigint": "-42",
+              "c_numeric": "12345678901234567890.123456789", "c_money": "-1234567890.125", "c_real": "0.1",
+              "c_double": "1e-300", "c_boolean": "Yes", "c_ts": "2026-01-01T09:00:00.5+01:00",
+              "c_local": "2026-01-01 10:00:00", "c_date": "2026-02-28", "c_json": '{"a": [1, 2.5, null, "x"]}',
+              "c_uuid": "123E4567-E89B-12D3-A456-426614174000"}
+
+
+def every_rows(n: int, bad_at: int | None = None, column: str = "", value: str = "") -> list[list[str]]:
+    rows = [list(GOOD_EVERY.values()) for _ in range(n)]
+    if bad_at is not None:
+        rows[bad_at][list(GOOD_EVERY).index(column)] = value
+    return rows
+
+
+def test_every_type_is_stored_by_the_inserts_as_copy_stores_it(every, pg_conn, tmp_path) -> None:
+    from materializer.engines.postgres import Postgres
+
+    path = write_csv(tmp_path / "every.csv", every_rows(3), header=list(GOOD_EVERY))
+    assert every.push("every_copy", path) == 3
+    every.db.engine = riskless_engine()
+    assert every.push("every", path) == 3
+    inserted = pg_conn.execute("select * from every").fetchall()
+    copied = pg_conn.execute("select * from every_copy").fetchall()
+    assert inserted == copied
+    assert inserted[0][5] == Decimal("-1234567890.13")   # numeric(12,2) rounds half away from zero
+    every.db.engine = Postgres()
+
+
+# (column, value, words of the message)
+BAD_TYPES = [
+    ("c_smallint", "32768", "out of range for smallint"),
+    ("c_integer", "1.5", "is not a valid integer"),
+    ("c_bigint", "9223372036854775808", "out of range for bigint"),
+    ("c_numeric", "12.x", "is not a valid numeric"),
+    ("c_money", "12345678901.5", "more than 10 digits before the decimal point"),
+    ("c_real", "1e39", "out of range for real"),
+    ("c_double", "1e400", "out of range for double precision"),
+    ("c_boolean", "maybe", "is not a valid boolean"),
+    ("c_ts", "2026-13-01T00:00:00Z", "is not a timestamp"),
+    ("c_local", "noon", "is not a timestamp"),
+    ("c_date", "2026-02-30", "is not a valid date"),
+    ("c_json", "{not json}", "is not a valid jsonb"),
+    ("c_json", "NaN", "is not a valid jsonb"),
+    ("c_uuid", "123", "is not a valid uuid"),
+    ("c_text", "nul\x00byte", "NUL character"),
+]
+
+
+@pytest.mark.parametrize("column, value, words", BAD_TYPES)
+def test_without_copy_every_value_is_typed_before_anything_is_written(every, pg_conn, tmp_path, column, value,
+                                                                       words) -> None:
+    """The old path wrote batches of 1000 rows, then met a value the database refused and said
+    "nothing was inserted" although the earlier batches stayed: now a bad value anywhere is refused
+    before the first INSERT, with its line and column."""
+    every.db.engine = riskless_engine(max_bind_parameters=14 * 1000)
+    path = write_csv(tmp_path / "every.csv", every_rows(3000, 2600, column, value), header=list(GOOD_EVERY))
+    with pytest.raises(PushError) as info:
+        every.push("every", path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 2602, column {column}: "), message
+    assert words in message and message.endswith("; nothing was inserted"), message
+    assert count_rows(pg_conn, "every") == 0
+
+
+def test_without_copy_a_row_with_missing_fields_is_refused_before_anything_is_written(every, pg_conn,
+                                                                                    tmp_path) -> None:
+    every.db.engine = riskless_engine()
+    path = write_csv(tmp_path / "every.csv", [*every_rows(5), list(GOOD_EVERY.values())[:3]],
+                     header=list(GOOD_EVERY))
+    with pytest.raises(PushError, match=r"line 7: 3 fields where the header names 14; nothing was inserted"):
+        every.push("every", path)
+    assert count_rows(pg_conn, "every") == 0
+
+
+def test_risingwave_refuses_numbers_beyond_its_28_digits_before_writing() -> None:
+    from materializer.db.inserts import canonical
+    from materializer.engines import get_engine
+    from materializer.errors import InputError
+
+    risingwave = get_engine("risingwave")
+    assert canonical("1" * 28 + ".5", "numeric", risingwave) == "1" * 28 + ".5"
+    with pytest.raises(InputError, match="RisingWave's numeric holds at most 28 digits"):
+        canonical("1" * 29, "numeric", risingwave, "line 2, column amount")
+    assert canonical("1e3", "numeric(12,2)") == "1000.00"
+    assert canonical("2026-01-01T09:00:00+01:00", "timestamptz") == "2026-01-01 08:00:00+00:00"
+
+
+def test_http_push_without_transactions_says_which_rows_stay(project, pg_conn, pg_dsn) -> None:
+    """POST /push on RisingWave's path: INSERTs of 10 rows (6 columns, 60 values), the third fails."""
+    import asyncio
+
+    from materializer.serve.database import ConnectionPool
+    from materializer.serve.push import insert
+
+    pg_conn.execute("alter table transactions add constraint poison check (merchant <> 'poison')")
+    source = project.spec.sources["transactions"]
+    rows = [[f"t{i}", "c1", "poison" if i == 25 else "m", Decimal(1), "ok", T0] for i in range(30)]
+
+    async def push(engine) -> int:  # noqa: ANN001
+        pool = ConnectionPool(pg_dsn, engine)
+        try:
+            return await insert(pool, source, TX_COLUMNS, rows)
+        finally:
+            await pool.close()
+
+    with pytest.raises(PushError) as info:
+        asyncio.run(push(riskless_engine(max_bind_parameters=60, insert_transactions=True)))
+    assert str(info.value).endswith("; nothing was inserted") and count_rows(pg_conn, "transactions") == 0
+    with pytest.raises(PushError) as info:
+        asyncio.run(push(riskless_engine(max_bind_parameters=60)))
+    assert str(info.value) == (
+        "rows[0]-rows[19] were inserted before the INSERT of rows[20]-rows[29] failed: new row for relation "
+        "\"transactions\" violates check constraint \"poison\"; RisingWave has no transaction to take them back: "
+        "to finish, push the rows from rows[20] on (all of them again would insert rows[0]-rows[19] twice)")
+    assert count_rows(pg_conn, "transactions") == 20
+
+
+def test_a_connection_lost_part_way_says_which_rows_may_or_may_not_be_in(project, pg_conn, tmp_path) -> None:
+    """A CHECK that ends its own session at row 2501 loses the connection during the third INSERT:
+    rows 1-2000 stay, and the message cannot know whether the third INSERT committed, so it says so."""
+    pg_conn.execute("alter table transactions add constraint poison "
+                    "check (merchant <> 'poison' or pg_terminate_backend(pg_backend_pid()))")
+    project.db.engine = riskless_engine(max_bind_parameters=6 * 1000)
+    rows = generated_rows(3500)
+    rows[2500][2] = "poison"
+    path = write_csv(tmp_path / "tx.csv", rows)
+    with pytest.raises(PushError) as info:
+        project.push("transactions", path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: rows 1-2000 of 3500 (lines 2-2001) were inserted before the INSERT of rows "
+                              "2001-3000 (lines 2002-3001) failed: "), message
+    assert ("; the connection was lost, so rows 2001-3000 may or may not have been inserted too: count the rows of "
+            "the source; RisingWave has no transaction to take them back: to finish, push the rows from line 2002 "
+            "on (the whole file again would insert rows 1-2000 twice)") in message, message
+    assert count_rows(pg_conn, "transactions") == 2000

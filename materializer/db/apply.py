@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from materializer.db.connection import server_message, translate_error
+from materializer.engines import Engine
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
@@ -104,7 +105,28 @@ def _split(relation: str) -> tuple[str | None, str]:
     return (schema or None), name
 
 
-def _relation_info(conn: psycopg.Connection, relation: str) -> tuple[str, dict[str, str]] | None:
+#: apply's catalog query of a relation's columns: the rows the engines' fixtures give
+#: (tests/engine_catalogs.py), in this order.
+COLUMNS_QUERY = (
+    "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
+    "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position")
+
+
+def catalog_columns(engine: Engine, rows: list[tuple[str, str, int | None, int | None]]) -> dict[str, str]:
+    """{column: canonical type} of the rows of COLUMNS_QUERY, read through the engine's catalog
+    (RisingWave has no precision and stores uuid as varchar; see Engine.catalog_type)."""
+    return {column: engine.catalog_type(data_type, precision, scale)
+            for column, data_type, precision, scale in rows}
+
+
+def changed_columns(engine: Engine, declared: dict[str, str], existing: dict[str, str]) -> list[str]:
+    """The declared columns whose type differs from the table's (catalog_columns), compared as the
+    engine's catalog can tell them apart (Engine.stored_type)."""
+    return [c for c, t in declared.items() if c in existing and existing[c] != engine.stored_type(t)]
+
+
+def _relation_info(conn: psycopg.Connection, relation: str, engine: Engine | None = None
+                   ) -> tuple[str, dict[str, str]] | None:
     """(kind, {column: type}) of a relation in the current schema (or its own), or None if missing."""
     schema, name = _split(relation)
     row = conn.execute(
@@ -114,22 +136,7 @@ def _relation_info(conn: psycopg.Connection, relation: str) -> tuple[str, dict[s
     ).fetchone()
     if row is None:
         return None
-    cols = conn.execute(
-        "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
-        "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position",
-        [schema, name],
-    ).fetchall()
-    types = {}
-    for col, dtype, precision, scale in cols:
-        if dtype == "timestamp with time zone":
-            dtype = "timestamptz"
-        elif dtype == "timestamp without time zone":
-            dtype = "timestamp"
-        elif dtype == "character varying":
-            dtype = "text"
-        elif dtype == "numeric" and precision is not None:
-            dtype = f"numeric({precision},{scale or 0})"
-        types[col] = dtype
+    types = catalog_columns(engine or Engine(), conn.execute(COLUMNS_QUERY, [schema, name]).fetchall())
     kind = "table" if row[0] == "BASE TABLE" else "view"
     return kind, types
 
@@ -278,7 +285,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
                 result.unchanged += 1
             continue
         if obj.kind == "table":
-            info = _relation_info(conn, obj.name)
+            info = _relation_info(conn, obj.name, engine)
             if info is None:
                 table_actions.append(Action("create", "table", obj.name, [obj.sql], obj=obj))
                 continue
@@ -289,7 +296,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
                     f"or declare it with `relation: {obj.name}` to use it as an external source")
             wanted = dict(obj.columns)
             added = [c for c in wanted if c not in existing]
-            changed = [c for c in wanted if c in existing and existing[c] != wanted[c]]
+            changed = changed_columns(engine, wanted, existing)
             if changed:
                 _lock_table(conn, obj.name, lock_mode)
                 detail = ", ".join(f"{c} is {existing[c]} in the database but {wanted[c]} in the project"
@@ -309,7 +316,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             removed = [c for c in existing if c not in wanted]
             if added or state.get(obj.name, (None, None))[1] != obj.sql:
                 # columns no longer declared stay (they hold data): said once, when the change is recorded
-                stmts = [f"alter table {obj.name} add column {c} {wanted[c]}" for c in added]
+                stmts = [f"alter table {obj.name} add column {c} {engine.ddl_type(wanted[c])}" for c in added]
                 notes = [f"new columns: {', '.join(added)}"] if added else []
                 if removed:
                     notes.append(_kept_columns_note(obj.name, removed))

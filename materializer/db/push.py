@@ -5,7 +5,8 @@ PostgreSQL types every value by the table's columns (an unquoted empty field is
 null, a quoted one an empty string). One COPY is one statement: a bad value
 anywhere aborts it and nothing is inserted; the error names the file's line,
 the column and the value. JSONL rows are written through the same COPY.
-Engines without ``COPY FROM STDIN`` (RisingWave) get batched INSERTs.
+Engines without ``COPY FROM STDIN`` (RisingWave) get multi-row INSERTs, every row checked and
+typed before the first is written (db/inserts.py).
 
 What is refused (definitions/row_checks.py), whatever the format or the path, because
 it is stored fine but breaks what reads it later:
@@ -44,12 +45,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from materializer.db.inserts import csv_records, insert_file
 from materializer.definitions.row_checks import TIME_WORDS, RowCheck, column_rules, refusal, row_checks
 from materializer.definitions.spec import Source
 from materializer.errors import NotFoundError, PushError, did_you_mean
@@ -221,6 +223,9 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         columns, rows, line_of = _read_jsonl(path, source, rules)
+        if not project.db.engine.supports_copy:
+            return insert_file(project, source, path, columns,
+                               lambda: ((line_of[n], row) for n, row in enumerate(rows, start=1)), rules)
         return _load_rows(project, source, path, columns, rows, line_of, checks)
     if suffix not in (".csv", ".txt"):
         raise PushError(f"{path}: unknown file type {suffix!r}; push reads .csv or .jsonl files")
@@ -231,10 +236,10 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
             raise PushError(f"{path}: line 1: the file is not UTF-8 text") from None
     names = _check_header(path, source, header)
     engine = project.db.engine
+    if not engine.supports_copy:
+        return insert_file(project, source, path, names, lambda: csv_records(path), rules)
     if not engine.enforces_checks:
         _check_csv(path, names, rules)
-    if not engine.supports_copy:
-        return _load_rows(project, source, path, names, _csv_rows(path), None, checks)
     scan = engine.enforces_checks and any("time_words" in rules.get(n, ()) for n in names)
     try:
         return _copy_csv(project, source, path, names, checks, progress, scan)
@@ -271,14 +276,6 @@ def _copy_csv(project: "Project", source: Source, path: Path, names: list[str], 
             return None if found is None else found[1][names.index(column)]
 
         raise _copy_error(path, exc, line_of, {c.name: c for c in checks}, value_of) from None
-
-
-def _csv_rows(path: Path) -> Iterator[list[Any]]:
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        for row in reader:
-            yield [None if v == "" else v for v in row]
 
 
 def _read_jsonl(path: Path, source: Source,
@@ -327,33 +324,15 @@ def _text(value: Any, json_column: bool = False) -> str | None:
 
 def _load_rows(project: "Project", source: Source, path: Path, columns: list[str], rows: Any,
                line_of: dict[int, int] | None, checks: list[RowCheck]) -> int:
+    """Rows of text through one COPY (JSONL on engines with COPY FROM STDIN): all or nothing."""
     conn = project.db.conn
-    engine = project.db.engine
     count = 0
     try:
-        if engine.supports_copy:
-            with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(f"copy {source.relation} ({', '.join(columns)}) from stdin") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                        count += 1
-            return count
-        types = source.columns or {}
-        placeholders = ", ".join(engine.lookup_param(types.get(c)) for c in columns)
-        sql = f"insert into {source.relation} ({', '.join(columns)}) values ({placeholders})"
-        with conn.cursor() as cur:
-            batch: list[list[Any]] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= 1000:
-                    cur.executemany(sql, batch)
-                    count += len(batch)
-                    batch = []
-            if batch:
-                cur.executemany(sql, batch)
-                count += len(batch)
-            for statement in engine.after_insert():
-                cur.execute(statement)
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(f"copy {source.relation} ({', '.join(columns)}) from stdin") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
         return count
     except psycopg.Error as exc:
         kept = rows if isinstance(rows, list) else None

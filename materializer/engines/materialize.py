@@ -8,6 +8,19 @@
   hence the typed placeholders (doc/user/content/transform-data/optimization.md).
 - DDL cannot run inside a transaction block.
 - No CHECK constraints (doc/user/content/sql/create-table.md): push checks every row itself.
+- `COPY ... FROM STDIN` loads a file as one statement (doc/user/content/sql/copy-from.md; a failed
+  COPY leaves nothing: test/pgtest/copy-from-fail.pt). Transactions are read-only or write-only:
+  a write-only one holds INSERTs only, committed together at one timestamp, and an error discards
+  them all (doc/user/content/sql/begin.md, doc/user/content/sql/commit.md).
+- ``information_schema.columns`` selects ``NULL::pg_catalog.int4 AS numeric_precision`` and
+  ``numeric_scale`` (src/catalog/src/builtin/information_schema.rs), and its ``data_type`` is
+  ``mz_columns.type``, the pgrepr type's name: `timestamp` (not `timestamp without time zone`),
+  `numeric` whatever the scale (src/pgrepr/src/types.rs, ``Type::name``). The precision of a
+  `numeric` is always 39 and only its scale is kept (doc/user/content/sql/types/numeric.md), so apply
+  compares `numeric(p, s)` as numeric.
+- Temporary tables take only NOT NULL and DEFAULT column options and there is no CREATE TABLE AS
+  (doc/user/content/sql/create-table.md): the training-set work tables cannot be built.
+Paths are of MaterializeInc/materialize.
 """
 
 from __future__ import annotations
@@ -28,6 +41,10 @@ class Materialize(Engine):
     embedded = False
     local_server = "docker compose up -d materialize"
     local_dsn = "postgresql://materialize@localhost:6875/materialize"
+    catalog_numeric_precision = False
+    insert_transactions = True
+    training_sets_refused = ("they number the spine's rows with an identity column and build their work tables "
+                             "with CREATE TABLE AS, which Materialize's CREATE TABLE does not have")
 
     def create_view(self, name: str, body: str, cluster: str) -> str:
         return f"create materialized view {name} in cluster {cluster} as\n{body.rstrip()}"

@@ -2,8 +2,24 @@
 
 - `CREATE MATERIALIZED VIEW v AS ...` (sql/commands/sql-create-mv.mdx); no `OR REPLACE`.
 - No `COPY FROM STDIN`: rows are loaded with multi-row INSERT then `FLUSH`
-  (sql/commands/sql-insert.mdx); write transactions are not supported (sql/commands/sql-begin.mdx).
+  (sql/commands/sql-insert.mdx, sql/commands/sql-copy.mdx: `COPY (query) TO STDOUT` only).
+- No read-write transactions: `BEGIN` succeeds but starts none (sql/commands/sql-begin.mdx), so each
+  INSERT is its own unit. One INSERT is all or nothing up to 32 chunks of 1024 rows: the DML executor
+  holds a statement's chunks until it ends and drops them on rollback, but sends them on past
+  ``MAX_CHUNK_FOR_ATOMICITY = 32`` (src/stream/src/executor/dml.rs; the chunks are the batch
+  ``chunk_size``, 1024 by default: src/common/src/config/mod.rs, src/batch/executors/src/executor/insert.rs).
+- The wire protocol reads the number of bind parameters as a signed int16
+  (src/utils/pgwire/src/pg_message.rs, ``FeBindMessage::parse``): at most 32767 per statement.
 - No CHECK constraints (sql/commands/sql-create-table.mdx): push checks every row itself.
+- `numeric` holds 28 decimal digits and takes no precision or scale; `uuid` is not a type
+  (sql/data-types/overview.mdx; ``bind_data_type`` refuses `uuid` and `numeric(p, s)`:
+  src/frontend/src/binder/expr/mod.rs), so source tables declare them `numeric` and `varchar`.
+- ``information_schema.columns`` reports ``NULL::integer AS numeric_precision`` for every column and
+  `character varying` for varchar (src/frontend/src/catalog/system_catalog/information_schema/columns.rs):
+  apply compares `uuid` and `text` as text, `numeric(p, s)` as numeric.
+- No temporary tables: ``CREATE TEMPORARY TABLE`` is "not implemented" (src/frontend/src/handler/mod.rs).
+Source paths are of risingwavelabs/risingwave at v2.7.0 (the compose file's image); doc paths of
+risingwavelabs/risingwave-docs.
 """
 
 from __future__ import annotations
@@ -23,6 +39,14 @@ class RisingWave(Engine):
     embedded = False
     local_server = "docker compose up -d risingwave"
     local_dsn = "postgresql://root@localhost:4566/dev"
+    catalog_numeric_precision = False
+    catalog_reads_as = {"uuid": "text"}
+    insert_transactions = False
+    max_bind_parameters = 32767
+    max_atomic_insert_rows = 32 * 1024
+    numeric_max_integer_digits = 28
+    training_sets_refused = ("they load the spine and their work tables with COPY FROM STDIN and CREATE TEMPORARY "
+                             "TABLE, which RisingWave does not have")
 
     def drop_view(self, name: str) -> str:
         return f"drop materialized view if exists {name} cascade"
@@ -35,9 +59,10 @@ class RisingWave(Engine):
         # `SET TIME ZONE` is the documented form (sql/commands/sql-set-time-zone.mdx)
         return ["set time zone 'UTC'", "set rw_implicit_flush = true"]
 
-    def lookup_param(self, column_type: str | None) -> str:
+    def ddl_type(self, column_type: str) -> str:
+        # as risingwave__source_table creates them (sql_macros/macros/source_table.sql)
         if column_type in ("text", "uuid"):
-            column_type = "varchar"
-        elif column_type and column_type.startswith("numeric"):
-            column_type = "numeric"
-        return super().lookup_param(column_type)
+            return "varchar"
+        if column_type.startswith("numeric"):
+            return "numeric"
+        return column_type

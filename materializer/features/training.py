@@ -513,6 +513,28 @@ def _spine_size(spine: Any) -> tuple[int | None, int]:
     return None, PROGRESS_MIN_ROWS
 
 
+def refuse_engine(project: "Project", what: str) -> None:
+    """A one-line MaterializerError, before any connection, when the project's engine cannot run
+    training sets (``Engine.training_sets_refused`` says why); ``what`` names what needs them.
+
+    The feature queries themselves are one-off SELECTs the streaming engines could run (the
+    training macros have Materialize and RisingWave forms: correlated subqueries, ASOF JOIN). The
+    sequence around them is PostgreSQL's: the spine loaded with COPY FROM STDIN into a temporary
+    table numbered by an identity column, the points and results as work tables made with CREATE
+    TABLE AS and ANALYZE, pg_input_is_valid in the spine's checks, pg_class and pg_stat_activity in
+    the estimate and the parallel evaluation; the refusal names the first step an engine lacks.
+    """
+    from materializer.engines import get_engine
+
+    engine = get_engine(project.engine)
+    if engine.training_sets_refused is None:
+        return
+    raise MaterializerError(
+        f"{what} run on PostgreSQL, not on {engine.title}: {engine.training_sets_refused}; copy the sources into "
+        "a PostgreSQL (`materializer db start`, then `materializer push`) and run it there with `engine: postgres`: "
+        "the same definitions give the same values")
+
+
 def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
           spine_sql: str | None = None, phases: Phases | None = None,
           as_text: bool = False, cleanup: list[str] | None = None) -> tuple[list[str], list[str], str]:
@@ -524,9 +546,7 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     ``as_text``: the query gives every feature as its JSON text (numbers as PostgreSQL prints them,
     true/false, ISO 8601 times), as COPY writes it to CSV.
     """
-    if project.engine != "postgres":
-        raise MaterializerError(f"training sets on {project.engine} are not available yet; point MATERIALIZER_DSN "
-                                "at PostgreSQL, or use `materializer compile` for the SQL")
+    refuse_engine(project, "training sets")
     phases = phases or Phases()
     wanted = resolve_features(project, features)
     on_demand = {n: project.spec.on_demand[n] for n in wanted if n in project.spec.on_demand}
@@ -641,7 +661,8 @@ def write_csv(project: "Project", spine: Any, features: list[str], out: Path | N
                 fh.flush()
     finally:
         phases.close()
-        _drop(project.db.conn, cleanup)
+        if cleanup:
+            _drop(project.db.conn, cleanup)
 
 
 def check_output(out: Path) -> None:
@@ -697,7 +718,8 @@ def training_frame(project: "Project", spine: Any, features: list[str], timestam
         header, names, query = build(project, spine, features, timestamp_column, spine_sql, cleanup=cleanup)
         frame = to_frame(project, header, names, query)
     finally:
-        _drop(project.db.conn, cleanup)
+        if cleanup:
+            _drop(project.db.conn, cleanup)
     if hasattr(spine, "itertuples") and hasattr(spine, "columns"):
         return pd.concat([spine.reset_index(drop=True), frame[names]], axis=1)
     return frame

@@ -22,7 +22,7 @@ import psycopg
 from materializer.definitions.spec import FeatureView
 from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.values import INTEGER_RANGES, coerce
-from materializer.errors import InputError, MaterializerError
+from materializer.errors import InputError
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -119,14 +119,12 @@ def absent_key(conn: psycopg.Connection, view: FeatureView) -> Any | None:
 def verify(project: "Project", entities: int = 20, as_of: datetime | str | None = None, seed: float = 0.42
            ) -> VerifyReport:
     """Compare online and training-set values of every feature for sampled entities at one time."""
-    from materializer.features.training import build, stream_rows
+    from materializer.features.training import build, refuse_engine, stream_rows
 
     if isinstance(entities, bool) or not isinstance(entities, int) or not 1 <= entities <= MAX_ENTITIES:
         raise InputError(f"--entities: {entities!r} is not a number of entities; give a whole number from 1 to "
                          f"{MAX_ENTITIES:,}")
-    if project.engine != "postgres":
-        raise MaterializerError(f"verify on {project.engine} is not available yet: it needs training sets, which "
-                                "run on PostgreSQL; point MATERIALIZER_DSN at PostgreSQL")
+    refuse_engine(project, "verify compares online values with training sets, which")
     pinned = parse_timestamp(as_of, "--as-of") if as_of is not None else None
     conn = project.db.conn
     t = pinned if pinned is not None else conn.execute("select materializer.clock()").fetchone()[0]

@@ -4,12 +4,14 @@ The rows come as a JSON list of objects (``[{"cc_num": "a", "ts": "..."}]``), as
 ``{"rows": [...]}``, or column-wise as Feast sends them (``{"df": {"cc_num": ["a"], ...}}``).
 Every value is checked against its column's type before anything is written; the first bad
 value is refused with its row and column (HTTP 422) and nothing is inserted. The good rows go
-in with one ``COPY`` (one INSERT per batch on RisingWave) inside one transaction, so a push is
-all or nothing and is visible to the next lookup once it is answered.
+in with one ``COPY`` inside one transaction, so a push is all or nothing and is visible to the
+next lookup once it is answered. RisingWave has neither: the rows go in multi-row INSERTs of up
+to 32767 values (one INSERT for most pushes), and a failure after the first says which rows stay.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -96,28 +98,49 @@ def check_rows(spec: ProjectSpec, source: Source, rows: list[Any]) -> tuple[list
 
 
 async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows: list[list[Any]]) -> int:
-    """Insert checked rows all or nothing; a value the database refuses is a PushError naming its row."""
+    """Insert checked rows all or nothing; a value the database refuses is a PushError naming its row.
+
+    Without COPY the rows go in multi-row INSERTs as large as the engine allows (db/inserts.py); on an
+    engine without transactions (RisingWave) a failure after the first INSERT says which rows stay."""
+    from materializer.db.inserts import statement_rows
+
     engine = pool.engine
     column_list = ", ".join(names)
     async with pool.connection() as conn:
         try:
-            async with conn.transaction():
+            async with conn.transaction() if engine.supports_copy or engine.insert_transactions else nullcontext():
                 if engine.supports_copy:
                     async with conn.cursor() as cur:
                         async with cur.copy(f"copy {source.relation} ({column_list}) from stdin") as copy:
                             for row in rows:
                                 await copy.write_row(row)
                 else:
-                    placeholders = ", ".join(engine.lookup_param(source.column_type(c)) for c in names)
-                    sql = f"insert into {source.relation} ({column_list}) values ({placeholders})"
+                    placeholders = "(" + ", ".join(engine.lookup_param(source.column_type(c)) for c in names) + ")"
+                    head = f"insert into {source.relation} ({column_list}) values "
+                    per = statement_rows(engine, len(names))
                     async with conn.cursor() as cur:
-                        for start in range(0, len(rows), 1000):
-                            await cur.executemany(sql, rows[start:start + 1000])
+                        for start in range(0, len(rows), per):
+                            batch = rows[start:start + per]
+                            try:
+                                await cur.execute(head + ", ".join([placeholders] * len(batch)),
+                                                  [v for row in batch for v in row])
+                            except psycopg.Error as exc:
+                                if start and not engine.insert_transactions:
+                                    raise PushError(_part_way(engine.title, start, start + len(batch) - 1,
+                                                              exc)) from None
+                                raise
                         for statement in engine.after_insert():
                             await cur.execute(statement)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             raise PushError(_refused(exc)) from None
     return len(rows)
+
+
+def _part_way(title: str, start: int, end: int, exc: psycopg.Error) -> str:
+    primary = exc.diag.message_primary or str(exc).splitlines()[0]
+    return (f"rows[0]-rows[{start - 1}] were inserted before the INSERT of rows[{start}]-rows[{end}] failed: "
+            f"{primary}; {title} has no transaction to take them back: to finish, push the rows from rows[{start}] "
+            f"on (all of them again would insert rows[0]-rows[{start - 1}] twice)")
 
 
 def _refused(exc: psycopg.Error) -> str:
