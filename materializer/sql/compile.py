@@ -15,8 +15,10 @@ from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec
 from materializer.engines import Engine, get_engine
 from materializer.sql.render import renderer
 
+# The reference bins of a monitor: every `materializer reference` appends a version (a table created
+# before versions gains the column through apply; its rows, version null, read as version 1).
 REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "double precision",
-                     "upper_bound": "double precision", "share": "double precision"}
+                     "upper_bound": "double precision", "share": "double precision", "version": "integer"}
 
 
 @dataclass(frozen=True)
