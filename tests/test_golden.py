@@ -127,10 +127,10 @@ CASES: dict[str, dict[str, dict]] = {
                                  {"name": "last_merchant", "agg": "latest", "column": "merchant", "filter": None}],
                     "max_age": "interval '168 hours'", "tie_break": None,
                     "columns": ["cc_num", "ts", "amount", "merchant"]},
-        "tie_break_no_max_age": {"relation": "transactions", "entity": ["cc_num"], "timestamp": "ts",
-                                 "features": [{"name": "last_amount", "agg": "latest", "column": "amount",
-                                               "filter": None}],
-                                 "max_age": None, "tie_break": "tx_id", "columns": ["cc_num", "ts", "amount", "tx_id"]},
+        "tie_break": {"relation": "transactions", "entity": ["cc_num"], "timestamp": "ts",
+                      "features": [{"name": "last_amount", "agg": "latest", "column": "amount", "filter": None}],
+                      "max_age": "interval '720 hours'", "tie_break": "tx_id",
+                      "columns": ["cc_num", "ts", "amount", "tx_id"]},
     },
 }
 
@@ -152,15 +152,17 @@ CASES.update({
     "monitor_scored": {
         "binary_implicit_negative": {"predictions": PREDICTIONS, "outcomes": OUTCOMES,
                                      "task": "binary_classification", "label_policy": "implicit_negative",
-                                     "maturity": "interval '168 hours'", "threshold": 0.5},
+                                     "maturity": "interval '168 hours'", "threshold": 0.5,
+                                     "retention": "interval '192 hours'"},
         "binary_explicit": {"predictions": {**PREDICTIONS, "columns": []}, "outcomes": OUTCOMES,
-                            "task": "binary_classification", "label_policy": "explicit", "threshold": 0.7},
+                            "task": "binary_classification", "label_policy": "explicit", "threshold": 0.7,
+                            "retention": "interval '24 hours'"},
         "regression": {"predictions": {**PREDICTIONS, "score": "predicted_eta", "columns": ["model_version"]},
                        "outcomes": {**OUTCOMES, "label": "actual_eta"}, "task": "regression",
-                       "label_policy": "explicit"},
+                       "label_policy": "explicit", "retention": "interval '168 hours'"},
         "maintained_explicit": {"predictions": PREDICTIONS, "outcomes": OUTCOMES, "task": "binary_classification",
                                 "label_policy": "explicit", "threshold": 0.5,
-                                "maintained": MAINTAINED},
+                                "maintained": MAINTAINED, "retention": "interval '24 hours'"},
     },
     "monitor_maintenance": {
         "binary_implicit_negative": {
@@ -206,10 +208,10 @@ CASES.update({
     "monitor_timeseries": {
         "binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
                             "label_policy": "explicit", "bucket": {"interval": "interval '1 hour'", "seconds": 3600},
-                            "slices": SLICES[:1]},
+                            "slices": SLICES[:1], "history": "interval '24 hours'"},
         "maintained_binary_explicit": {"scored": "fraud_model__scored", "task": "binary_classification",
                                        "label_policy": "explicit", "bucket": HOURLY, "slices": SLICES[:1],
-                                       "maintained": MAINTAINED},
+                                       "maintained": MAINTAINED, "history": "interval '24 hours'"},
     },
     "monitor_versions": {
         "binary": {"metrics": "fraud_model__metrics", "task": "binary_classification"},
@@ -230,6 +232,7 @@ CASES.update({
     "monitor_slices": {"binary": {"cells": "cells", "key": "window_name", "slices": SLICES,
                                   "task": "binary_classification"}},
     "clock_between": {"span": {"lower": "predicted_at + spans.opens", "upper": "predicted_at + spans.closes"}},
+    "clock_until": {"retained": {"expression": "reported_at + interval '192 hours'"}},
     "training_windowed": {
         "card_activity": {"points": "points", "relation": "transactions", "entity": ["cc_num"], "timestamp": "ts",
                           "windows": [W["10m"], W["1d"]],

@@ -117,6 +117,9 @@ CTE_NAMES_THAT_HIDE_NOTHING = {
     "distances", "drift_delta", "drift_upsert", "ece", "events", "final", "flagged", "fresh", "grid", "histogram",
     "labels", "latest", "latest_tie", "latest_ts", "live", "live_cells", "observed", "pairs", "pairs_above",
     "pairs_tied", "pending_tail", "shares", "sliced", "totals", "versions",
+    # the streaming forms: after these steps only steps read (windowed features; the labels of
+    # implicit_negative; the newest reference bins, read before the grid)
+    "windowed", "aggregated", "reported", "reference_bins",
     # monitor_reference: its one relation is read by the first CTE, before any of these names exists
     "reference_values", "ranked", "counts", "positions", "cuts", "numbered", "bins",
 }

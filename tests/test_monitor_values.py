@@ -64,6 +64,7 @@ monitors:
     maturity: 2d          # ignored by explicit
     threshold: 0.5
     windows: [1h, 1d, 7d]
+    history: 30d          # the streaming engines keep 30 days (+ maturity): every row of the data
     bucket: 1h
     costs: {fp: 5, fn: 120}
     reference: {relation: training_scores, column: score}
@@ -76,6 +77,7 @@ monitors:
     maturity: 2d
     threshold: 0.3
     windows: [1h, 1d, 7d]
+    history: 30d          # the streaming engines keep 30 days (+ maturity): every row of the data
     bucket: 1h
     costs: {fp: 1, fn: 25.5}
   fraud_bool:
@@ -84,12 +86,14 @@ monitors:
                   version: model_version, segments: [channel]}
     outcomes: {source: chargebacks_bool, id: tx_id, timestamp: reported_at, label: is_fraud}
     windows: [1h, 1d, 7d]
+    history: 30d          # the streaming engines keep 30 days (+ maturity): every row of the data
   demand:
     task: regression
     predictions: {source: forecasts, id: tx_id, timestamp: predicted_at, score: score,
                   version: model_version, segments: [channel]}
     outcomes: {source: actuals, id: tx_id, timestamp: reported_at, label: actual}
     windows: [1h, 1d, 7d]
+    history: 30d          # the streaming engines keep 30 days (+ maturity): every row of the data
     bucket: 1h
 """
 
@@ -879,28 +883,14 @@ def drop_row_checks(project) -> None:
         conn.execute(f"alter table {table} drop constraint {name}")
 
 
-def on_read_views(project) -> dict[str, str]:
-    """The metrics view of every monitor in the Materialize/RisingWave text (PostgreSQL's clock):
-    ``{monitor: view}``, to read beside the maintained views apply made."""
-    from materializer.sql.compile import monitor_args
-    from materializer.sql.render import renderer
+def on_read_views(project) -> dict[str, list[str]]:
+    """The metrics view of every monitor as the Materialize and the RisingWave renderer write it, run on
+    PostgreSQL through the test shim (tests/engine_shim.py), beside the maintained views apply made:
+    ``{monitor: [view, ...]}``."""
+    from tests.engine_shim import create_engine_objects
 
-    macros = renderer("postgres").macros
-    views = {}
-    for name, monitor in project.spec.monitors.items():
-        a = monitor_args(monitor)
-        maturity = monitor.maturity.sql_interval if monitor.maturity else None
-        scored = str(macros["default__monitor_scored"](
-            predictions=a["predictions"], outcomes=a["outcomes"], task=monitor.task,
-            label_policy=monitor.label_policy, maturity=maturity, threshold=monitor.threshold))
-        project.db.conn.execute(f"create or replace view {name}__scored_on_read as {scored}")
-        metrics = str(macros["default__monitor_metrics"](
-            scored=f"{name}__scored_on_read", task=monitor.task, label_policy=monitor.label_policy,
-            windows=a["windows"], slices=a["slices"], cost_fp=monitor.cost_fp, cost_fn=monitor.cost_fn,
-            maturity=maturity))
-        project.db.conn.execute(f"create or replace view {name}__metrics_on_read as {metrics}")
-        views[name] = f"{name}__metrics_on_read"
-    return views
+    schemas = [create_engine_objects(project.db.conn, project.spec, engine) for engine in ("materialize", "risingwave")]
+    return {name: [f"{schema}.{name}__metrics" for schema in schemas] for name in project.spec.monitors}
 
 
 def read_on_read(project, view: str, window: str, t: datetime, names: list[str]) -> dict | None:
@@ -923,7 +913,8 @@ def test_nan_and_infinite_scores_and_labels_are_invalid_in_every_form(small, kin
     infinite score or label, and a binary label other than 0 or 1, makes its row invalid:
     counted in n_invalid, never in the metrics nor in pending; NaN wins ties as the greatest
     value, so a tie with a NaN copy is invalid too. The same in the maintained views, their time
-    series and the on-read text of the streaming engines, all equal to the reference."""
+    series and the Materialize and RisingWave text (run through the test shim), all equal to the
+    reference."""
     drop_row_checks(small)
     h, m = timedelta(hours=1), timedelta(minutes=1)
     tie = T - 5 * h
@@ -966,7 +957,8 @@ def test_nan_and_infinite_scores_and_labels_are_invalid_in_every_form(small, kin
             want, _ = ref.expected_metrics(spec, ref.cohort(spec, deduped, indexed, t, timedelta(days=1)))
             got = small.metrics(name, as_of=t).groups[0]["metrics"]
             assert_metrics(got, want, f"{name} at {t}")
-            assert_metrics(read_on_read(small, on_read[name], "1d", t, list(want)), want, f"{name} on read at {t}")
+            for view in on_read[name]:
+                assert_metrics(read_on_read(small, view, "1d", t, list(want)), want, f"{view} at {t}")
             series = {datetime.fromisoformat(r["bucket_start"]): r["metrics"] for r in small.timeseries(name, as_of=t)}
             expected = ref.buckets(spec, deduped, indexed, t, timedelta(hours=1))
             assert series.keys() == expected.keys(), f"{name} buckets at {t}"
@@ -1021,7 +1013,8 @@ def test_the_label_at_t_is_the_one_dated_exactly_at_t(small) -> None:
     """explicit: an outcome dated exactly at t, corrected later, is the label at t (timestamp <= t):
     not the earlier one, not none. The maintained views keep the latest label and look the label
     at t up when a correction is dated after t: that lookup, its time series' buckets and the
-    on-read text all give the reference's values at t, a microsecond before and at the correction."""
+    Materialize and RisingWave text (run through the test shim) all give the reference's values at t,
+    a microsecond before and at the correction."""
     drop_row_checks(small)
     h, us = timedelta(hours=1), timedelta(microseconds=1)
     add(small, [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
@@ -1046,7 +1039,8 @@ def test_the_label_at_t_is_the_one_dated_exactly_at_t(small) -> None:
         for t in (T - us, T, T + us, T + h - us, T + h):
             want, _ = ref.expected_metrics(spec, ref.cohort(spec, deduped, indexed, t, timedelta(days=1)))
             assert_metrics(small.metrics(name, as_of=t).groups[0]["metrics"], want, f"{name} at {t}")
-            assert_metrics(read_on_read(small, on_read[name], "1d", t, list(want)), want, f"{name} on read at {t}")
+            for view in on_read[name]:
+                assert_metrics(read_on_read(small, view, "1d", t, list(want)), want, f"{view} at {t}")
             series = {datetime.fromisoformat(r["bucket_start"]): r["metrics"] for r in small.timeseries(name, as_of=t)}
             expected = ref.buckets(spec, deduped, indexed, t, timedelta(hours=1))
             assert series.keys() == expected.keys(), f"{name} buckets at {t}"
@@ -1157,34 +1151,63 @@ def test_validation_error_through_project_load(make_project) -> None:
         make_project(text)
 
 
-def test_streaming_form_gives_the_same_metrics(loaded) -> None:
-    """The Materialize/RisingWave text of every monitor view (a min() reduction instead of the index
-    probe; the engines' own clock replaced by PostgreSQL's) gives the same rows as the views apply made."""
-    from materializer.sql.compile import monitor_args
-    from materializer.sql.render import renderer
+def _rows(conn, sql: str, t: datetime) -> list[tuple]:
+    with conn.transaction():
+        conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
+        return conn.execute(sql).fetchall()
+
+
+def _same_rows(ours: list[tuple], theirs: list[tuple], context: str) -> None:
+    assert len(ours) == len(theirs), f"{context}: {len(ours)} rows against {len(theirs)}"
+    for a_row, b_row in zip(ours, theirs):
+        for x, y in zip(a_row, b_row):
+            if isinstance(x, float) and isinstance(y, float):
+                same = (math.isnan(x) and math.isnan(y)) or x == y or abs(x - y) <= 1e-9 * max(1, abs(x))
+            else:
+                same = x == y
+            assert same, (context, a_row[:3], x, y)
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_engine_text_gives_the_same_monitor_views(loaded, data, engine) -> None:
+    """Every monitor view (scored, metrics, timeseries, versions, drift) as the Materialize and the
+    RisingWave renderer write it, run on PostgreSQL through the test shim (tests/engine_shim.py: their
+    clock pinned to t; `in cluster` and `append only` dropped), gives at every t the rows of the views
+    apply made on PostgreSQL, row for row, and the reference's metrics. The monitors keep 30 days
+    (`history: 30d`), all of the data: what the engines' retention leaves out is tested in
+    tests/test_stream_sql.py."""
+    from tests.engine_shim import create_engine_objects
 
     project = loaded
     conn = project.db.conn
-    macros = renderer("postgres").macros
+    rng = random.Random(5)
+    conn.execute("create table training_scores (score double precision)")
+    copy_rows(conn, "training_scores", ["score"], [[round(rng.betavariate(2, 4), 3)] for _ in range(500)])
+    project.store_reference("fraud_explicit")
+    schema = create_engine_objects(conn, project.spec, engine)
+    tally = Tally()
     for name, monitor in project.spec.monitors.items():
-        a = monitor_args(monitor)
-        scored = str(macros["default__monitor_scored"](
-            predictions=a["predictions"], outcomes=a["outcomes"], task=monitor.task,
-            label_policy=monitor.label_policy, maturity=monitor.maturity.sql_interval if monitor.maturity else None,
-            threshold=monitor.threshold))
-        conn.execute(f"create view {name}__scored_stream as {scored}")
-        metrics = str(macros["default__monitor_metrics"](
-            scored=f"{name}__scored_stream", task=monitor.task, label_policy=monitor.label_policy,
-            windows=a["windows"], slices=a["slices"], cost_fp=monitor.cost_fp, cost_fn=monitor.cost_fn,
-            maturity=monitor.maturity.sql_interval if monitor.maturity else None))
-        conn.execute(f"create view {name}__metrics_stream as {metrics}")
+        kinds = ["scored", "metrics", "timeseries"] + (["versions"] if monitor.version else []) + \
+            (["drift"] if monitor.reference_relation else [])
         for t in TIMES:
-            with conn.transaction():
-                conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
-                ours = conn.execute(f"select * from {monitor.view('metrics')} order by 1, 2, 3").fetchall()
-                theirs = conn.execute(f"select * from {name}__metrics_stream order by 1, 2, 3").fetchall()
-            assert len(ours) == len(theirs), (name, t)
-            for a_row, b_row in zip(ours, theirs):
-                for x, y in zip(a_row, b_row):
-                    same = x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-9 * max(1, abs(x)))
-                    assert same, (name, t, a_row[:3], x, y)
+            for kind in kinds:
+                view = monitor.view(kind)
+                order = "1" if kind == "scored" else "1, 2, 3"
+                _same_rows(_rows(conn, f"select * from {view} order by {order}", t),
+                           _rows(conn, f"select * from {schema}.{view} order by {order}", t), f"{engine} {view} at {t}")
+        oracle = oracle_for(name, data)
+        for t in TIMES:
+            for window in WINDOWS:
+                cur_rows = _rows(conn, f"select * from {schema}.{monitor.view('metrics')} "
+                                       f"where window_name = '{window}' and slice = 'all'", t)
+                columns = [c.name for c in conn.execute(f"select * from {schema}.{monitor.view('metrics')} "
+                                                        "where false").description]
+                c = oracle.cohort(t, window)
+                if not cur_rows:
+                    assert not c.nonzero, (name, window, t)
+                    continue
+                row = dict(zip(columns, cur_rows[0]))
+                got = {k: (None if isinstance(row[k], float) and math.isnan(row[k]) else row[k])
+                       for k in ref.expected_metrics(oracle.spec, c)[0]}
+                check_group(got, oracle, c, f"{engine} {name} {window} at {t}", tally)
+    assert tally.counts["binary group"] >= 24 and tally.counts["regression group"] >= 8, tally.counts

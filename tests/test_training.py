@@ -94,6 +94,40 @@ def test_training_set_matches_reference_row_by_row(loaded, method):
         assert not bad, f"row {i} ({key!r} at {t}): (got, want) {bad}"
 
 
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_engine_training_forms_match_reference_row_by_row(loaded, engine):
+    """The training queries as the Materialize and the RisingWave renderer write them (correlated
+    subqueries per point; RisingWave's ASOF LEFT JOIN for a latest view without a tie-break), run on
+    PostgreSQL over the same points, give every spine row the reference's values. The one construct
+    PostgreSQL lacks, RisingWave's ASOF LEFT JOIN, runs as its documented meaning (the newest match):
+    tests/engine_shim.py rewrites it to LEFT JOIN LATERAL ... ORDER BY ts DESC LIMIT 1."""
+    from tests.engine_shim import postgres_text
+
+    project, events, seed = loaded
+    conn = project.db.conn
+    rows = spine_rows(events, seed)
+    conn.execute("create temporary table points (_row bigint, _ts timestamptz, cc_num text)")
+    with conn.cursor() as cur, cur.copy("copy points (_row, _ts, cc_num) from stdin") as copy:
+        for i, (key, t) in enumerate(rows):
+            copy.write_row([i, t, key])
+    got: dict[int, dict] = {i: {} for i in range(len(rows))}
+    asof = 0
+    for view in ("activity", "last", "last_forever", "last_tb"):
+        sql = training._view_sql(project.spec.feature_views[view], "points", engine)
+        asof += "asof left join" in sql
+        cur = conn.execute(postgres_text(sql))
+        names = [d.name for d in cur.description]
+        for row in cur.fetchall():
+            values = dict(zip(names, row))
+            got[values["_row"]].update({f"{view}__{k}": plain(v) for k, v in values.items()
+                                        if k not in ("_row", "_event_ts")})
+    assert asof == (2 if engine == "risingwave" else 0), "RisingWave's latest views without a tie-break use ASOF"
+    for i, (key, t) in enumerate(rows):
+        want = expected(events, key, t)
+        bad = {k: (got[i].get(k), want[k]) for k in want if not close(got[i].get(k), want[k])}
+        assert not bad, f"{engine} row {i} ({key!r} at {t}): (got, want) {bad}"
+
+
 def test_training_set_equals_online_at_the_same_time(loaded):
     project, events, seed = loaded
     rows = spine_rows(events, seed)[:60]

@@ -3,9 +3,9 @@
 The generated events include, for every evaluation time t and window W, events
 exactly at t - W, just before it, exactly at t and after t; equal timestamps
 with different values; nulls; an entity with no events; and unicode and
-quote-laden keys. Both SQL forms are checked: the PostgreSQL views that
-`apply` creates, and the streaming form (Materialize/RisingWave) executed on
-PostgreSQL with PostgreSQL's clock.
+quote-laden keys. Every SQL text is checked: the PostgreSQL views that
+`apply` creates, and the views as the Materialize and the RisingWave renderers
+write them, run on PostgreSQL through the test shim (tests/engine_shim.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+import yaml
 
-from materializer.sql.compile import feature_args, window_args
-from materializer.sql.render import renderer
+from materializer.definitions.validate import parse_project
 from tests import reference
 
 PROJECT = """
@@ -211,48 +211,78 @@ def test_composite_keys(loaded):
                 assert got.statuses == statuses
 
 
-def _all_rows(conn, view: str, t: datetime) -> dict[str, dict]:
+def _all_rows(conn, view: str, t: datetime, key: int = 1) -> dict:
+    """Every row of ``view`` at ``t``, by its first ``key`` columns (one column: the value itself)."""
     with conn.transaction():
         conn.execute("select set_config('materializer.as_of', %s, true)", [t.isoformat()])
         cur = conn.execute(f"select * from {view}")
         names = [d.name for d in cur.description]
-        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+        return {(row[0] if key == 1 else tuple(row[:key])): dict(zip(names, row)) for row in cur.fetchall()}
 
 
-def test_streaming_form_matches_postgres_form(loaded):
-    """The Materialize/RisingWave SQL (per-window aggregates joined; latest by reduction and join),
-    run on PostgreSQL with its clock, gives the same rows as the PostgreSQL views and the reference."""
+# The project as the streaming engines take it: a latest-value view needs max_age there (it bounds the
+# view's state), so the two views without one get a day.
+STREAMING_PROJECT = PROJECT.replace(
+    "  last_forever:\n    source: tx\n", "  last_forever:\n    source: tx\n    max_age: 1d\n").replace(
+    "  last_tb:\n    source: tx\n", "  last_tb:\n    source: tx\n    max_age: 1d\n")
+LATEST_VIEWS = {  # view: (features, max_age of the streaming text, tie-break)
+    "last": ({"last_amount": "amount", "last_merchant": "merchant"}, timedelta(hours=2), None),
+    "last_forever": ({"amount_ever": "amount"}, timedelta(days=1), None),
+    "last_tb": ({"amount_tb": "amount", "merchant_tb": "merchant"}, timedelta(days=1), "seq"),
+}
+
+
+def _plain_row(row: dict) -> dict:
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_engine_text_matches_postgres_views(loaded, engine):
+    """Every feature view as the Materialize and the RisingWave renderer write it (`materialize__` and
+    `risingwave__` variants of temporal_filter, time_bucket and the views), run on PostgreSQL through
+    the test shim (tests/engine_shim.py: their clock pinned to t; `in cluster`, `append only` and the
+    lookup indexes dropped, as PostgreSQL has no such clauses), gives at every t the rows of the
+    PostgreSQL views and the reference's values. A latest-value view there keeps the events of its
+    max_age: an entity whose newest event is older has no row, where PostgreSQL's view has the row
+    with null values (OUTSIDE_MAX_AGE); the values of every other entity are the same."""
+    from tests.engine_shim import create_engine_objects
+
     project, events = loaded
     conn = project.db.conn
-    macros = renderer("postgres").macros
-    spec = project.spec.feature_views
-    act, last, tb = spec["activity"], spec["last"], spec["last_tb"]
-    conn.execute("create view activity_stream as " + str(macros["default__windowed_features"](
-        relation="tx", entity=["cc_num"], timestamp="ts", windows=window_args(act), features=feature_args(act),
-        columns=act.columns_read)))
-    conn.execute("create view last_stream as " + str(macros["default__latest_features"](
-        relation="tx", entity=["cc_num"], timestamp="ts", features=feature_args(last),
-        max_age=last.max_age.sql_interval, tie_break=None, columns=last.columns_read)))
-    conn.execute("create view last_tb_stream as " + str(macros["default__latest_features"](
-        relation="tx", entity=["cc_num"], timestamp="ts", features=feature_args(tb),
-        max_age=None, tie_break="seq", columns=tb.columns_read)))
+    spec = parse_project(yaml.safe_load(STREAMING_PROJECT))
+    schema = create_engine_objects(conn, spec, engine)
+    seen_dropped = 0
     for t in TIMES:
-        for ours, theirs in [("activity", "activity_stream"), ("last", "last_stream"), ("last_tb", "last_tb_stream")]:
-            a, b = _all_rows(conn, ours, t), _all_rows(conn, theirs, t)
-            assert a.keys() == b.keys(), f"{theirs} at {t}: entities differ"
-            for key in a:
-                assert_same({k: float(v) if isinstance(v, Decimal) else v for k, v in b[key].items()},
-                            {k: float(v) if isinstance(v, Decimal) else v for k, v in a[key].items()},
-                            f"{theirs} {key!r} at {t}")
-        # and against the reference, entity by entity
-        rows = _all_rows(conn, "activity_stream", t)
+        for view in ("activity", "pair"):
+            ours, theirs = _all_rows(conn, view, t, key=2 if view == "pair" else 1), \
+                _all_rows(conn, f"{schema}.{view}", t, key=2 if view == "pair" else 1)
+            assert ours.keys() == theirs.keys(), f"{engine} {view} at {t}: entities differ"
+            for key in ours:
+                assert_same(_plain_row(theirs[key]), _plain_row(ours[key]), f"{engine} {view} {key!r} at {t}")
+        rows = _all_rows(conn, f"{schema}.activity", t)
         for key in KEYS:
             want, _ = reference.windowed(events, (key,), ["cc_num"], "ts", t, WINDOWS, ACTIVITY)
             if key not in rows:
                 assert all(v in (0, None) for v in want.values())
                 continue
-            got = {k: float(v) if isinstance(v, Decimal) else v for k, v in rows[key].items() if k in want}
-            assert_same(got, want, f"activity_stream {key!r} at {t}")
+            got = {k: v for k, v in _plain_row(rows[key]).items() if k in want}
+            assert_same(got, want, f"{engine} activity {key!r} at {t}")
+        for view, (features, max_age, tie) in LATEST_VIEWS.items():
+            ours, theirs = _all_rows(conn, view, t), _all_rows(conn, f"{schema}.{view}", t)
+            kept = {k for k, row in ours.items() if row["_event_ts"] >= t - max_age}
+            assert set(theirs) == kept, f"{engine} {view} at {t}: the entities within max_age"
+            seen_dropped += len(set(ours) - kept)
+            for key in KEYS:
+                want, statuses = reference.latest(events, (key,), ["cc_num"], "ts", t, features, max_age, tie)
+                if key not in theirs:
+                    assert set(statuses.values()) <= {"NOT_FOUND", "OUTSIDE_MAX_AGE"}, (view, key, t)
+                    continue
+                row = _plain_row(theirs[key])
+                assert row["_within_max_age"] is True and row["_event_ts"] == ours[key]["_event_ts"]
+                assert_same({k: row[k] for k in features}, want, f"{engine} {view} {key!r} at {t}")
+                assert_same({k: row[k] for k in features}, {k: _plain_row(ours[key])[k] for k in features},
+                            f"{engine} {view} {key!r} at {t} against PostgreSQL")
+    assert seen_dropped > 0, "an entity whose newest event is older than max_age"
 
 
 def test_unpinned_clock_reads_now(make_project):
@@ -270,8 +300,11 @@ def test_unpinned_clock_reads_now(make_project):
     assert abs((got.as_of - datetime.now(timezone.utc)).total_seconds()) < 60
 
 
-def test_null_tie_breaks_in_both_forms(make_project):
-    """Tied rows whose tie-break is null: the non-null one wins; all null, per column max (both SQL forms)."""
+def test_null_tie_breaks_in_every_form(make_project):
+    """Tied rows whose tie-break is null: the non-null one wins; all null, per column max (the PostgreSQL
+    view, and the Materialize and RisingWave text run through the test shim)."""
+    from tests.engine_shim import create_engine_objects
+
     project = make_project(PROJECT)
     ts = T0 - timedelta(minutes=1)
     rows = [("a", Decimal("1"), "alpha", None), ("a", Decimal("5"), "bravo", 3), ("a", Decimal("9"), "charlie", None),
@@ -280,16 +313,14 @@ def test_null_tie_breaks_in_both_forms(make_project):
               for i, (k, a, m, s) in enumerate(rows)]
     load(project, events)
     conn = project.db.conn
-    tb = project.spec.feature_views["last_tb"]
-    conn.execute("create view last_tb_stream as " + str(renderer("postgres").macros["default__latest_features"](
-        relation="tx", entity=["cc_num"], timestamp="ts", features=feature_args(tb), max_age=None,
-        tie_break="seq", columns=tb.columns_read)))
+    spec = parse_project(yaml.safe_load(STREAMING_PROJECT))
+    schemas = [create_engine_objects(conn, spec, engine) for engine in ("materialize", "risingwave")]
     features = {"amount_tb": "amount", "merchant_tb": "merchant"}
     for key in ("a", "b"):
         want, _ = reference.latest(events, (key,), ["cc_num"], "ts", T0, features, None, "seq")
         got = project.online_features("last_tb", {"cc_num": key}, as_of=T0).features
         assert_same(got, want, f"postgres form {key}")
-        streamed = _all_rows(conn, "last_tb_stream", T0)[key]
-        assert_same({k: float(v) if isinstance(v, Decimal) else v for k, v in streamed.items() if k in want}, want,
-                    f"streaming form {key}")
+        for schema in schemas:
+            streamed = _all_rows(conn, f"{schema}.last_tb", T0)[key]
+            assert_same({k: v for k, v in _plain_row(streamed).items() if k in want}, want, f"{schema} form {key}")
     assert want == {"amount_tb": 7.0, "merchant_tb": "alpha"}

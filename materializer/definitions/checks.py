@@ -26,6 +26,7 @@ GENERATED_COLUMNS = {
     "_within_max_age": "whether a latest view's value is within max_age",
     "_rank": "the rank of an event in a latest view (PostgreSQL)",
     "_fresh_ts": "the event time within max_age of a latest view (Materialize, RisingWave)",
+    "_window": "the window of an event in a windowed view (Materialize, RisingWave)",
     "_as_of": "the time of an online lookup",
     "_row": "the spine row of a training set",
     "_ts": "the spine time of a training set",

@@ -11,7 +11,7 @@ from materializer.definitions.spec import LABEL_POLICIES, NUMERIC_TYPES, TASKS, 
 from materializer.errors import did_you_mean
 
 MONITOR_KEYS = ("task", "predictions", "outcomes", "threshold", "maturity", "label_policy", "windows", "bucket",
-                "costs", "reference", "features", "drift_threshold", "description")
+                "costs", "reference", "features", "drift_threshold", "history", "description")
 PREDICTION_KEYS = ("source", "id", "timestamp", "score", "version", "segments")
 OUTCOME_KEYS = ("source", "id", "timestamp", "label")
 REFERENCE_KEYS = ("relation", "column")
@@ -173,6 +173,12 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
                     p.add(f"{path}.windows[{i}]", f"window '{w}' is shorter than the bucket '{bucket}'; "
                                                   "use a smaller bucket or a longer window")
 
+        history = duration(p, f"{path}.history", body["history"]) if body.get("history") is not None else None
+        if history is not None and bucket is not None and history.seconds < bucket.seconds:
+            p.add(f"{path}.history", f"a history of '{history}' is shorter than the bucket '{bucket}'; keep at "
+                                     "least one bucket (history is how far back the time series reaches on "
+                                     "Materialize and RisingWave)")
+
         cost_fp = cost_fn = None
         costs = body.get("costs")
         if costs is not None:
@@ -228,6 +234,6 @@ def parse_monitors(p: Problems, raw: Any, sources: dict[str, Source]) -> dict[st
             label_policy=policy, maturity=maturity, threshold=float(threshold), version=version,
             drift_threshold=float(drift_threshold),
             segments=tuple(segments_raw or []), cost_fp=cost_fp, cost_fn=cost_fn,
-            reference_relation=ref_rel, reference_column=ref_col, features=tuple(features),
+            reference_relation=ref_rel, reference_column=ref_col, features=tuple(features), history=history,
         )
     return out

@@ -170,10 +170,28 @@ class Monitor:
     features: tuple[str, ...] = ()
     #: (kind, relation) of views created by another tool (dbt models); the others are `<name>__<kind>`
     served_from: tuple[tuple[str, str], ...] = ()
+    #: how far back the time series of a streaming engine reaches (None: the longest window)
+    history: Duration | None = None
 
     @property
     def binary(self) -> bool:
         return self.task == "binary_classification"
+
+    @property
+    def timeseries_history(self) -> Duration:
+        """The buckets the streaming engines keep in ``__timeseries``: those that started at most this long
+        before t (``history:``, by default the longest window). PostgreSQL lists every bucket."""
+        return self.history or max(self.windows)
+
+    @property
+    def retention(self) -> Duration:
+        """How long the streaming engines keep a prediction and an outcome after its own time: every
+        window and bucket that reads ``__scored`` needs no older row. A cohort time is predicted_at
+        (+ maturity under implicit_negative) and the longest span read back from t is the longest window
+        or the history."""
+        offset = self.maturity.seconds if self.label_policy == "implicit_negative" and self.maturity else 0
+        seconds = offset + max(self.timeseries_history.seconds, max(w.seconds for w in self.windows))
+        return Duration(seconds, f"{seconds}s")
 
     def view(self, kind: str) -> str:
         """The name of one of the monitor's views: ``<monitor>__metrics`` and so on."""

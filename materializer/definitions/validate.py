@@ -52,6 +52,16 @@ VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", 
 FEATURE_KEYS = ("agg", "column", "filter", "description")
 
 
+STREAMING_ENGINES = ("materialize", "risingwave")
+
+
+def latest_needs_max_age(engine: str) -> str:
+    """Why a latest-value view needs ``max_age`` on a streaming engine, and the fix."""
+    return (f"missing: on {engine} a latest-value view keeps the events of the last max_age (without it, every "
+            "event ever seen stays in the engine's memory); declare max_age, for example 30d (an entity whose "
+            "newest event is older is then not found)")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
@@ -115,6 +125,10 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     p.broken_sources = _declared(raw.get("sources")) - set(sources)
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
     p.broken_views = _declared(raw.get("feature_views")) - set(views)
+    if engine in STREAMING_ENGINES:
+        for vname, view in views.items():
+            if view.kind == "latest" and view.max_age is None:
+                p.add(f"feature_views.{vname}.max_age", latest_needs_max_age(str(engine)))
     monitors = parse_monitors(p, raw.get("monitors") or {}, sources)
     on_demand = _parse_on_demand(p, raw.get("on_demand_features") or {}, views,
                                  set(sources) | p.broken_sources | set(views) | p.broken_views)

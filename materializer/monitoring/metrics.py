@@ -225,8 +225,36 @@ def reference_bins(values: list[float]) -> list[tuple[float, float]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def reference_insert(table: str, rows: list[tuple[str, int, float, float, float]]) -> tuple[str, list[Any]]:
+    """One ``INSERT ... SELECT`` appending ``rows`` (column_name, bin, lower_bound, upper_bound, share) to
+    the reference table as its next version (the greatest stored version plus one; rows stored before
+    versions, version null, are version 1), with its parameters.
+
+    One statement that only inserts, every column in the table's order: what each engine takes.
+    Materialize runs transactions that are read-only or insert-only, and serializes an ``INSERT ...
+    SELECT`` with the other writes to its tables (doc/user/content/sql/begin.md, sql/insert.md);
+    RisingWave has no read-write transaction, no ``COPY ... FROM STDIN``, and an append-only table
+    takes no ``DELETE`` (risingwave-docs sql/commands/sql-begin.mdx, sql-copy.mdx, sql-insert.mdx:
+    "provide all columns in the table in order").
+    """
+    values = ",\n".join(["        (cast(%s as text), cast(%s as integer), cast(%s as double precision), "
+                          "cast(%s as double precision), cast(%s as double precision))"] * len(rows))
+    sql = (f"insert into {table} (column_name, bin, lower_bound, upper_bound, share, version)\n"
+           "select\n    bins.column_name,\n    bins.bin,\n    bins.lower_bound,\n    bins.upper_bound,\n"
+           f"    bins.share,\n    (select coalesce(max(coalesce(version, 1)), 0) + 1 from {table}) as version\n"
+           f"from (\n    values\n{values}\n) as bins (column_name, bin, lower_bound, upper_bound, share)")
+    return sql, [x for row in rows for x in row]
+
+
 def store_reference(project: "Project", name: str) -> dict[str, int]:
-    """Compute the fixed bins of the monitor's reference and store them; returns rows read per column."""
+    """Compute the fixed bins of the monitor's reference and append them as its newest version; returns rows
+    read per column.
+
+    The reads come first, each on its own; the write is one ``INSERT`` (reference_insert), its own
+    transaction on every engine. On PostgreSQL it holds a lock on the table, so two runs cannot take
+    one version number; the views and the maintained drift cells (a trigger recounts them after the
+    statement) read the newest version.
+    """
     monitor = get_monitor(project, name)
     if not monitor.reference_relation:
         raise MaterializerError(f"monitor {name} has no `reference:`; add reference: {{relation: ..., column: ...}}")
@@ -236,34 +264,36 @@ def store_reference(project: "Project", name: str) -> dict[str, int]:
     table = monitor.view("reference")
     rows_read: dict[str, int] = {}
     try:
-        with conn.transaction():
-            rows: list[tuple[str, int, float, float, float]] = []
-            for stored, column in pairs:
-                cur = conn.execute(f"select {column} from {monitor.reference_relation} where {column} is not null")
-                type_code = cur.description[0].type_code if cur.description else None
-                if type_code not in NUMBER_TYPES:
-                    type_name = conn.execute("select format_type(%s, null)", [type_code]).fetchone()[0]
-                    raise InputError(f"the reference {monitor.reference_relation}.{column} of monitor {name} is "
-                                     f"{type_name}, not a number; drift bins are cut from numbers: point it at a "
-                                     "numeric column (the model's scores, or a numeric feature)")
-                # finite values only, as the drift views count them (NaN and infinity are not binned)
-                values = [x for x in (float(v) for (v,) in cur) if math.isfinite(x)]
-                if not values:
-                    raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no finite "
-                                            "values; load the training or validation rows first")
-                bins = reference_bins(values)
-                counts = [0] * len(bins)
-                uppers = [hi for _, hi in bins[:-1]]
-                for v in values:
-                    counts[bisect.bisect_right(uppers, v)] += 1
-                rows += [(stored, i, lo, hi, c / len(values)) for i, ((lo, hi), c) in enumerate(zip(bins, counts))]
-                rows_read[stored] = len(values)
-            conn.execute(f"delete from {table}")
-            # one statement: on PostgreSQL each write of the bins recounts the maintained drift cells
-            with conn.cursor() as cur, cur.copy(
-                    f"copy {table} (column_name, bin, lower_bound, upper_bound, share) from stdin") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        rows: list[tuple[str, int, float, float, float]] = []
+        for stored, column in pairs:
+            cur = conn.execute(f"select {column} from {monitor.reference_relation} where {column} is not null")
+            type_code = cur.description[0].type_code if cur.description else None
+            if type_code not in NUMBER_TYPES:
+                type_name = conn.execute("select format_type(%s, null)", [type_code]).fetchone()[0]
+                raise InputError(f"the reference {monitor.reference_relation}.{column} of monitor {name} is "
+                                 f"{type_name}, not a number; drift bins are cut from numbers: point it at a "
+                                 "numeric column (the model's scores, or a numeric feature)")
+            # finite values only, as the drift views count them (NaN and infinity are not binned)
+            values = [x for x in (float(v) for (v,) in cur) if math.isfinite(x)]
+            if not values:
+                raise MaterializerError(f"the reference {monitor.reference_relation}.{column} has no finite "
+                                        "values; load the training or validation rows first")
+            bins = reference_bins(values)
+            counts = [0] * len(bins)
+            uppers = [hi for _, hi in bins[:-1]]
+            for v in values:
+                counts[bisect.bisect_right(uppers, v)] += 1
+            rows += [(stored, i, lo, hi, c / len(values)) for i, ((lo, hi), c) in enumerate(zip(bins, counts))]
+            rows_read[stored] = len(values)
+        sql, params = reference_insert(table, rows)
+        if project.engine == "postgres":
+            with conn.transaction():
+                conn.execute(f"lock table {table} in share row exclusive mode")
+                conn.execute(sql, params)
+        else:
+            conn.execute(sql, params)
+            for statement in project.db.engine.after_insert():  # RisingWave: FLUSH, so that reads see them
+                conn.execute(statement)
     except psycopg.Error as exc:
         message = " ".join(str(exc).split())
         raise MaterializerError(f"could not store the reference of {name}: {message}; run `materializer apply` "

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from materializer.definitions import names
 from materializer.definitions.row_checks import row_checks
 from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec
+from materializer.definitions.validate import latest_needs_max_age
 from materializer.engines import Engine, get_engine
+from materializer.errors import MaterializerError
 from materializer.sql.render import renderer
 
+# The reference bins of a monitor: every `materializer reference` appends a version (a table created
+# before versions gains the column through apply; its rows, version null, read as version 1).
 REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "double precision",
-                     "upper_bound": "double precision", "share": "double precision"}
+                     "upper_bound": "double precision", "share": "double precision", "version": "integer"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ def monitor_args(m: Monitor) -> dict:
         "windows": [{"name": w.text, "interval": w.sql_interval, "seconds": w.seconds} for w in m.windows],
         "bucket": {"name": m.bucket.text, "interval": m.bucket.sql_interval, "seconds": m.bucket.seconds},
         "slices": [{"name": n, "column": c} for n, c in m.slices],
+        # the state of the streaming engines' views (PostgreSQL computes on read and ignores both)
+        "retention": m.retention.sql_interval,
+        "history": m.timeseries_history.sql_interval,
         # the score is the `score` column of the scored view and state rows, whatever its source name
         "drift_columns": [{"name": m.predictions.value, "column": "score"},
                           *({"name": c, "column": c} for c in m.features)],
@@ -143,13 +150,14 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                                 sources=(m.predictions.source.name, m.outcomes.source.name)))
     bodies = {
         "scored": r.call("monitor_scored", predictions=a["predictions"], outcomes=a["outcomes"], task=m.task,
-                         label_policy=m.label_policy, maturity=maturity, threshold=m.threshold, maintained=kept),
+                         label_policy=m.label_policy, maturity=maturity, threshold=m.threshold, maintained=kept,
+                         retention=a["retention"]),
         "metrics": r.call("monitor_metrics", scored=scored, task=m.task, label_policy=m.label_policy,
                           windows=a["windows"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
                           maturity=maturity, maintained=kept),
         "timeseries": r.call("monitor_timeseries", scored=scored, task=m.task, label_policy=m.label_policy,
                              bucket=a["bucket"], slices=a["slices"], cost_fp=m.cost_fp, cost_fn=m.cost_fn,
-                             maintained=kept),
+                             maintained=kept, history=a["history"]),
     }
     if m.version:
         bodies["versions"] = r.call("monitor_versions", metrics=m.view("metrics"), task=m.task)
@@ -192,6 +200,8 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
                 objects.append(DbObject("check", check.name, sql, source.name,
                                         check=(source.relation, check.column, check.condition)))
     for view in spec.feature_views.values():
+        if engine.materialized and view.kind == "latest" and view.max_age is None:
+            raise MaterializerError(f"feature_views.{view.name}.max_age: {latest_needs_max_age(engine.name)}")
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),
                                 view.source.name))

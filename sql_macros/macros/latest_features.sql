@@ -70,16 +70,20 @@ select * from final
 
 {#- Streaming engines: the latest timestamp per entity is a max() reduction joined back to
     the events (no window functions: Materialize recomputes a whole partition on any change,
-    and documents DISTINCT ON / joins for top-1). max_age is a temporal filter in WHERE on a
-    second copy of the latest row, left-joined, because the clock may not appear in CASE or
-    in the SELECT list. -#}
+    and documents DISTINCT ON / joins for top-1). The events are kept for max_age: a temporal
+    filter on their own time, `t - max_age <= ts <= t`, so the engine drops an event max_age after
+    its time and its state is the events of the last max_age. The latest event within max_age is
+    the latest event when that one is within max_age, so the values are PostgreSQL's; an entity
+    whose newest event is older has no row (its lookup says NOT_FOUND, where PostgreSQL keeps the
+    row with null values and `_within_max_age` false: OUTSIDE_MAX_AGE). Without max_age the
+    view would keep every event ever seen: the Materialize and RisingWave variants refuse it. -#}
 {% macro default__latest_features(relation, entity, timestamp, features, max_age=none, tie_break=none, columns=none) -%}
 {%- set keys = entity | join(', ') -%}
 {%- set tie_keys = entity + [timestamp] -%}
 with events as (
     select {{ materializer.select_columns(columns) }}
     from {{ relation }}
-    where {{ materializer.temporal_filter(timestamp) }}
+    where {{ materializer.temporal_filter(timestamp, max_age) }}
 ),
 
 latest_ts as (
@@ -124,51 +128,47 @@ latest as (
 {%- endif %}
     group by {{ (entity + [timestamp]) | join(', ') }}
 ),
-{%- if max_age is not none %}
-
-fresh as (
-    select
-{%- for c in entity %}
-        {{ c }},
-{%- endfor %}
-        _event_ts as _fresh_ts
-    from latest
-    where {{ materializer.temporal_filter('_event_ts', max_age) }}
-),
-{%- endif %}
 
 final as (
     select
 {%- for c in entity %}
-        latest.{{ c }},
+        {{ c }},
 {%- endfor %}
-        latest._event_ts,
+        _event_ts,
 {%- if max_age is not none %}
-        fresh._fresh_ts is not null as _within_max_age,
-{%- for f in features %}
-        case when fresh._fresh_ts is not null then latest.{{ f.name }} end as {{ f.name }}{{ "," if not loop.last }}
-{%- endfor %}
-    from latest
-    left join fresh using ({{ keys }})
-{%- else %}
-{%- for f in features %}
-        latest.{{ f.name }}{{ "," if not loop.last }}
-{%- endfor %}
-    from latest
+        -- every row left is within max_age (older events have expired)
+        true as _within_max_age,
 {%- endif %}
+{%- for f in features %}
+        {{ f.name }}{{ "," if not loop.last }}
+{%- endfor %}
+    from latest
 )
 
 select * from final
 {%- endmacro %}
 
+{#- The streaming variants keep the events of the last max_age, so a view without one would hold
+    every event ever seen: refused with the fix. -#}
+{% macro latest_features_retention(max_age, engine) -%}
+{%- if max_age is none -%}
+{{ exceptions.raise_compiler_error("latest_features on " ~ engine ~ " needs max_age: its materialized view keeps the events of the last max_age (without it, every event ever seen stays in memory); declare max_age on the view, for example 30d") }}
+{%- endif -%}
+{%- endmacro %}
+
 {#- Materialize: the streaming form (top-1 by reduction and join; mz_now() only in WHERE).
-    https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/ -#}
+    https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/; a temporal filter
+    with a lower bound retracts a row once mz_now() passes it, so the view holds only the rows
+    that pass (doc/user/content/transform-data/patterns/temporal-filters.md). -#}
 {% macro materialize__latest_features(relation, entity, timestamp, features, max_age=none, tie_break=none, columns=none) -%}
+{{- materializer.latest_features_retention(max_age, 'materialize') -}}
 {{ materializer.default__latest_features(relation, entity, timestamp, features, max_age, tie_break, columns) }}
 {%- endmacro %}
 
-{#- RisingWave: the streaming form (now() only in WHERE as a temporal filter).
-    https://docs.risingwave.com/processing/sql/temporal-filters -#}
+{#- RisingWave: the streaming form (now() only in WHERE as a temporal filter; records that fall
+    out of its range are deleted from storage: https://docs.risingwave.com/processing/sql/temporal-filters,
+    risingwave-docs processing/sql/temporal-filters.mdx). -#}
 {% macro risingwave__latest_features(relation, entity, timestamp, features, max_age=none, tie_break=none, columns=none) -%}
+{{- materializer.latest_features_retention(max_age, 'risingwave') -}}
 {{ materializer.default__latest_features(relation, entity, timestamp, features, max_age, tie_break, columns) }}
 {%- endmacro %}

@@ -2,8 +2,10 @@
 
     The reference bins are computed once (`materializer reference MONITOR`) from the reference
     deciles and stored in the `reference` relation: (column_name, bin, lower_bound,
-    upper_bound, share), the first lower and last upper bound infinite; they are never
-    recomputed per window, so values are comparable across windows. One row per
+    upper_bound, share, version), the first lower and last upper bound infinite; they are never
+    recomputed per window, so values are comparable across windows. Each `materializer reference`
+    appends a new version (rows stored before versions existed, version null, are version 1) and
+    the views read the newest one (monitor_reference_newest). One row per
     (window_name, column_name): n (the window's finite values: null, NaN and infinite ones count
     nowhere; report n beside psi: under no drift psi shrinks like 1/n), psi (shares floored at
     1e-4), js (Jensen-Shannon distance, base 2) and ks (largest gap of the cumulative shares over
@@ -18,6 +20,13 @@
     {{ return(adapter.dispatch('monitor_drift', 'materializer')(scored, reference, windows, columns, maintained)) }}
 {%- endmacro %}
 
+{#- One text for the three engines (PostgreSQL computes it on read for an external source). The
+    windows' values are one filtered select per (window, column) combined with UNION ALL, each
+    temporal filter on the scored row's own predicted_at; the grid of every reference bin in every
+    window is a UNION ALL of one select per window too, not a cross join with a list of windows:
+    RisingWave runs no join without an equality condition in a streaming view
+    (e2e_test/streaming/natural_and_cross_join.slt; risingwavelabs/risingwave#22752 for a VALUES
+    list). The other joins have an equality on window and column. -#}
 {% macro default__monitor_drift(scored, reference, windows, columns, maintained=none) -%}
 with observed as (
 {%- for w in windows %}
@@ -38,7 +47,11 @@ with observed as (
 {%- endfor %}
 ),
 
-{{ materializer.monitor_drift_grid(reference, windows) }}
+reference_bins as (
+{{ materializer.monitor_reference_newest(reference) | indent(4, true) }}
+),
+
+{{ materializer.monitor_drift_grid(windows) }}
 
 counted as (
     select
@@ -59,19 +72,54 @@ counted as (
 {{ materializer.monitor_drift_distances() }}
 {%- endmacro %}
 
-{#- Every reference bin in every window, so that empty bins count as zero: CTE `grid`. -#}
-{% macro monitor_drift_grid(reference, windows) -%}
+{#- The newest version of the reference bins of `reference` (a table or a dbt model with
+    column_name, bin, lower_bound, upper_bound, share, version): its rows whose version is the
+    greatest, a null version read as 1 (rows stored before versions existed). An equi-join with
+    the one-row maximum, so a streaming engine maintains it (and it switches when a new version
+    is appended). Columns: column_name, bin, lower_bound, upper_bound, share. -#}
+{% macro monitor_reference_newest(reference) -%}
+select
+    stored.column_name,
+    stored.bin,
+    stored.lower_bound,
+    stored.upper_bound,
+    stored.share
+from (
+    select
+        coalesce(version, 1) as version,
+        column_name,
+        bin,
+        lower_bound,
+        upper_bound,
+        share
+    from {{ reference }}
+) as stored
+inner join (
+    select max(coalesce(version, 1)) as version
+    from {{ reference }}
+) as newest
+    on newest.version = stored.version
+{%- endmacro %}
+
+{#- Every bin of `reference_bins` (the CTE of the newest reference bins) in every window, so that
+    empty bins count as zero: CTE `grid`, one select per window. -#}
+{% macro monitor_drift_grid(windows) -%}
 grid as (
     -- every reference bin in every window, so that empty bins count as zero
+{%- for w in windows %}
     select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from {{ reference }} as bins
-    cross join (values {% for w in windows %}('{{ w.name }}'){{ ", " if not loop.last }}{% endfor %}) as windows (window_name)
+        '{{ w.name }}' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
+{%- if not loop.last %}
+
+    union all
+{% endif %}
+{%- endfor %}
 ),
 {%- endmacro %}
 
@@ -152,6 +200,10 @@ select * from final
 {%- for w in windows %}{% do spans.append((w.name, 'predicted', w.interval)) %}{% endfor -%}
 with {{ materializer.monitor_spans(spans, maintained.bucket) }}
 
+reference_bins as (
+{{ materializer.monitor_reference_newest(reference) | indent(4, true) }}
+),
+
 stored as (
     select
         spans.window_name,
@@ -206,7 +258,7 @@ observed as (
             ('{{ c.name }}', cast(live.{{ c.column }} as double precision)){{ "," if not loop.last }}
 {%- endfor %}
     ) as value (column_name, value)
-    inner join {{ reference }} as bins
+    inner join reference_bins as bins
         on bins.column_name = value.column_name
         and {{ materializer.monitor_finite('value.value') }}
         and value.value >= bins.lower_bound
@@ -214,7 +266,7 @@ observed as (
     group by live.window_name, bins.column_name, bins.bin
 ),
 
-{{ materializer.monitor_drift_grid(reference, windows) }}
+{{ materializer.monitor_drift_grid(windows) }}
 
 counted as (
     select

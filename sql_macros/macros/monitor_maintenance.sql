@@ -32,8 +32,9 @@
       slices       list of {name, column}
       drift        none, or {cells, reference, columns}: the drift cells table, the reference bins
                    table and the watched columns ({name, column}); the drift cells count the
-                   values per (bucket of prediction time, column, reference bin), and a change of
-                   the reference bins (`materializer reference`) recounts them
+                   values per (bucket of prediction time, column, bin of the newest version of
+                   the reference bins), and a write to the reference bins (`materializer
+                   reference` appends a version) recounts them
 -#}
 {% macro monitor_maintenance(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift=none) -%}
     {{ return(adapter.dispatch('monitor_maintenance', 'materializer')(monitor, state, cells, predictions, outcomes, task, label_policy, maturity, threshold, bucket, slices, drift)) }}
@@ -529,7 +530,10 @@ sliced as ({{ materializer.monitor_slices('cells', key, slices, task) }}
                 ('{{ c.name }}', cast({{ rows }}.{{ c.column }} as double precision)){{ "," if not loop.last }}
 {%- endfor %}
         ) as observed (column_name, value)
-        inner join {{ drift.reference }} as bins
+        inner join (
+            -- the newest version of the reference bins
+{{ materializer.monitor_reference_newest(drift.reference) | indent(12, true) }}
+        ) as bins
             on bins.column_name = observed.column_name
             and {{ materializer.monitor_finite('observed.value') }}
             and observed.value >= bins.lower_bound

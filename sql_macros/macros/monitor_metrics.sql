@@ -19,17 +19,75 @@
     {{ return(adapter.dispatch('monitor_metrics', 'materializer')(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity, maintained)) }}
 {%- endmacro %}
 
-{#- One text for the three engines. Every prediction is read once: a small table of time spans
-    (one per window, and under implicit_negative one `pending` span per window, from predicted_at
-    to just before maturity) is joined to it, and the clock only bounds the span in a top-level
-    ANDed WHERE (clock_between), never in CASE or FILTER. Rows are then summed into cells per
-    (window, slice columns, score bin), and the slices and metrics are computed from the cells. -#}
+{#- One text for the three engines (PostgreSQL computes it on read for an external source). Each
+    prediction row is fanned out to the spans that hold it at t, one filtered select per span
+    combined with UNION ALL: per window W, the cohort span `t - W <= cohort_at <= t`, and under
+    implicit_negative the pending span `predicted_at <= t < cohort_at` (once per window: pending
+    counts whatever the window). Every clock comparison reads the scored row's own columns, is a
+    top-level ANDed WHERE condition and sits in a select of one relation: RisingWave keeps a
+    temporal filter only on the columns of one input (one over two join inputs is pushed into the
+    join condition and rejected: planner test predicate_pushdown.yaml, "now() in a complex cmp expr
+    does not get pushed down"), and runs no join without an equality condition in a streaming
+    view (e2e_test/streaming/natural_and_cross_join.slt: "Nested-loop joins are not supported in
+    the streaming mode"); Materialize takes mz_now() only compared with an expression free of it
+    in WHERE (doc/user/content/transform-data/patterns/temporal-filters.md). The rows are then
+    summed into cells per (window, slice columns, score bin), and the slices and metrics computed
+    from the cells. -#}
 {% macro default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
+{%- set implicit = label_policy == 'implicit_negative' -%}
+{%- set columns = [] -%}
+{%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
+{%- set spans = [] -%}
+{%- for w in windows %}{% do spans.append((w, 'cohort')) %}{% endfor -%}
+{%- if implicit %}{% for w in windows %}{% do spans.append((w, 'pending')) %}{% endfor %}{% endif -%}
+with flagged as (
+{%- for w, kind in spans %}
+    select
+        '{{ w.name }}' as window_name,
+{%- for c in columns %}
+        scored.{{ c }},
+{%- endfor %}
+        {{ materializer.monitor_span_flags(kind, 'scored', label_policy, task) | indent(8) }}
+        scored.label,
+        scored.predicted,
+        scored.score
+    from {{ scored }} as scored
+{%- if kind == 'cohort' %}
+    -- the cohort of window {{ w.name }}: t - {{ w.name }} <= cohort_at <= t
+    where {{ materializer.temporal_filter('scored.cohort_at', w.interval) }}
+{%- else %}
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where {{ materializer.clock_between('scored.predicted_at', "scored.cohort_at - interval '1 microsecond'") }}
+{%- endif %}
+{%- if not loop.last %}
+
+    union all
+{% endif %}
+{%- endfor %}
+),
+
+cells as ({{ materializer.monitor_cells('flagged', 'window_name', columns, task) }}
+),
+
+sliced as ({{ materializer.monitor_slices('cells', 'window_name', slices, task) }}
+),
+
+{{ materializer.monitor_rollup(['window_name', 'slice', 'slice_value'], task, label_policy, cost_fp, cost_fn) }}
+
+select * from final
+{%- endmacro %}
+
+{#- PostgreSQL computed on read (an external source): the scored view, itself computed on read,
+    is read once and joined to a small table of time spans (one per window, and under
+    implicit_negative one `pending` span per window, from predicted_at to just before maturity);
+    the clock bounds the span in a top-level ANDed WHERE (clock_between). The streaming text
+    (default__) reads the scored view once per span instead, which a maintained view makes cheap
+    and a view computed on read would not; the join it avoids is no problem here. -#}
+{% macro monitor_metrics_on_read(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none) -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set offset = maturity if implicit else "interval '0 seconds'" -%}
 {%- set columns = [] -%}
 {%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
-{%- set binary = task == 'binary_classification' -%}
 with spans as (
     select *
     from (
@@ -78,7 +136,7 @@ select * from final
     the past) is read from the scored rows too. -#}
 {% macro postgres__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp=none, cost_fn=none, maturity=none, maintained=none) -%}
 {%- if maintained is none -%}
-{{ materializer.default__monitor_metrics(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
+{{ materializer.monitor_metrics_on_read(scored, task, label_policy, windows, slices, cost_fp, cost_fn, maturity) }}
 {%- else -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set spans = [] -%}

@@ -5,7 +5,9 @@
     as percentile_cont; cut points that repeat are kept once) cut the line into bins
     [lower_bound, upper_bound), the first lower and the last upper bound infinite; `share` is the
     fraction of the column's finite values in the bin. Columns: column_name, bin (0, 1, ...),
-    lower_bound, upper_bound, share. The same floating-point operations, in the same order, as
+    lower_bound, upper_bound, share, version (always 1: a model rebuilt by dbt holds one version
+    of the bins; the table `materializer reference` fills appends versions, and monitor_drift
+    reads the newest of either). The same floating-point operations, in the same order, as
     `materializer.monitoring.metrics.reference_bins`, so both store the same bins.
 
     Arguments: `relation` (the rows a model was trained or validated on), `columns` (list of
@@ -114,7 +116,8 @@ final as (
         cast(bins.bin as integer) as bin,
         bins.lower_bound,
         bins.upper_bound,
-        cast(count(reference_values.value) as double precision) / counts.n as share
+        cast(count(reference_values.value) as double precision) / counts.n as share,
+        cast(1 as integer) as version
     from bins
     inner join counts
         on counts.column_name = bins.column_name

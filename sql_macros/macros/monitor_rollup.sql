@@ -57,6 +57,29 @@
 {{ kind }} = 'cohort' and not {{ row }}.valid as invalid,
 {%- endmacro %}
 
+{#- The same flags of a row known at render time to be in a span of kind `kind` ('cohort' or
+    'pending', not an SQL expression): what monitor_flags gives for that kind, written out.
+    `row` is the relation's alias, or none for bare column names. -#}
+{% macro monitor_span_flags(kind, row, label_policy, task) -%}
+{%- set r = (row ~ '.') if row else '' -%}
+{%- if kind == 'pending' -%}
+false as in_metrics,
+false as labelled,
+{{ materializer.monitor_score_ok(r ~ 'score', task) }} as pending,
+false as invalid,
+{%- elif label_policy == 'implicit_negative' -%}
+{{ r }}valid as in_metrics,
+{{ r }}valid and {{ r }}labelled as labelled,
+false as pending,
+not {{ r }}valid as invalid,
+{%- else -%}
+{{ r }}valid and {{ r }}labelled as in_metrics,
+{{ r }}valid and {{ r }}labelled as labelled,
+{{ r }}valid and not {{ r }}labelled as pending,
+not {{ r }}valid as invalid,
+{%- endif %}
+{%- endmacro %}
+
 {% macro monitor_cell_counters(task) %}
         count(*) filter (where in_metrics) as n,
         count(*) filter (where in_metrics and labelled) as n_labelled,

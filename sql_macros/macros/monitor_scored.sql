@@ -9,6 +9,10 @@
       maturity     an interval literal (implicit_negative), or none
       threshold    the decision threshold of a binary model
       maintained   PostgreSQL only: the monitor's maintained tables (monitor_maintenance), or none
+      retention    Materialize and RisingWave only (required there): an interval literal, how long
+                   the view keeps a prediction or an outcome after its own time (the monitor's
+                   maturity under implicit_negative plus its longest window or history); PostgreSQL
+                   keeps nothing and ignores it
     Columns: prediction_id, predicted_at, cohort_at (when the prediction joins a cohort:
     predicted_at, or predicted_at + maturity under implicit_negative), score, valid, labelled,
     label (0/1 or the actual value; 0 for an unlabelled mature prediction under
@@ -28,16 +32,17 @@
     on RisingWave, so one text serves the three engines; only the clock differs.
     https://materialize.com/docs/transform-data/idiomatic-materialize-sql/top-k/
 -#}
-{% macro monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
-    {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold, maintained)) }}
+{% macro monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none, retention=none) -%}
+    {{ return(adapter.dispatch('monitor_scored', 'materializer')(predictions, outcomes, task, label_policy, maturity, threshold, maintained, retention)) }}
 {%- endmacro %}
 
 {#- PostgreSQL, with `maintained` (both sources are managed tables): the maintained state rows of
     monitor_maintenance, read at t. Their labels ignore the clock: under explicit, an id whose
     latest outcome is dated after t reads its label at t with one probe of the outcomes' (id, ts)
     index. Without it (an external source) the view is computed on read: an outcome finds
-    its prediction's earliest time with one probe of the predictions' (id, ts) index. -#}
-{% macro postgres__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
+    its prediction's earliest time with one probe of the predictions' (id, ts) index. Computed on
+    read, the view keeps no state: `retention` is ignored. -#}
+{% macro postgres__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none, retention=none) -%}
 {%- if maintained is none -%}
 {{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold, probe=true) }}
 {%- else -%}
@@ -45,17 +50,37 @@
 {%- endif %}
 {%- endmacro %}
 
-{#- Materialize and RisingWave maintain the view: the earliest time per id is a min() reduction
-    joined to the outcomes (no correlated subquery to decorrelate). -#}
-{% macro materialize__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
-{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
+{#- Materialize and RisingWave maintain the view, and its state is what passes its temporal
+    filters: the predictions and the outcomes of the last `retention`, each filtered on its own
+    time (`t - retention <= ts <= t`) before the dedup and the join, so the engine drops a row
+    `retention` after its time. Under implicit_negative the deadline of an outcome is the
+    deduplicated prediction's time plus maturity: an equi-join on the id (no correlated subquery
+    to decorrelate, no reduction over every prediction ever seen). What the bound changes, at the
+    edges of `retention` only: a copy of an id that comes more than `retention` after the first
+    counts as a prediction of its own once the first has expired, and an outcome dated before its
+    prediction is forgotten `retention` after its own time. Materialize: a lower bound retracts a
+    row when mz_now() passes it (doc/user/content/transform-data/patterns/temporal-filters.md);
+    RisingWave: records out of a temporal filter's range are deleted from state
+    (risingwave-docs processing/sql/temporal-filters.mdx). -#}
+{% macro materialize__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none, retention=none) -%}
+{{- materializer.streaming_retention('monitor_scored', retention, 'materialize') -}}
+{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold, retention=retention) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none) -%}
-{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold) }}
+{% macro risingwave__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none, retention=none) -%}
+{{- materializer.streaming_retention('monitor_scored', retention, 'risingwave') -}}
+{{ materializer.default__monitor_scored(predictions, outcomes, task, label_policy, maturity, threshold, retention=retention) }}
 {%- endmacro %}
 
-{% macro default__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, probe=false) -%}
+{#- A streaming variant refuses to render without the bound of its state (`argument`, usually
+    `retention`): a materialized view without one keeps every row ever seen. -#}
+{% macro streaming_retention(macro, value, engine, argument='retention') -%}
+{%- if value is none -%}
+{{ exceptions.raise_compiler_error(macro ~ " on " ~ engine ~ " needs `" ~ argument ~ "`: its materialized view keeps the rows of that span only (without it, every row ever seen stays in memory)") }}
+{%- endif -%}
+{%- endmacro %}
+
+{% macro default__monitor_scored(predictions, outcomes, task, label_policy, maturity=none, threshold=0.5, maintained=none, retention=none, probe=false) -%}
 {%- set binary = task == 'binary_classification' -%}
 {%- set implicit = label_policy == 'implicit_negative' -%}
 {%- set value_type = 'integer' if binary else 'double precision' -%}
@@ -71,36 +96,49 @@ with deduped as (
 {%- endfor %}
     from {{ predictions.relation }} as p
     where p.{{ predictions.id }} is not null
-        and {{ materializer.temporal_filter('p.' ~ predictions.timestamp) }}
+        and {{ materializer.temporal_filter('p.' ~ predictions.timestamp, retention) }}
     order by p.{{ predictions.id }}, p.{{ predictions.timestamp }}, p.{{ predictions.score }} desc nulls last{% for c in predictions.columns %}, p.{{ c }}{% endfor %}
 ),
 
-{% if implicit -%}
+{% if implicit and probe -%}
 labels as (
     -- the label is the latest outcome reported by the deadline of the id's earliest prediction
     select distinct on (o.{{ outcomes.id }})
         o.{{ outcomes.id }} as prediction_id,
         cast(o.{{ outcomes.label }} as {{ value_type }}) as label
     from {{ outcomes.relation }} as o
-{%- if probe %}
     where o.{{ outcomes.label }} is not null
         and o.{{ outcomes.timestamp }} <= (
             select min(p.{{ predictions.timestamp }})
             from {{ predictions.relation }} as p
             where p.{{ predictions.id }} = o.{{ outcomes.id }}
         ) + {{ maturity }}
-{%- else %}
-    inner join (
-        select
-            {{ predictions.id }} as prediction_id,
-            min({{ predictions.timestamp }}) as first_predicted_at
-        from {{ predictions.relation }}
-        group by {{ predictions.id }}
-    ) as p on p.prediction_id = o.{{ outcomes.id }}
-    where o.{{ outcomes.label }} is not null
-        and o.{{ outcomes.timestamp }} <= p.first_predicted_at + {{ maturity }}
-{%- endif %}
     order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
+),
+{%- elif implicit -%}
+reported as (
+    -- the outcomes with a label{{ " of the last " ~ retention ~ ", and those dated after t" if retention is not none }}
+    -- (the label is the latest outcome dated by the prediction's deadline, whatever t)
+    select
+        o.{{ outcomes.id }},
+        o.{{ outcomes.timestamp }},
+        o.{{ outcomes.label }}
+    from {{ outcomes.relation }} as o
+    where o.{{ outcomes.label }} is not null
+{%- if retention is not none %}
+        and {{ materializer.clock_until('o.' ~ outcomes.timestamp ~ ' + ' ~ retention) }}
+{%- endif %}
+),
+
+labels as (
+    -- the label is the latest outcome reported by the deadline of the id's earliest prediction
+    select distinct on (reported.{{ outcomes.id }})
+        reported.{{ outcomes.id }} as prediction_id,
+        cast(reported.{{ outcomes.label }} as {{ value_type }}) as label
+    from reported
+    inner join deduped on deduped.prediction_id = reported.{{ outcomes.id }}
+    where reported.{{ outcomes.timestamp }} <= deduped.predicted_at + {{ maturity }}
+    order by reported.{{ outcomes.id }}, reported.{{ outcomes.timestamp }} desc, reported.{{ outcomes.label }} desc
 ),
 {%- else -%}
 labels as (
@@ -109,7 +147,7 @@ labels as (
         cast(o.{{ outcomes.label }} as {{ value_type }}) as label
     from {{ outcomes.relation }} as o
     where o.{{ outcomes.label }} is not null
-        and {{ materializer.temporal_filter('o.' ~ outcomes.timestamp) }}
+        and {{ materializer.temporal_filter('o.' ~ outcomes.timestamp, retention) }}
     order by o.{{ outcomes.id }}, o.{{ outcomes.timestamp }} desc, o.{{ outcomes.label }} desc
 ),
 {%- endif %}

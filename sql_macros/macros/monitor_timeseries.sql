@@ -8,39 +8,42 @@
     (the metrics view counts them).
 
     Arguments: `scored`, `task`, `label_policy`, `bucket` ({interval, seconds}), `slices`,
-    `cost_fp`, `cost_fn`, and on PostgreSQL `maintained`: the monitor's maintained tables
-    (monitor_maintenance), or none.
+    `cost_fp`, `cost_fn`, on PostgreSQL `maintained`: the monitor's maintained tables
+    (monitor_maintenance), or none, and on Materialize and RisingWave `history` (required there):
+    an interval literal, how far back the series reaches (a bucket is listed while
+    `bucket_start + history >= t`). PostgreSQL computes on read and lists every bucket.
 -#}
-{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
-    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, maintained)) }}
+{% macro monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none, history=none) -%}
+    {{ return(adapter.dispatch('monitor_timeseries', 'materializer')(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, maintained, history)) }}
 {%- endmacro %}
 
-{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
-{%- set implicit = label_policy == 'implicit_negative' -%}
+{#- With `history`, a bucket leaves the series once `bucket_start + history < t`: a temporal
+    filter on an expression of the scored row's own cohort_at, as Materialize documents for
+    tumbling windows kept for a while ("Periodically emit results": date_bin, then
+    `mz_now() < window_end + INTERVAL '7 days'`, doc/user/content/transform-data/patterns/
+    temporal-filters.md). Whole buckets leave: the scored view keeps every row of a listed bucket
+    (its retention covers the history), so a listed bucket never shrinks. -#}
+{% macro default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none, history=none) -%}
 {%- set columns = [] -%}
 {%- for s in slices %}{% if s.column not in columns %}{% do columns.append(s.column) %}{% endif %}{% endfor -%}
-{%- set binary = task == 'binary_classification' -%}
+{%- set bucket_start = materializer.time_bucket('cohort_at', bucket.interval, bucket.seconds) -%}
 with flagged as (
     select
-        {{ materializer.time_bucket('cohort_at', bucket.interval, bucket.seconds) }} as bucket_start,
+        {{ bucket_start }} as bucket_start,
 {%- for c in columns %}
         {{ c }},
 {%- endfor %}
-{%- if implicit %}
-        valid as in_metrics,
-        valid and labelled as labelled,
-        false as pending,
-{%- else %}
-        valid and labelled as in_metrics,
-        valid and labelled as labelled,
-        valid and not labelled as pending,
-{%- endif %}
-        not valid as invalid,
+        {{ materializer.monitor_span_flags('cohort', none, label_policy, task) | indent(8) }}
         label,
         predicted,
         score
     from {{ scored }}
+{%- if history is none %}
     where {{ materializer.temporal_filter('cohort_at') }}
+{%- else %}
+    -- cohort_at <= t, in a bucket that started at most {{ history }} before t
+    where {{ materializer.clock_between('cohort_at', bucket_start ~ ' + ' ~ history) }}
+{%- endif %}
 ),
 
 cells as ({{ materializer.monitor_cells('flagged', 'bucket_start', columns, task) }}
@@ -58,7 +61,7 @@ select * from final
     (under explicit, but those holding an outcome dated after t), the rest from the state rows.
     A session setting `materializer.since` (a timestamp) leaves out the buckets before the one
     holding it, so a read of recent buckets does not sum the cells of all history. -#}
-{% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
+{% macro postgres__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none, history=none) -%}
 {%- if maintained is none -%}
 {{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
 {%- else -%}
@@ -85,11 +88,14 @@ select * from final
 {%- endif %}
 {%- endmacro %}
 
-{#- Materialize and RisingWave maintain the view itself (no cells). -#}
-{% macro materialize__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
-{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
+{#- Materialize and RisingWave maintain the view itself (no cells), holding the buckets of the
+    last `history`. -#}
+{% macro materialize__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none, history=none) -%}
+{{- materializer.streaming_retention('monitor_timeseries', history, 'materialize', 'history') -}}
+{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, history=history) }}
 {%- endmacro %}
 
-{% macro risingwave__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none) -%}
-{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn) }}
+{% macro risingwave__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp=none, cost_fn=none, maintained=none, history=none) -%}
+{{- materializer.streaming_retention('monitor_timeseries', history, 'risingwave', 'history') -}}
+{{ materializer.default__monitor_timeseries(scored, task, label_policy, bucket, slices, cost_fp, cost_fn, history=history) }}
 {%- endmacro %}

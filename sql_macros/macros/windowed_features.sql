@@ -54,55 +54,72 @@ select * from final
 {%- endmacro %}
 
 {#- Streaming engines (Materialize, RisingWave): a clock may not appear in an aggregate FILTER,
-    so each window is its own aggregate with its temporal filter in WHERE, maintained
-    incrementally (events enter at ts and retract at ts + W); the windows are then
-    left-joined to the longest one, which holds every entity with an event in the lookback.
-    A count missing from a shorter window is 0. -#}
+    so each event is fanned out to the windows that hold it, one select per window with its
+    temporal filter in WHERE (an event enters at ts and retracts at ts + W, so the state is the
+    events of the longest window), combined with UNION ALL; the aggregates are taken per (entity,
+    window), then turned into one row per entity by a GROUP BY on the keys (`max(case when _window
+    = W then ... end)` picks a window's value; a count missing from a shorter window is 0). No
+    join: a join on the keys would lose the entities whose key holds a null (null = null is not
+    true), where PostgreSQL's GROUP BY keeps them as one group; GROUP BY groups nulls together on
+    every engine. -#}
 {% macro default__windowed_features(relation, entity, timestamp, windows, features, columns=none) -%}
 {%- set longest = materializer.longest_window(windows) -%}
 {%- set ordered = windows | sort(attribute='seconds', reverse=true) -%}
+{%- set keys = entity | join(', ') -%}
 with events as (
     select {{ materializer.select_columns(columns) }}
     from {{ relation }}
 ),
-{% for w in ordered %}
-window_{{ w.name }} as (
+
+windowed as (
+    -- each event once per window that holds it: t - W <= ts <= t
+{%- for w in ordered %}
+    select
+        '{{ w.name }}' as _window,
+        events.*
+    from events
+    where {{ materializer.temporal_filter(timestamp, w.interval) }}
+{%- if not loop.last %}
+
+    union all
+{% endif %}
+{%- endfor %}
+),
+
+aggregated as (
     select
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-{%- if w.name == longest.name %}
+        _window,
         max({{ timestamp }}) as _event_ts,
-{%- endif %}
 {%- for f in features %}
-        {{ materializer.aggregate(f) }} as {{ f.name }}_{{ w.name }}{{ "," if not loop.last }}
+        {{ materializer.aggregate(f) }} as _{{ f.name }}{{ "," if not loop.last }}
 {%- endfor %}
-    from events
-    where {{ materializer.temporal_filter(timestamp, w.interval) }}
-    group by {{ entity | join(', ') }}
+    from windowed
+    group by {{ keys }}, _window
 ),
-{% endfor %}
+
 final as (
     select
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-        window_{{ longest.name }}._event_ts,
+        max(case when _window = '{{ longest.name }}' then _event_ts end) as _event_ts,
 {%- for w in windows %}
 {%- set last_window = loop.last %}
 {%- for f in features %}
 {%- set comma = "," if not (loop.last and last_window) else "" %}
+{%- set value = "max(case when _window = '" ~ w.name ~ "' then _" ~ f.name ~ " end)" %}
 {%- if f.agg in ('count', 'count_distinct') and w.name != longest.name %}
-        coalesce(window_{{ w.name }}.{{ f.name }}_{{ w.name }}, 0) as {{ f.name }}_{{ w.name }}{{ comma }}
+        coalesce({{ value }}, 0) as {{ f.name }}_{{ w.name }}{{ comma }}
 {%- else %}
-        window_{{ w.name }}.{{ f.name }}_{{ w.name }}{{ comma }}
+        {{ value }} as {{ f.name }}_{{ w.name }}{{ comma }}
 {%- endif %}
 {%- endfor %}
 {%- endfor %}
-    from window_{{ longest.name }}
-{%- for w in ordered if w.name != longest.name %}
-    left join window_{{ w.name }} using ({{ entity | join(', ') }})
-{%- endfor %}
+    from aggregated
+    group by {{ keys }}
 )
 
 select * from final

@@ -26,6 +26,12 @@
         {{ exceptions.raise_compiler_error("model " ~ model.name ~ ": " ~ where ~ ": '" ~ value ~ "' is not a duration; use a number with s, m, h, d or w (for example 10m, 1h, 7d)") }}
     {%- endif -%}
     {%- set seconds = (number | int) * units[unit] -%}
+    {{ return({'name': text, 'interval': materializer.seconds_interval(seconds), 'seconds': seconds}) }}
+{%- endmacro %}
+
+{#- An exact interval literal of `seconds`, in hours, minutes or seconds only, as
+    `Duration.sql_interval`: interval '24 hours' for 86400. -#}
+{% macro seconds_interval(seconds) -%}
     {%- if seconds % 3600 == 0 -%}
         {%- set n, word = (seconds // 3600), 'hour' -%}
     {%- elif seconds % 60 == 0 -%}
@@ -33,7 +39,7 @@
     {%- else -%}
         {%- set n, word = seconds, 'second' -%}
     {%- endif -%}
-    {{ return({'name': text, 'interval': "interval '" ~ n ~ " " ~ word ~ ("s" if n != 1 else "") ~ "'", 'seconds': seconds}) }}
+    {{ return("interval '" ~ n ~ " " ~ word ~ ("s" if n != 1 else "") ~ "'") }}
 {%- endmacro %}
 
 {#- A list of durations (a single value is a list of one). -#}

@@ -50,11 +50,11 @@
     {%- if view == 'scored' -%}
         {%- do a.predictions.update({'relation': predictions}) -%}
         {%- do a.outcomes.update({'relation': outcomes}) -%}
-        {{ return(materializer.monitor_scored(a.predictions, a.outcomes, a.task, a.label_policy, a.maturity, a.threshold, none)) }}
+        {{ return(materializer.monitor_scored(a.predictions, a.outcomes, a.task, a.label_policy, a.maturity, a.threshold, none, a.retention)) }}
     {%- elif view == 'metrics' -%}
         {{ return(materializer.monitor_metrics(scored, a.task, a.label_policy, a.windows, a.slices, a.cost_fp, a.cost_fn, a.maturity, none)) }}
     {%- elif view == 'timeseries' -%}
-        {{ return(materializer.monitor_timeseries(scored, a.task, a.label_policy, a.bucket, a.slices, a.cost_fp, a.cost_fn, none)) }}
+        {{ return(materializer.monitor_timeseries(scored, a.task, a.label_policy, a.bucket, a.slices, a.cost_fp, a.cost_fn, none, a.history)) }}
     {%- elif view == 'versions' -%}
         {{ return(materializer.monitor_versions(metrics, a.task)) }}
     {%- elif view == 'reference' -%}
@@ -107,15 +107,24 @@
         {%- do drift_columns.append({'name': f, 'column': f}) -%}
         {%- do reference_columns.append({'name': f, 'column': f}) -%}
     {%- endfor -%}
+    {#- the state the streaming engines keep, as `Monitor.timeseries_history` and `Monitor.retention` -#}
+    {%- set windows = materializer.durations(d.windows, where ~ '.windows') -%}
+    {%- set longest = (windows | sort(attribute='seconds'))[-1] -%}
+    {%- set history = materializer.duration(d.history, where ~ '.history') if d.get('history') is not none else longest -%}
+    {%- set policy = d.get('label_policy', 'explicit') -%}
+    {%- set offset = materializer.duration(d.maturity, where ~ '.maturity').seconds if policy == 'implicit_negative' and d.get('maturity') is not none else 0 -%}
+    {%- set kept = offset + ([longest.seconds, history.seconds] | max) -%}
     {{ return({
         'task': d.task,
-        'label_policy': d.get('label_policy', 'explicit'),
+        'label_policy': policy,
         'maturity': materializer.duration(d.maturity, where ~ '.maturity').interval if d.get('maturity') is not none else none,
         'threshold': d.get('threshold', 0.5) | float,
         'predictions': {'relation': none, 'id': p.id, 'timestamp': p.timestamp, 'score': p.score, 'columns': extra,
                         'id_type': none, 'column_types': column_types},
         'outcomes': {'relation': none, 'id': o.id, 'timestamp': o.timestamp, 'label': o.label, 'id_type': none},
-        'windows': materializer.durations(d.windows, where ~ '.windows'),
+        'windows': windows,
+        'history': history.interval,
+        'retention': materializer.seconds_interval(kept),
         'bucket': materializer.duration(d.get('bucket', '1h'), where ~ '.bucket'),
         'slices': slices,
         'cost_fp': (costs.get('fp', 0) if costs is mapping else none),

@@ -6,6 +6,7 @@ with events as (
         merchant
     from transactions
     where mz_now() >= ts
+        and ts + interval '168 hours' >= mz_now()
 ),
 
 latest_ts as (
@@ -27,24 +28,15 @@ latest as (
     group by cc_num, ts
 ),
 
-fresh as (
-    select
-        cc_num,
-        _event_ts as _fresh_ts
-    from latest
-    where mz_now() >= _event_ts
-        and _event_ts + interval '168 hours' >= mz_now()
-),
-
 final as (
     select
-        latest.cc_num,
-        latest._event_ts,
-        fresh._fresh_ts is not null as _within_max_age,
-        case when fresh._fresh_ts is not null then latest.last_amount end as last_amount,
-        case when fresh._fresh_ts is not null then latest.last_merchant end as last_merchant
+        cc_num,
+        _event_ts,
+        -- every row left is within max_age (older events have expired)
+        true as _within_max_age,
+        last_amount,
+        last_merchant
     from latest
-    left join fresh using (cc_num)
 )
 
 select * from final

@@ -42,17 +42,51 @@ with observed as (
         and predicted_at + interval '24 hours' >= now()
 ),
 
+reference_bins as (
+    select
+        stored.column_name,
+        stored.bin,
+        stored.lower_bound,
+        stored.upper_bound,
+        stored.share
+    from (
+        select
+            coalesce(version, 1) as version,
+            column_name,
+            bin,
+            lower_bound,
+            upper_bound,
+            share
+        from fraud_model__reference
+    ) as stored
+    inner join (
+        select max(coalesce(version, 1)) as version
+        from fraud_model__reference
+    ) as newest
+        on newest.version = stored.version
+),
+
 grid as (
     -- every reference bin in every window, so that empty bins count as zero
     select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from fraud_model__reference as bins
-    cross join (values ('1h'), ('1d')) as windows (window_name)
+        '1h' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
+
+    union all
+
+    select
+        '1d' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
 ),
 
 counted as (

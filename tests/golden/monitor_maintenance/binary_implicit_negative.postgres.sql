@@ -115,7 +115,30 @@ drift_delta as (
                 ('score', cast(changed.score as double precision)),
                 ('amount', cast(changed.amount as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
@@ -261,7 +284,30 @@ drift_delta as (
                 ('score', cast(changed.score as double precision)),
                 ('amount', cast(changed.amount as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
@@ -457,7 +503,30 @@ drift_delta as (
                 ('score', cast(changed.score as double precision)),
                 ('amount', cast(changed.amount as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound

@@ -1,30 +1,73 @@
-with spans as (
-    select *
-    from (
-        values
-            ('1h', 'cohort', interval '168 hours', interval '168 hours' + interval '1 hour'),
-            ('1d', 'cohort', interval '168 hours', interval '168 hours' + interval '24 hours'),
-            ('1h', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond'),
-            ('1d', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond')
-    ) as spans (window_name, kind, opens, closes)
-),
-
-flagged as (
+with flagged as (
     select
-        spans.window_name,
+        '1h' as window_name,
         scored.model_version,
         scored.channel,
-        spans.kind = 'cohort' and scored.valid as in_metrics,
-        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
-        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
         scored.label,
         scored.predicted,
         scored.score
     from fraud_model__scored as scored
-    cross join spans
-    where scored.predicted_at + spans.opens <= now()
-        and scored.predicted_at + spans.closes >= now()
+    -- the cohort of window 1h: t - 1h <= cohort_at <= t
+    where scored.cohort_at <= now()
+        and scored.cohort_at + interval '1 hour' >= now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- the cohort of window 1d: t - 1d <= cohort_at <= t
+    where scored.cohort_at <= now()
+        and scored.cohort_at + interval '24 hours' >= now()
+
+    union all
+
+    select
+        '1h' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where scored.predicted_at <= now()
+        and scored.cohort_at - interval '1 microsecond' >= now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where scored.predicted_at <= now()
+        and scored.cohort_at - interval '1 microsecond' >= now()
 ),
 
 cells as (

@@ -1,26 +1,18 @@
-with spans as (
-    select *
-    from (
-        values
-            ('1h', 'cohort', interval '0 seconds', interval '0 seconds' + interval '1 hour')
-    ) as spans (window_name, kind, opens, closes)
-),
-
-flagged as (
+with flagged as (
     select
-        spans.window_name,
+        '1h' as window_name,
         scored.model_version,
         scored.valid and scored.labelled as in_metrics,
         scored.valid and scored.labelled as labelled,
         scored.valid and not scored.labelled as pending,
-        spans.kind = 'cohort' and not scored.valid as invalid,
+        not scored.valid as invalid,
         scored.label,
         scored.predicted,
         scored.score
     from eta_model__scored as scored
-    cross join spans
-    where scored.predicted_at + spans.opens <= now()
-        and scored.predicted_at + spans.closes >= now()
+    -- the cohort of window 1h: t - 1h <= cohort_at <= t
+    where scored.cohort_at <= now()
+        and scored.cohort_at + interval '1 hour' >= now()
 ),
 
 cells as (

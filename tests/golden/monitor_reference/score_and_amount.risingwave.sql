@@ -151,7 +151,8 @@ final as (
         cast(bins.bin as integer) as bin,
         bins.lower_bound,
         bins.upper_bound,
-        cast(count(reference_values.value) as double precision) / counts.n as share
+        cast(count(reference_values.value) as double precision) / counts.n as share,
+        cast(1 as integer) as version
     from bins
     inner join counts
         on counts.column_name = bins.column_name

@@ -6,6 +6,7 @@ with deduped as (
     from predictions as p
     where p.tx_id is not null
         and mz_now() >= p.predicted_at
+        and p.predicted_at + interval '24 hours' >= mz_now()
     order by p.tx_id, p.predicted_at, p.score desc nulls last
 ),
 
@@ -16,6 +17,7 @@ labels as (
     from chargebacks as o
     where o.is_fraud is not null
         and mz_now() >= o.reported_at
+        and o.reported_at + interval '24 hours' >= mz_now()
     order by o.tx_id, o.reported_at desc, o.is_fraud desc
 ),
 

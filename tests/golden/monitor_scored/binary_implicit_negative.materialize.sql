@@ -9,25 +9,31 @@ with deduped as (
     from predictions as p
     where p.tx_id is not null
         and mz_now() >= p.predicted_at
+        and p.predicted_at + interval '192 hours' >= mz_now()
     order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel, p.amount
+),
+
+reported as (
+    -- the outcomes with a label of the last interval '192 hours', and those dated after t
+    -- (the label is the latest outcome dated by the prediction's deadline, whatever t)
+    select
+        o.tx_id,
+        o.reported_at,
+        o.is_fraud
+    from chargebacks as o
+    where o.is_fraud is not null
+        and o.reported_at + interval '192 hours' >= mz_now()
 ),
 
 labels as (
     -- the label is the latest outcome reported by the deadline of the id's earliest prediction
-    select distinct on (o.tx_id)
-        o.tx_id as prediction_id,
-        cast(o.is_fraud as integer) as label
-    from chargebacks as o
-    inner join (
-        select
-            tx_id as prediction_id,
-            min(predicted_at) as first_predicted_at
-        from predictions
-        group by tx_id
-    ) as p on p.prediction_id = o.tx_id
-    where o.is_fraud is not null
-        and o.reported_at <= p.first_predicted_at + interval '168 hours'
-    order by o.tx_id, o.reported_at desc, o.is_fraud desc
+    select distinct on (reported.tx_id)
+        reported.tx_id as prediction_id,
+        cast(reported.is_fraud as integer) as label
+    from reported
+    inner join deduped on deduped.prediction_id = reported.tx_id
+    where reported.reported_at <= deduped.predicted_at + interval '168 hours'
+    order by reported.tx_id, reported.reported_at desc, reported.is_fraud desc
 ),
 
 final as (

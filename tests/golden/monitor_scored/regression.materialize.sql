@@ -7,6 +7,7 @@ with deduped as (
     from predictions as p
     where p.tx_id is not null
         and mz_now() >= p.predicted_at
+        and p.predicted_at + interval '168 hours' >= mz_now()
     order by p.tx_id, p.predicted_at, p.predicted_eta desc nulls last, p.model_version
 ),
 
@@ -17,6 +18,7 @@ labels as (
     from chargebacks as o
     where o.actual_eta is not null
         and mz_now() >= o.reported_at
+        and o.reported_at + interval '168 hours' >= mz_now()
     order by o.tx_id, o.reported_at desc, o.actual_eta desc
 ),
 

@@ -10,7 +10,9 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
+    -- cohort_at <= t, in a bucket that started at most interval '24 hours' before t
     where mz_now() >= cohort_at
+        and date_bin(interval '1 hour', cohort_at, timestamptz '1970-01-01 00:00:00+00') + interval '24 hours' >= mz_now()
 ),
 
 cells as (

@@ -10,7 +10,9 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
+    -- cohort_at <= t, in a bucket that started at most interval '24 hours' before t
     where cohort_at <= now()
+        and to_timestamp(floor(extract(epoch from cohort_at) / 3600) * 3600) + interval '24 hours' >= now()
 ),
 
 cells as (

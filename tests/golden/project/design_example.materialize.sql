@@ -28,71 +28,69 @@ with events as (
     from transactions
 ),
 
-window_1d as (
+windowed as (
+    -- each event once per window that holds it: t - W <= ts <= t
     select
-        cc_num,
-        max(ts) as _event_ts,
-        count(*) as tx_count_1d,
-        max(amount) as amount_max_1d,
-        avg(amount) as amount_avg_1d,
-        count(distinct merchant) as merchants_1d,
-        count(*) filter (where (status = 'failed')) as failed_count_1d
+        '1d' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '24 hours' >= mz_now()
-    group by cc_num
-),
 
-window_1h as (
+    union all
+
     select
-        cc_num,
-        count(*) as tx_count_1h,
-        max(amount) as amount_max_1h,
-        avg(amount) as amount_avg_1h,
-        count(distinct merchant) as merchants_1h,
-        count(*) filter (where (status = 'failed')) as failed_count_1h
+        '1h' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '1 hour' >= mz_now()
-    group by cc_num
-),
 
-window_10m as (
+    union all
+
     select
-        cc_num,
-        count(*) as tx_count_10m,
-        max(amount) as amount_max_10m,
-        avg(amount) as amount_avg_10m,
-        count(distinct merchant) as merchants_10m,
-        count(*) filter (where (status = 'failed')) as failed_count_10m
+        '10m' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '10 minutes' >= mz_now()
-    group by cc_num
+),
+
+aggregated as (
+    select
+        cc_num,
+        _window,
+        max(ts) as _event_ts,
+        count(*) as _tx_count,
+        max(amount) as _amount_max,
+        avg(amount) as _amount_avg,
+        count(distinct merchant) as _merchants,
+        count(*) filter (where (status = 'failed')) as _failed_count
+    from windowed
+    group by cc_num, _window
 ),
 
 final as (
     select
         cc_num,
-        window_1d._event_ts,
-        coalesce(window_10m.tx_count_10m, 0) as tx_count_10m,
-        window_10m.amount_max_10m,
-        window_10m.amount_avg_10m,
-        coalesce(window_10m.merchants_10m, 0) as merchants_10m,
-        coalesce(window_10m.failed_count_10m, 0) as failed_count_10m,
-        coalesce(window_1h.tx_count_1h, 0) as tx_count_1h,
-        window_1h.amount_max_1h,
-        window_1h.amount_avg_1h,
-        coalesce(window_1h.merchants_1h, 0) as merchants_1h,
-        coalesce(window_1h.failed_count_1h, 0) as failed_count_1h,
-        window_1d.tx_count_1d,
-        window_1d.amount_max_1d,
-        window_1d.amount_avg_1d,
-        window_1d.merchants_1d,
-        window_1d.failed_count_1d
-    from window_1d
-    left join window_1h using (cc_num)
-    left join window_10m using (cc_num)
+        max(case when _window = '1d' then _event_ts end) as _event_ts,
+        coalesce(max(case when _window = '10m' then _tx_count end), 0) as tx_count_10m,
+        max(case when _window = '10m' then _amount_max end) as amount_max_10m,
+        max(case when _window = '10m' then _amount_avg end) as amount_avg_10m,
+        coalesce(max(case when _window = '10m' then _merchants end), 0) as merchants_10m,
+        coalesce(max(case when _window = '10m' then _failed_count end), 0) as failed_count_10m,
+        coalesce(max(case when _window = '1h' then _tx_count end), 0) as tx_count_1h,
+        max(case when _window = '1h' then _amount_max end) as amount_max_1h,
+        max(case when _window = '1h' then _amount_avg end) as amount_avg_1h,
+        coalesce(max(case when _window = '1h' then _merchants end), 0) as merchants_1h,
+        coalesce(max(case when _window = '1h' then _failed_count end), 0) as failed_count_1h,
+        max(case when _window = '1d' then _tx_count end) as tx_count_1d,
+        max(case when _window = '1d' then _amount_max end) as amount_max_1d,
+        max(case when _window = '1d' then _amount_avg end) as amount_avg_1d,
+        max(case when _window = '1d' then _merchants end) as merchants_1d,
+        max(case when _window = '1d' then _failed_count end) as failed_count_1d
+    from aggregated
+    group by cc_num
 )
 
 select * from final;
@@ -108,6 +106,7 @@ with events as (
         merchant
     from transactions
     where mz_now() >= ts
+        and ts + interval '168 hours' >= mz_now()
 ),
 
 latest_ts as (
@@ -129,24 +128,15 @@ latest as (
     group by cc_num, ts
 ),
 
-fresh as (
-    select
-        cc_num,
-        _event_ts as _fresh_ts
-    from latest
-    where mz_now() >= _event_ts
-        and _event_ts + interval '168 hours' >= mz_now()
-),
-
 final as (
     select
-        latest.cc_num,
-        latest._event_ts,
-        fresh._fresh_ts is not null as _within_max_age,
-        case when fresh._fresh_ts is not null then latest.last_amount end as last_amount,
-        case when fresh._fresh_ts is not null then latest.last_merchant end as last_merchant
+        cc_num,
+        _event_ts,
+        -- every row left is within max_age (older events have expired)
+        true as _within_max_age,
+        last_amount,
+        last_merchant
     from latest
-    left join fresh using (cc_num)
 )
 
 select * from final;
@@ -158,7 +148,8 @@ create table if not exists fraud_model__reference (
     bin integer,
     lower_bound double precision,
     upper_bound double precision,
-    share double precision
+    share double precision,
+    version integer
 );
 
 create materialized view fraud_model__scored in cluster quickstart as
@@ -172,25 +163,31 @@ with deduped as (
     from predictions as p
     where p.tx_id is not null
         and mz_now() >= p.predicted_at
+        and p.predicted_at + interval '192 hours' >= mz_now()
     order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
+),
+
+reported as (
+    -- the outcomes with a label of the last interval '192 hours', and those dated after t
+    -- (the label is the latest outcome dated by the prediction's deadline, whatever t)
+    select
+        o.tx_id,
+        o.reported_at,
+        o.is_fraud
+    from raw.chargebacks as o
+    where o.is_fraud is not null
+        and o.reported_at + interval '192 hours' >= mz_now()
 ),
 
 labels as (
     -- the label is the latest outcome reported by the deadline of the id's earliest prediction
-    select distinct on (o.tx_id)
-        o.tx_id as prediction_id,
-        cast(o.is_fraud as integer) as label
-    from raw.chargebacks as o
-    inner join (
-        select
-            tx_id as prediction_id,
-            min(predicted_at) as first_predicted_at
-        from predictions
-        group by tx_id
-    ) as p on p.prediction_id = o.tx_id
-    where o.is_fraud is not null
-        and o.reported_at <= p.first_predicted_at + interval '168 hours'
-    order by o.tx_id, o.reported_at desc, o.is_fraud desc
+    select distinct on (reported.tx_id)
+        reported.tx_id as prediction_id,
+        cast(reported.is_fraud as integer) as label
+    from reported
+    inner join deduped on deduped.prediction_id = reported.tx_id
+    where reported.reported_at <= deduped.predicted_at + interval '168 hours'
+    order by reported.tx_id, reported.reported_at desc, reported.is_fraud desc
 ),
 
 final as (
@@ -213,33 +210,76 @@ final as (
 select * from final;
 
 create materialized view fraud_model__metrics in cluster quickstart as
-with spans as (
-    select *
-    from (
-        values
-            ('1h', 'cohort', interval '168 hours', interval '168 hours' + interval '1 hour'),
-            ('1d', 'cohort', interval '168 hours', interval '168 hours' + interval '24 hours'),
-            ('1h', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond'),
-            ('1d', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond')
-    ) as spans (window_name, kind, opens, closes)
-),
-
-flagged as (
+with flagged as (
     select
-        spans.window_name,
+        '1h' as window_name,
         scored.model_version,
         scored.channel,
-        spans.kind = 'cohort' and scored.valid as in_metrics,
-        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
-        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
         scored.label,
         scored.predicted,
         scored.score
     from fraud_model__scored as scored
-    cross join spans
-    where mz_now() >= scored.predicted_at + spans.opens
-        and scored.predicted_at + spans.closes >= mz_now()
+    -- the cohort of window 1h: t - 1h <= cohort_at <= t
+    where mz_now() >= scored.cohort_at
+        and scored.cohort_at + interval '1 hour' >= mz_now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- the cohort of window 1d: t - 1d <= cohort_at <= t
+    where mz_now() >= scored.cohort_at
+        and scored.cohort_at + interval '24 hours' >= mz_now()
+
+    union all
+
+    select
+        '1h' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where mz_now() >= scored.predicted_at
+        and scored.cohort_at - interval '1 microsecond' >= mz_now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where mz_now() >= scored.predicted_at
+        and scored.cohort_at - interval '1 microsecond' >= mz_now()
 ),
 
 cells as (
@@ -421,7 +461,9 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
+    -- cohort_at <= t, in a bucket that started at most interval '24 hours' before t
     where mz_now() >= cohort_at
+        and date_bin(interval '1 hour', cohort_at, timestamptz '1970-01-01 00:00:00+00') + interval '24 hours' >= mz_now()
 ),
 
 cells as (
@@ -705,17 +747,51 @@ with observed as (
         and predicted_at + interval '24 hours' >= mz_now()
 ),
 
+reference_bins as (
+    select
+        stored.column_name,
+        stored.bin,
+        stored.lower_bound,
+        stored.upper_bound,
+        stored.share
+    from (
+        select
+            coalesce(version, 1) as version,
+            column_name,
+            bin,
+            lower_bound,
+            upper_bound,
+            share
+        from fraud_model__reference
+    ) as stored
+    inner join (
+        select max(coalesce(version, 1)) as version
+        from fraud_model__reference
+    ) as newest
+        on newest.version = stored.version
+),
+
 grid as (
     -- every reference bin in every window, so that empty bins count as zero
     select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from fraud_model__reference as bins
-    cross join (values ('1h'), ('1d')) as windows (window_name)
+        '1h' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
+
+    union all
+
+    select
+        '1d' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
 ),
 
 counted as (

@@ -54,7 +54,8 @@ create table if not exists fraud_model__reference (
     bin integer,
     lower_bound double precision,
     upper_bound double precision,
-    share double precision
+    share double precision,
+    version integer
 );
 
 drop table if exists materializer.fraud_model__cells, materializer.fraud_model__state, materializer.fraud_model__drift_cells cascade;
@@ -172,7 +173,30 @@ drift_delta as (
             values
                 ('score', cast(changed.score as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
@@ -315,7 +339,30 @@ drift_delta as (
             values
                 ('score', cast(changed.score as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
@@ -508,7 +555,30 @@ drift_delta as (
             values
                 ('score', cast(changed.score as double precision))
         ) as observed (column_name, value)
-        inner join fraud_model__reference as bins
+        inner join (
+            -- the newest version of the reference bins
+            select
+                stored.column_name,
+                stored.bin,
+                stored.lower_bound,
+                stored.upper_bound,
+                stored.share
+            from (
+                select
+                    coalesce(version, 1) as version,
+                    column_name,
+                    bin,
+                    lower_bound,
+                    upper_bound,
+                    share
+                from fraud_model__reference
+            ) as stored
+            inner join (
+                select max(coalesce(version, 1)) as version
+                from fraud_model__reference
+            ) as newest
+                on newest.version = stored.version
+        ) as bins
             on bins.column_name = observed.column_name
             and observed.value > cast('-Infinity' as double precision) and observed.value < cast('Infinity' as double precision)
             and observed.value >= bins.lower_bound
@@ -1432,6 +1502,30 @@ with spans as (
     ) as bounds
 ),
 
+reference_bins as (
+    select
+        stored.column_name,
+        stored.bin,
+        stored.lower_bound,
+        stored.upper_bound,
+        stored.share
+    from (
+        select
+            coalesce(version, 1) as version,
+            column_name,
+            bin,
+            lower_bound,
+            upper_bound,
+            share
+        from fraud_model__reference
+    ) as stored
+    inner join (
+        select max(coalesce(version, 1)) as version
+        from fraud_model__reference
+    ) as newest
+        on newest.version = stored.version
+),
+
 stored as (
     select
         spans.window_name,
@@ -1484,7 +1578,7 @@ observed as (
         values
             ('score', cast(live.score as double precision))
     ) as value (column_name, value)
-    inner join fraud_model__reference as bins
+    inner join reference_bins as bins
         on bins.column_name = value.column_name
         and value.value > cast('-Infinity' as double precision) and value.value < cast('Infinity' as double precision)
         and value.value >= bins.lower_bound
@@ -1495,14 +1589,24 @@ observed as (
 grid as (
     -- every reference bin in every window, so that empty bins count as zero
     select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from fraud_model__reference as bins
-    cross join (values ('1h'), ('1d')) as windows (window_name)
+        '1h' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
+
+    union all
+
+    select
+        '1d' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
 ),
 
 counted as (

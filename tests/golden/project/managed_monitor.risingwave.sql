@@ -19,7 +19,8 @@ create table if not exists fraud_model__reference (
     bin integer,
     lower_bound double precision,
     upper_bound double precision,
-    share double precision
+    share double precision,
+    version integer
 ) append only;
 
 create materialized view fraud_model__scored as
@@ -33,25 +34,31 @@ with deduped as (
     from predictions as p
     where p.tx_id is not null
         and p.predicted_at <= now()
+        and p.predicted_at + interval '192 hours' >= now()
     order by p.tx_id, p.predicted_at, p.score desc nulls last, p.model_version, p.channel
+),
+
+reported as (
+    -- the outcomes with a label of the last interval '192 hours', and those dated after t
+    -- (the label is the latest outcome dated by the prediction's deadline, whatever t)
+    select
+        o.tx_id,
+        o.reported_at,
+        o.is_fraud
+    from chargebacks as o
+    where o.is_fraud is not null
+        and o.reported_at + interval '192 hours' >= now()
 ),
 
 labels as (
     -- the label is the latest outcome reported by the deadline of the id's earliest prediction
-    select distinct on (o.tx_id)
-        o.tx_id as prediction_id,
-        cast(o.is_fraud as integer) as label
-    from chargebacks as o
-    inner join (
-        select
-            tx_id as prediction_id,
-            min(predicted_at) as first_predicted_at
-        from predictions
-        group by tx_id
-    ) as p on p.prediction_id = o.tx_id
-    where o.is_fraud is not null
-        and o.reported_at <= p.first_predicted_at + interval '168 hours'
-    order by o.tx_id, o.reported_at desc, o.is_fraud desc
+    select distinct on (reported.tx_id)
+        reported.tx_id as prediction_id,
+        cast(reported.is_fraud as integer) as label
+    from reported
+    inner join deduped on deduped.prediction_id = reported.tx_id
+    where reported.reported_at <= deduped.predicted_at + interval '168 hours'
+    order by reported.tx_id, reported.reported_at desc, reported.is_fraud desc
 ),
 
 final as (
@@ -74,33 +81,76 @@ final as (
 select * from final;
 
 create materialized view fraud_model__metrics as
-with spans as (
-    select *
-    from (
-        values
-            ('1h', 'cohort', interval '168 hours', interval '168 hours' + interval '1 hour'),
-            ('1d', 'cohort', interval '168 hours', interval '168 hours' + interval '24 hours'),
-            ('1h', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond'),
-            ('1d', 'pending', interval '0 seconds', interval '168 hours' - interval '1 microsecond')
-    ) as spans (window_name, kind, opens, closes)
-),
-
-flagged as (
+with flagged as (
     select
-        spans.window_name,
+        '1h' as window_name,
         scored.model_version,
         scored.channel,
-        spans.kind = 'cohort' and scored.valid as in_metrics,
-        spans.kind = 'cohort' and scored.valid and scored.labelled as labelled,
-        spans.kind = 'pending' and scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
-        spans.kind = 'cohort' and not scored.valid as invalid,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
         scored.label,
         scored.predicted,
         scored.score
     from fraud_model__scored as scored
-    cross join spans
-    where scored.predicted_at + spans.opens <= now()
-        and scored.predicted_at + spans.closes >= now()
+    -- the cohort of window 1h: t - 1h <= cohort_at <= t
+    where scored.cohort_at <= now()
+        and scored.cohort_at + interval '1 hour' >= now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        scored.valid as in_metrics,
+        scored.valid and scored.labelled as labelled,
+        false as pending,
+        not scored.valid as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- the cohort of window 1d: t - 1d <= cohort_at <= t
+    where scored.cohort_at <= now()
+        and scored.cohort_at + interval '24 hours' >= now()
+
+    union all
+
+    select
+        '1h' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where scored.predicted_at <= now()
+        and scored.cohort_at - interval '1 microsecond' >= now()
+
+    union all
+
+    select
+        '1d' as window_name,
+        scored.model_version,
+        scored.channel,
+        false as in_metrics,
+        false as labelled,
+        scored.score is not null and scored.score >= 0 and scored.score <= 1 as pending,
+        false as invalid,
+        scored.label,
+        scored.predicted,
+        scored.score
+    from fraud_model__scored as scored
+    -- pending: predicted_at <= t < cohort_at (predicted_at + maturity)
+    where scored.predicted_at <= now()
+        and scored.cohort_at - interval '1 microsecond' >= now()
 ),
 
 cells as (
@@ -282,7 +332,9 @@ with flagged as (
         predicted,
         score
     from fraud_model__scored
+    -- cohort_at <= t, in a bucket that started at most interval '24 hours' before t
     where cohort_at <= now()
+        and to_timestamp(floor(extract(epoch from cohort_at) / 3600) * 3600) + interval '24 hours' >= now()
 ),
 
 cells as (
@@ -566,17 +618,51 @@ with observed as (
         and predicted_at + interval '24 hours' >= now()
 ),
 
+reference_bins as (
+    select
+        stored.column_name,
+        stored.bin,
+        stored.lower_bound,
+        stored.upper_bound,
+        stored.share
+    from (
+        select
+            coalesce(version, 1) as version,
+            column_name,
+            bin,
+            lower_bound,
+            upper_bound,
+            share
+        from fraud_model__reference
+    ) as stored
+    inner join (
+        select max(coalesce(version, 1)) as version
+        from fraud_model__reference
+    ) as newest
+        on newest.version = stored.version
+),
+
 grid as (
     -- every reference bin in every window, so that empty bins count as zero
     select
-        windows.window_name,
-        bins.column_name,
-        bins.bin,
-        bins.lower_bound,
-        bins.upper_bound,
-        bins.share as expected
-    from fraud_model__reference as bins
-    cross join (values ('1h'), ('1d')) as windows (window_name)
+        '1h' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
+
+    union all
+
+    select
+        '1d' as window_name,
+        reference_bins.column_name,
+        reference_bins.bin,
+        reference_bins.lower_bound,
+        reference_bins.upper_bound,
+        reference_bins.share as expected
+    from reference_bins
 ),
 
 counted as (

@@ -8,71 +8,69 @@ with events as (
     from transactions
 ),
 
-window_1d as (
+windowed as (
+    -- each event once per window that holds it: t - W <= ts <= t
     select
-        cc_num,
-        max(ts) as _event_ts,
-        count(*) as tx_count_1d,
-        sum(amount) as amount_sum_1d,
-        max(amount) as amount_max_1d,
-        count(distinct merchant) as merchants_1d,
-        count(*) filter (where (status = 'failed')) as failed_count_1d
+        '1d' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '24 hours' >= mz_now()
-    group by cc_num
-),
 
-window_1h as (
+    union all
+
     select
-        cc_num,
-        count(*) as tx_count_1h,
-        sum(amount) as amount_sum_1h,
-        max(amount) as amount_max_1h,
-        count(distinct merchant) as merchants_1h,
-        count(*) filter (where (status = 'failed')) as failed_count_1h
+        '1h' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '1 hour' >= mz_now()
-    group by cc_num
-),
 
-window_10m as (
+    union all
+
     select
-        cc_num,
-        count(*) as tx_count_10m,
-        sum(amount) as amount_sum_10m,
-        max(amount) as amount_max_10m,
-        count(distinct merchant) as merchants_10m,
-        count(*) filter (where (status = 'failed')) as failed_count_10m
+        '10m' as _window,
+        events.*
     from events
     where mz_now() >= ts
         and ts + interval '10 minutes' >= mz_now()
-    group by cc_num
+),
+
+aggregated as (
+    select
+        cc_num,
+        _window,
+        max(ts) as _event_ts,
+        count(*) as _tx_count,
+        sum(amount) as _amount_sum,
+        max(amount) as _amount_max,
+        count(distinct merchant) as _merchants,
+        count(*) filter (where (status = 'failed')) as _failed_count
+    from windowed
+    group by cc_num, _window
 ),
 
 final as (
     select
         cc_num,
-        window_1d._event_ts,
-        coalesce(window_10m.tx_count_10m, 0) as tx_count_10m,
-        window_10m.amount_sum_10m,
-        window_10m.amount_max_10m,
-        coalesce(window_10m.merchants_10m, 0) as merchants_10m,
-        coalesce(window_10m.failed_count_10m, 0) as failed_count_10m,
-        coalesce(window_1h.tx_count_1h, 0) as tx_count_1h,
-        window_1h.amount_sum_1h,
-        window_1h.amount_max_1h,
-        coalesce(window_1h.merchants_1h, 0) as merchants_1h,
-        coalesce(window_1h.failed_count_1h, 0) as failed_count_1h,
-        window_1d.tx_count_1d,
-        window_1d.amount_sum_1d,
-        window_1d.amount_max_1d,
-        window_1d.merchants_1d,
-        window_1d.failed_count_1d
-    from window_1d
-    left join window_1h using (cc_num)
-    left join window_10m using (cc_num)
+        max(case when _window = '1d' then _event_ts end) as _event_ts,
+        coalesce(max(case when _window = '10m' then _tx_count end), 0) as tx_count_10m,
+        max(case when _window = '10m' then _amount_sum end) as amount_sum_10m,
+        max(case when _window = '10m' then _amount_max end) as amount_max_10m,
+        coalesce(max(case when _window = '10m' then _merchants end), 0) as merchants_10m,
+        coalesce(max(case when _window = '10m' then _failed_count end), 0) as failed_count_10m,
+        coalesce(max(case when _window = '1h' then _tx_count end), 0) as tx_count_1h,
+        max(case when _window = '1h' then _amount_sum end) as amount_sum_1h,
+        max(case when _window = '1h' then _amount_max end) as amount_max_1h,
+        coalesce(max(case when _window = '1h' then _merchants end), 0) as merchants_1h,
+        coalesce(max(case when _window = '1h' then _failed_count end), 0) as failed_count_1h,
+        max(case when _window = '1d' then _tx_count end) as tx_count_1d,
+        max(case when _window = '1d' then _amount_sum end) as amount_sum_1d,
+        max(case when _window = '1d' then _amount_max end) as amount_max_1d,
+        max(case when _window = '1d' then _merchants end) as merchants_1d,
+        max(case when _window = '1d' then _failed_count end) as failed_count_1d
+    from aggregated
+    group by cc_num
 )
 
 select * from final

@@ -3,27 +3,37 @@ with events as (
     from raw.events
 ),
 
-window_1h as (
+windowed as (
+    -- each event once per window that holds it: t - W <= ts <= t
     select
-        user_id,
-        device,
-        max(event_time) as _event_ts,
-        count(*) as events_1h,
-        stddev_samp(spend) as spend_sd_1h
+        '1h' as _window,
+        events.*
     from events
     where mz_now() >= event_time
         and event_time + interval '1 hour' >= mz_now()
-    group by user_id, device
+),
+
+aggregated as (
+    select
+        user_id,
+        device,
+        _window,
+        max(event_time) as _event_ts,
+        count(*) as _events,
+        stddev_samp(spend) as _spend_sd
+    from windowed
+    group by user_id, device, _window
 ),
 
 final as (
     select
         user_id,
         device,
-        window_1h._event_ts,
-        window_1h.events_1h,
-        window_1h.spend_sd_1h
-    from window_1h
+        max(case when _window = '1h' then _event_ts end) as _event_ts,
+        max(case when _window = '1h' then _events end) as events_1h,
+        max(case when _window = '1h' then _spend_sd end) as spend_sd_1h
+    from aggregated
+    group by user_id, device
 )
 
 select * from final

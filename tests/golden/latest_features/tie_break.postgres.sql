@@ -26,7 +26,8 @@ final as (
     select
         cc_num,
         _event_ts,
-        last_amount
+        _event_ts >= (select materializer.clock()) - interval '720 hours' as _within_max_age,
+        case when _event_ts >= (select materializer.clock()) - interval '720 hours' then last_amount end as last_amount
     from latest
 )
 

@@ -5,7 +5,8 @@ with events as (
         amount,
         tx_id
     from transactions
-    where ts <= now()
+    where mz_now() >= ts
+        and ts + interval '720 hours' >= mz_now()
 ),
 
 latest_ts as (
@@ -40,9 +41,11 @@ latest as (
 
 final as (
     select
-        latest.cc_num,
-        latest._event_ts,
-        latest.last_amount
+        cc_num,
+        _event_ts,
+        -- every row left is within max_age (older events have expired)
+        true as _within_max_age,
+        last_amount
     from latest
 )
 

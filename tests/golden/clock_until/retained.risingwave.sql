@@ -1,0 +1,1 @@
+reported_at + interval '192 hours' >= now()
