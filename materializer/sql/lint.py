@@ -458,8 +458,9 @@ def pg_clock(parsed: Parsed, stmt: Statement, ctx: Context) -> Iterator[tuple[st
 def mz_transaction_class(run: CommandRun, ctx: Context) -> Iterator[tuple[str, str]]:
     """Materialize: a transaction block is read-only (SELECT, SUBSCRIBE, COPY TO), write-only (INSERT
     and COPY FROM into one table) or DDL-only, set by its first statement; a SELECT then a DELETE in
-    one block fails, and DELETE/UPDATE belong in no block. Source: doc/user/content/sql/begin.md
-    ("Details": read-only, write-only (insert-only), DDL-only transactions)."""
+    one block fails, and DELETE/UPDATE are in none of the classes, so they join no multi-statement
+    block. Source: doc/user/content/sql/begin.md ("Details": read-only, write-only (insert-only),
+    DDL-only transactions)."""
     classes = {"read": "read-only", "copy-to": "read-only", "copy-table-to": "read-only", "insert": "insert-only",
                "copy-from": "insert-only", "ddl": "DDL-only"}
     for unit in run.units:
