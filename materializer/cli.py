@@ -272,6 +272,37 @@ def compile(  # noqa: A001 - the command's name
 
 
 @app.command()
+def lint(
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e",
+                                                  help="postgres, materialize or risingwave (default: the project's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Check the SQL rendered for an engine, and what each command sends, against the engine's rules;
+    one line per problem (object, rule, what, fix), exit 1 on any. Needs the lint extra.
+
+    Example: materializer lint --engine risingwave
+    """
+    from materializer.engines import get_engine
+    from materializer.sql.lint import lint_project, project_statements
+
+    spec = _load().spec
+    name = get_engine(engine or spec.engine).name
+    findings = lint_project(spec, name)
+    checked = len(project_statements(spec, name))
+    if as_json:
+        _json({"project": spec.name, "engine": name, "statements": checked,
+               "findings": [f.to_dict() for f in findings]})
+    else:
+        for finding in findings:
+            out_console.print(str(finding), markup=False, highlight=False, soft_wrap=True)
+        problems = f"{len(findings)} problem{'' if len(findings) == 1 else 's'}" if findings else "no problems"
+        err_console.print(f"{spec.name} on {name}: {checked} statements and the commands' transactions checked, "
+                          f"{problems}", markup=False, highlight=False)
+    if findings:
+        raise typer.Exit(1)
+
+
+@app.command()
 def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and its SQL; change nothing.")] = False,
     drop_data: Annotated[bool, typer.Option("--drop-data",

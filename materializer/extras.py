@@ -9,7 +9,7 @@ from typing import Any
 from materializer.errors import MaterializerError
 
 # module -> the extra that installs it
-EXTRAS = {"pandas": "parquet", "pyarrow": "parquet"}
+EXTRAS = {"pandas": "parquet", "pyarrow": "parquet", "sqlglot": "lint", "sqlfluff": "lint"}
 
 
 class MissingExtra(MaterializerError):

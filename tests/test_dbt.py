@@ -445,3 +445,16 @@ def test_db_env_prints_the_servers_libpq_variables(monkeypatch: pytest.MonkeyPat
     done = runner.invoke(app, ["db", "env"])
     assert done.exit_code == 1 and done.output.startswith("error: the database connection string") and \
         "pw" not in done.output
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_models_pass_lint(dbt_build: DbtBuild, target: str) -> None:
+    """`materializer lint`'s rules on every compiled model (a view on PostgreSQL, a materialized view on
+    the streaming engines); today's known findings are listed in tests/test_lint.py."""
+    from materializer.sql.lint import Statement, lint
+    from tests.test_lint import check_known
+
+    models = sorted(dbt_build.compiled[target].glob("*/*.sql"))
+    assert len(models) == 8
+    statements = [Statement(p.stem, p.read_text(), maintained=True) for p in models]
+    check_known(target, "dbt", lint(statements, target))

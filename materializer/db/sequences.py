@@ -1,0 +1,140 @@
+"""What each command sends to the database, in order and in which transaction: the model that
+``materializer lint`` checks against the engines' transaction rules.
+
+Read from the code of each command (connections are autocommit, db/connection.py; a
+``conn.transaction()`` is one ``BEGIN ... COMMIT`` block) and kept true by
+tests/test_sequences.py, which runs each command on the real PostgreSQL and compares what it sent
+with the model:
+
+- ``apply`` (db/apply.py, a first apply that creates everything): on PostgreSQL one block holding
+  the bookkeeping DDL, the catalog reads of the plan, every create and its record in
+  ``materializer.applied`` (a delete and an insert); on engines without transactional DDL the same
+  statements one by one.
+- ``push SOURCE FILE`` (db/push.py): a CSV is one ``COPY ... FROM STDIN`` in a block; on engines
+  without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH.
+- ``reference MONITOR`` (monitoring/metrics.py ``store_reference``): the reference column(s) read one
+  by one, then the next version of the bins appended in one ``INSERT ... SELECT`` (on PostgreSQL in a
+  block that locks the table; on RisingWave followed by FLUSH).
+- ``training-set`` (features/training.py): on PostgreSQL the spine is loaded and the views are
+  evaluated statement by statement into temporary tables, then one block streams the rows out with
+  ``COPY (query) TO STDOUT``; the streaming engines refuse the command before any statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from materializer.db.apply import STATE_DDL, STATE_TABLE
+from materializer.definitions.spec import ProjectSpec
+from materializer.engines import Engine, get_engine
+from materializer.monitoring.metrics import reference_insert
+from materializer.sql.compile import compile_project
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Statements sent together: in one ``BEGIN ... COMMIT`` block, or (``block`` False) each alone."""
+
+    statements: tuple[str, ...]
+    block: bool
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """The statements one run of a command sends, in order."""
+
+    command: str  # as typed: `reference fraud_model`
+    units: tuple[Unit, ...]
+
+
+#: the reads of apply's plan (db/apply.py _relation_info, _state)
+PLAN_READS = (
+    ("select table_type from information_schema.tables "
+     "where table_schema = coalesce(%s, current_schema()) and table_name = %s"),
+    ("select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
+     "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position"),
+)
+RECORD = (f"delete from {STATE_TABLE} where name = %s",
+          f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)")
+
+
+def _units(statements: list[str], engine: Engine) -> tuple[Unit, ...]:
+    if engine.transactional_ddl:
+        return (Unit(tuple(statements), True),)
+    return tuple(Unit((s,), False) for s in statements)
+
+
+def apply_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
+    """A first ``apply``: every object created and recorded."""
+    engine = get_engine(engine_name)
+    statements = ["set transaction isolation level read committed",
+                  "select pg_advisory_xact_lock(hashtext('materializer.apply'))"] if engine.transactional_ddl else []
+    statements += [*STATE_DDL, f"select name, kind, sql from {STATE_TABLE}"]
+    for obj in compile_project(spec, engine_name):
+        if obj.kind in ("table", "view"):
+            statements += PLAN_READS
+        statements.append(obj.sql)
+        if obj.kind == "check" and obj.check:  # added NOT VALID, then validated (db/apply.py _check_action)
+            statements.append(f"alter table {obj.check[0]} validate constraint {obj.name}")
+        statements += RECORD
+    return CommandRun("apply", _units(statements, engine))
+
+
+def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
+    """``push SOURCE data.csv`` with every column of the source in the file."""
+    engine = get_engine(engine_name)
+    src = spec.sources[source]
+    columns = list(src.columns or {})
+    if engine.supports_copy:
+        copy = f"copy {src.relation} ({', '.join(columns)}) from stdin (format csv, header true)"
+        return CommandRun(f"push {source}", (Unit((copy,), True),))
+    types = src.columns or {}
+    insert = (f"insert into {src.relation} ({', '.join(columns)}) "
+              f"values ({', '.join(engine.lookup_param(types.get(c)) for c in columns)})")
+    return CommandRun(f"push {source}", (Unit((insert,), False), *(Unit((s,), False) for s in engine.after_insert())))
+
+
+def reference_run(spec: ProjectSpec, engine_name: str, monitor: str) -> CommandRun:
+    """``reference MONITOR``: read the reference column(s), each alone, then append the next version in
+    one ``INSERT ... SELECT`` (on PostgreSQL in a block that locks the table first; on RisingWave
+    followed by FLUSH)."""
+    engine = get_engine(engine_name)
+    m = spec.monitors[monitor]
+    pairs = [m.reference_column or m.predictions.value, *m.features]
+    table = m.view("reference")
+    reads = [Unit((f"select {c} from {m.reference_relation} where {c} is not null",), False) for c in pairs]
+    rows = [("x", 0, 0.0, 0.0, 0.0)] * (len(pairs) * 10)
+    insert, _ = reference_insert(table, rows)
+    if engine_name == "postgres":
+        write: tuple[Unit, ...] = (Unit((f"lock table {table} in share row exclusive mode", insert), True),)
+    else:
+        write = (Unit((insert,), False), *(Unit((s,), False) for s in engine.after_insert()))
+    return CommandRun(f"reference {monitor}", (*reads, *write))
+
+
+SPINE = "_materializer_spine"
+
+
+def training_set_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
+    """``training-set --spine spine.csv``: nothing on the streaming engines, which refuse it first."""
+    if engine_name != "postgres":
+        return CommandRun("training-set", ())
+    load = [f"drop table if exists {SPINE}",
+            f"create temporary table {SPINE} (_row bigint generated always as identity, c0 text, c1 text)",
+            f"copy {SPINE} (c0, c1) from stdin (format csv, header true)",
+            f"select count(*) from {SPINE}",
+            f"analyze {SPINE}"]
+    evaluate = ["drop table if exists points", f"create temporary table points as select _row from {SPINE}",
+                "analyze points"]
+    out = Unit((f"copy (select * from {SPINE} order by _row) to stdout (format csv)",), True)
+    return CommandRun("training-set", (*(Unit((s,), False) for s in load + evaluate), out))
+
+
+def command_runs(spec: ProjectSpec, engine_name: str) -> list[CommandRun]:
+    """The modeled runs of apply, push (each managed source), reference (each monitor with one) and
+    training-set for a project on ``engine_name``."""
+    runs = [apply_run(spec, engine_name)]
+    runs += [push_run(spec, engine_name, name) for name, s in spec.sources.items() if s.managed]
+    runs += [reference_run(spec, engine_name, name) for name, m in spec.monitors.items() if m.reference_relation]
+    runs.append(training_set_run(spec, engine_name))
+    return runs

@@ -1,0 +1,154 @@
+"""Parsing rendered SQL with each streaming engine's parser, engine clauses handled explicitly.
+
+Materialize statements are parsed by sqlfluff's ``materialize`` dialect and RisingWave statements
+by sqlglot's ``risingwave`` dialect; both parsers are the ``lint`` extra
+(``pip install "materializer[lint]"``). Neither knows every clause the engines document, and a
+parser that skips what it does not know checks nothing, so each clause is recognised here in its
+documented form, taken off, and the rest is parsed whole:
+
+============================================  ===========================================================
+clause                                        handling
+============================================  ===========================================================
+Materialize ``create materialized view v      sqlfluff's grammar takes ``IN CLUSTER`` but reads the query
+in cluster c as <query>``                     after ``AS`` as ``Anything()``: the head is parsed with a
+(doc/user/content/sql/create-materialized-    placeholder query and the query is parsed on its own, so
+view.md)                                      an error inside it is found
+Materialize ``create index [if not exists]    sqlfluff's ``CREATE INDEX`` has no ``IF NOT EXISTS``: the
+i in cluster c on v (cols)``                  words are taken off and the rest (``IN CLUSTER`` included)
+(doc/user/content/sql/create-index.md)        is parsed
+RisingWave ``create table ... append only``   sqlglot falls back to an unparsed ``Command``: the trailing
+(sql/commands/sql-create-table.mdx)           clause is taken off and the table is parsed; the table is
+                                              recorded as append-only for the rules
+Materialize identifiers sqlfluff reserves     ``following`` is a keyword of window frames, reserved by
+(``following`` as a relation alias)           sqlfluff's dialect; Materialize reserves it nowhere (its
+                                              parser's keywords.rs: ``is_always_reserved`` and
+                                              ``is_reserved_in_table_alias`` do not list it), so
+                                              ``as following`` and ``following.`` are quoted for sqlfluff
+RisingWave, any statement                     a ``Command`` (sqlglot's fallback for syntax it does not
+                                              parse) is an error, never a pass
+============================================  ===========================================================
+
+The rules of ``materializer.sql.lint`` read sqlglot trees of both engines (``materialize`` and
+``risingwave`` dialects) built from the same text without the engine clauses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from materializer.extras import optional
+
+_MZ_VIEW = re.compile(r"^\s*create\s+materialized\s+view\s+(?P<name>[\w.\"]+)(?P<cluster>\s+in\s+cluster\s+[\w\"]+)?"
+                      r"\s+as\s*\n?(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
+_RW_VIEW = re.compile(r"^\s*create\s+materialized\s+view\s+(?P<name>[\w.\"]+)\s+as\s*\n?(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
+_PG_VIEW = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?P<name>[\w.\"]+)\s+as\s*\n?(?P<body>.*)$",
+                      re.IGNORECASE | re.DOTALL)
+_MZ_INDEX = re.compile(r"^(\s*create\s+(?:default\s+)?index\s+)if\s+not\s+exists\s+", re.IGNORECASE)
+#: keywords sqlfluff's materialize dialect reserves that Materialize accepts as names (see the table above)
+_FLUFF_ONLY_KEYWORDS = re.compile(r"(?<![\w\"])(?:(?<=as )|(?<=AS ))(following)\b|(?<![\w\".])(following)(?=\.)", re.IGNORECASE)
+_APPEND_ONLY = re.compile(r"^(?P<table>\s*create\s+table\s+.*\))\s*append\s+only\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_TABLE_NAME = re.compile(r"^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?(?P<name>[\w.\"]+)", re.IGNORECASE)
+
+#: sqlglot's dialect for each engine's trees (PostgreSQL for the embedded default)
+DIALECTS = {"postgres": "postgres", "materialize": "materialize", "risingwave": "risingwave"}
+
+
+@dataclass
+class Parsed:
+    """One statement: its parse errors, and the sqlglot tree the rules read."""
+
+    sql: str
+    view: str | None = None  # the view a `create [materialized] view` statement creates
+    body: str | None = None  # its query
+    append_only: str | None = None  # the table a RisingWave `create table ... append only` creates
+    errors: list[str] = field(default_factory=list)
+    tree: Any = None  # sqlglot expression: the query of a view, else the statement
+
+
+def _sqlglot() -> Any:
+    return optional("sqlglot", "materializer lint")
+
+
+@lru_cache(maxsize=1)
+def _fluff() -> Any:
+    optional("sqlfluff", "materializer lint")
+    from sqlfluff.core import FluffConfig, Linter
+
+    return Linter(config=FluffConfig(overrides={"dialect": "materialize", "templater": "raw"}))
+
+
+def _first_line(text: str) -> str:
+    return " ".join(str(text).split("\n")[0].split())
+
+
+def fluff_errors(sql: str) -> list[str]:
+    """sqlfluff's parse errors of ``sql`` in the ``materialize`` dialect (none: it parsed whole)."""
+    text = _FLUFF_ONLY_KEYWORDS.sub(lambda m: f'"{m.group(1) or m.group(2)}"', sql.strip().rstrip(";"))
+    parsed = _fluff().parse_string(text)
+    return [f"sqlfluff (materialize): {_first_line(v.desc())}" for v in parsed.violations]
+
+
+def glot_tree(sql: str, engine: str) -> tuple[Any, list[str]]:
+    """(the sqlglot tree of one statement, its parse errors); an unparsed ``Command`` is an error."""
+    sqlglot = _sqlglot()
+    from sqlglot import exp
+
+    dialect = DIALECTS[engine]
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the Command fallback is reported below, as an error
+    try:
+        trees = sqlglot.parse(sql.strip().rstrip(";"), read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+    except sqlglot.errors.ParseError as exc:
+        return None, [f"sqlglot ({dialect}): {_first_line(exc.errors[0]['description'] if exc.errors else exc)}"]
+    finally:
+        logger.setLevel(level)
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        return None, [f"sqlglot ({dialect}): expected one statement, found {len(trees)}"]
+    if isinstance(trees[0], exp.Command):
+        return None, [f"sqlglot ({dialect}): {_first_line(sql)[:60]!r} is not parsed (unsupported syntax)"]
+    return trees[0], []
+
+
+def parse(sql: str, engine: str, check: bool = True) -> Parsed:
+    """Parse one rendered statement (or a view's bare query) for ``engine``; ``check`` runs the engine's
+    own parser (sqlfluff for Materialize, sqlglot for RisingWave) and records its errors."""
+    out = Parsed(sql)
+    text = sql.strip().rstrip(";")
+    pattern = {"materialize": _MZ_VIEW, "risingwave": _RW_VIEW}.get(engine, _PG_VIEW)
+    view = pattern.match(text)
+    if view:
+        out.view, out.body = view.group("name"), view.group("body")
+    if engine == "materialize":
+        if check:
+            if view:  # the head with a placeholder query, then the query itself (see the module's table)
+                out.errors += fluff_errors(text[:view.start("body")] + " select 1")
+                out.errors += fluff_errors(out.body)
+            else:
+                out.errors += fluff_errors(_MZ_INDEX.sub(r"\1", text))
+        glot_text = out.body if view else _MZ_INDEX.sub(r"\1", text)
+        if not view and re.match(r"^\s*create\s+(?:default\s+)?index\b", text, re.IGNORECASE):
+            return out  # sqlglot has no IN CLUSTER; the rules read no index
+        out.tree, _ = glot_tree(glot_text, "materialize")
+        return out
+    if engine == "risingwave":
+        table = _APPEND_ONLY.match(text)
+        if table:
+            text = table.group("table")
+            name = _TABLE_NAME.match(text)
+            out.append_only = name.group("name") if name else None
+        tree, errors = glot_tree(text, "risingwave")
+        if check:
+            out.errors += errors
+        from sqlglot import exp
+
+        out.tree = tree.expression if view and isinstance(tree, exp.Create) else tree
+        return out
+    tree, _ = glot_tree(out.body if view else text, "postgres")
+    out.tree = tree
+    return out
