@@ -52,6 +52,7 @@ ENGINE_SQL = {
     # risingwave-docs get-started/quickstart.mdx: `psql -h localhost -p 4566 -d dev -U root`
     "risingwave": ("risingwave", 4566, "root", "dev"),
 }
+TITLES = {"materialize": "Materialize", "risingwave": "RisingWave"}
 SERVE_PORT = 8000  # `materializer serve --port`, and what the README's curl commands use
 ONE_SHOT = {"dashboards-materialize", "dashboards-risingwave"}
 
@@ -372,3 +373,63 @@ def test_the_dockerfile_installs_extras_that_exist():
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     for path in ("pyproject.toml", "README.md", "materializer", "sql_macros"):
         assert path in copied and path not in ignored, f"the image's build needs {path}"
+
+
+# ---------------------------------------------------------------- the README's walk-through
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    return README[start:README.index("\n## ", start + 1)]
+
+
+def _kafka_snippet() -> dict:
+    block = re.search(r"```yaml\n(.*?)```", _section("Run on Materialize"), re.DOTALL).group(1)
+    return yaml.safe_load(block)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def test_the_readme_kafka_source_uses_the_compose_listeners():
+    kafka = _kafka_snippet()["sources"]["transactions"]["kafka"]
+    advertised = listeners(flags(SERVICES["redpanda"]["command"])["advertise-kafka-addr"])
+    assert kafka["broker"] == advertised["internal"]  # the engine, inside the network
+    assert kafka["client_broker"] == advertised["external"]  # push, from the host
+    assert int(kafka["client_broker"].rsplit(":", 1)[1]) in published(SERVICES["redpanda"])
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_the_readme_kafka_source_is_a_valid_project(engine: str):
+    from materializer.definitions.spec import Source
+
+    if "kafka" not in getattr(Source, "__dataclass_fields__", {}):
+        pytest.skip("this build has no `kafka:` source key yet")
+    raw = _merge(yaml.safe_load(PROJECT_YML), {**_kafka_snippet(), "engine": engine})
+    spec = parse_project(raw)
+    kafka = spec.sources["transactions"].kafka
+    assert (kafka.broker, kafka.topic, kafka.client_broker) == ("redpanda:9092", "transactions", "localhost:19092")
+
+
+def test_the_readme_compose_commands_name_real_profiles_services_and_addresses():
+    text = _section("Run on Materialize") + _section("Run on RisingWave")
+    profiles = set(re.findall(r"docker compose --profile (\S+)", text))
+    assert profiles == set(PROFILES)
+    named = set(re.findall(r"docker compose exec (?:-T )?(\S+)", text))
+    named |= {w for m in re.findall(r"--force-recreate((?:\s+[\w-]+)+)", text) for w in m.split()}
+    assert named and named <= set(SERVICES), named - set(SERVICES)
+    for engine, (_, port, user, db) in ENGINE_SQL.items():
+        dsn = f"MATERIALIZER_DSN=postgresql://{user}@localhost:{port}/{db}"
+        assert dsn in _section(f"Run on {TITLES[engine]}")
+        assert published(SERVICES[engine])[port] == ("127.0.0.1", port)
+    assert f"localhost:{SERVE_PORT}/get-online-features" in text and f"localhost:{SERVE_PORT}/readyz" in text
+    assert "localhost:3000" in text and published(SERVICES["grafana-materialize"])[3000][1] == 3000
+    # commands that cannot run here are ```sh, never ```console (which tests/test_readme.py runs)
+    for block in re.findall(r"```(\w*)\n(.*?)```", text, re.DOTALL):
+        assert block[0] != "console", "a console block in the stack's walk-through would run in the tests"
