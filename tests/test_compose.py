@@ -419,9 +419,12 @@ def test_the_readme_kafka_source_is_a_valid_project(engine: str):
 
 def test_the_readme_compose_commands_name_real_profiles_services_and_addresses():
     text = _section("Run on Materialize") + _section("Run on RisingWave")
+    assert "docker compose exec" not in text  # without --profile, a profile's services are not in the model
     profiles = set(re.findall(r"docker compose --profile (\S+)", text))
     assert profiles == set(PROFILES)
-    named = set(re.findall(r"docker compose exec (?:-T )?(\S+)", text))
+    for section, profile in (("Run on Materialize", "materialize"), ("Run on RisingWave", "risingwave")):
+        assert set(re.findall(r"docker compose --profile (\S+)", _section(section))) == {profile}
+    named = set(re.findall(r"docker compose --profile \S+ exec (?:-T )?(\S+)", text))
     named |= {w for m in re.findall(r"--force-recreate((?:\s+[\w-]+)+)", text) for w in m.split()}
     assert named and named <= set(SERVICES), named - set(SERVICES)
     for engine, (_, port, user, db) in ENGINE_SQL.items():
