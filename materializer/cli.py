@@ -701,8 +701,8 @@ def _age(seconds: float | None) -> str:
 
 @dashboards_app.command("grafana")
 def dashboards_grafana(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (created if missing); "
-                                                          "docker-compose.yml mounts ./grafana.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (created if missing): "
+                                                          "Grafana reads its datasources/ and dashboards/.")],
     engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="postgres, materialize or risingwave "
                                                                          "(default: the project's).")] = None,
     dsn: Annotated[Optional[str], typer.Option("--dsn", help="The database as Grafana reaches it, without a "

@@ -463,14 +463,20 @@ def test_bad_input_is_one_line(cli_env, args, message):
 
 
 def test_compose_runs_grafana_on_the_generated_folder():
+    """Each profile's Grafana reads, read-only, the two volumes its one-shot dashboards service fills
+    with `dashboards grafana --out`, at the paths the provider files name."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    service = compose["services"]["grafana"]
-    image, tag = service["image"].rsplit(":", 1)
-    assert image == "grafana/grafana" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
-    mounts = {target: (source, mode) for source, target, mode in (v.rsplit(":", 2) for v in service["volumes"])}
-    folder = "${MATERIALIZER_GRAFANA_DIR:-./grafana}"
-    assert mounts == {f"{grafana.PROVISIONING}/datasources": (f"{folder}/datasources", "ro"),
-                      f"{grafana.PROVISIONING}/dashboards": (f"{folder}/dashboards", "ro")}
-    assert "api/health" in " ".join(service["healthcheck"]["test"])
-    assert grafana.PASSWORD_ENV in service["environment"]
-    assert "host.docker.internal:host-gateway" in service["extra_hosts"]
+    for engine in ("materialize", "risingwave"):
+        service = compose["services"][f"grafana-{engine}"]
+        image, tag = service["image"].rsplit(":", 1)
+        assert image == "grafana/grafana" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
+        mounts = {target: (source, mode) for source, target, mode in (v.split(":") for v in service["volumes"])}
+        assert mounts == {f"{grafana.PROVISIONING}/datasources": ("grafana-datasources", "ro"),
+                          f"{grafana.PROVISIONING}/dashboards": ("grafana-dashboards", "ro")}
+        writer = compose["services"][f"dashboards-{engine}"]
+        out = writer["command"][writer["command"].index("--out") + 1]
+        written = {v.split(":")[0]: v.split(":")[1] for v in writer["volumes"] if v.startswith("grafana-")}
+        assert written == {"grafana-datasources": f"{out}/datasources", "grafana-dashboards": f"{out}/dashboards"}
+        assert service["depends_on"][f"dashboards-{engine}"] == {"condition": "service_completed_successfully"}
+        assert "api/health" in " ".join(service["healthcheck"]["test"])
+        assert grafana.PASSWORD_ENV in service["environment"]
