@@ -553,6 +553,23 @@ def test_cli_lint(tmp_path, monkeypatch):
     assert set(doc["findings"][0]) == {"object", "rule", "message", "fix"}
 
 
+def test_cli_lint_knows_the_projects_growing_relations(tmp_path, monkeypatch):
+    """The command passes the project's sources and scored views to unbounded-state: the old `__scored`
+    seeded into the init project's statements is caught, with no `create table` of its inputs in the run."""
+    from materializer.demo.scaffold import scaffold
+    from materializer.sql import lint as lint_module
+
+    scaffold(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    old = (OLD_FORMS / "scored.materialize.sql").read_text()
+    rendered = lint_module.project_statements
+    monkeypatch.setattr(lint_module, "project_statements", lambda spec, engine: [
+        *[s for s in rendered(spec, engine) if s.object != "fraud_model__scored"],
+        Statement("fraud_model__scored", old, maintained=True)])
+    doc = json.loads(CliRunner().invoke(app, ["lint", "-e", "materialize", "--json"]).stdout)
+    assert [(f["object"], f["rule"]) for f in doc["findings"]] == [("fraud_model__scored", "unbounded-state")] * 3
+
+
 def test_cli_lint_names_the_extra(tmp_path, monkeypatch):
     from materializer.demo.scaffold import scaffold
     from materializer.sql import syntax
