@@ -3,7 +3,8 @@
 source table with a column of every supported type, as created by the ``source_table`` macro.
 
 These rows are the engines' documented answers, written down from their source (neither engine runs
-here); the PostgreSQL rows are read from the real database by the tests instead.
+here); the PostgreSQL rows are read from the real database by the tests instead. Each fact below was
+read in the engine's repository (RisingWave at tag v2.7.0 and on main; Materialize on main).
 
 RisingWave v2.7.0 (risingwavelabs/risingwave, the compose file's image):
 - ``information_schema.columns`` is a view over ``rw_catalog.rw_columns`` selecting
@@ -12,10 +13,11 @@ RisingWave v2.7.0 (risingwavelabs/risingwave, the compose file's image):
   (src/frontend/src/catalog/system_catalog/information_schema/columns.rs); hidden columns
   (``_row_id`` of an append-only table, ``_rw_timestamp``) are left out (``WHERE c.is_hidden = false``;
   src/common/src/catalog/column.rs makes both hidden).
-- ``rw_columns.data_type`` is the DataType's Display: boolean, smallint, integer, bigint, real,
-  double precision, numeric, date, character varying, timestamp without time zone, timestamp with
-  time zone, jsonb (src/common/src/types/mod.rs, ``enum DataType``; e2e_test/batch/catalog/
-  information_schema.slt shows ``integer``/``bigint`` rows).
+- ``rw_columns.data_type`` is ``column.data_type().to_string()``
+  (src/frontend/src/catalog/system_catalog/rw_catalog/rw_columns.rs), the DataType's Display:
+  boolean, smallint, integer, bigint, real, double precision, numeric, date, character varying,
+  timestamp without time zone, timestamp with time zone, jsonb (src/common/src/types/mod.rs,
+  ``enum DataType``; e2e_test/batch/catalog/information_schema.slt shows ``integer``/``bigint`` rows).
 - The table is created with ``varchar`` for text and uuid and ``numeric`` for numeric(p, s)
   (sql_macros/macros/source_table.sql, risingwave__source_table): RisingWave binds neither ``uuid``
   nor ``numeric(p, s)`` (src/frontend/src/binder/expr/mod.rs, ``bind_data_type``).
@@ -28,7 +30,8 @@ Materialize (MaterializeInc/materialize):
 - ``mz_columns.type`` is ``mz_pgrepr::Type::name()`` (src/catalog/src/catalog/builtin_table_updates.rs):
   boolean, smallint, integer, bigint, real, double precision, timestamp with time zone, and for the
   other types PostgreSQL's type name: text, numeric, date, timestamp, jsonb, uuid
-  (src/pgrepr/src/types.rs, ``Type::name``).
+  (src/pgrepr/src/types.rs, ``Type::name``: the SQL-standard names for boolean, the integers, the floats,
+  ``timestamp with time zone`` and ``character varying``, ``postgres_types``' own name otherwise).
 """
 
 from __future__ import annotations

@@ -10,11 +10,7 @@
   ("optimizer has tried to separate the temporal predicate ... move it into WHERE clause?",
   src/frontend/planner_test/tests/testdata/output/predicate_pushdown.yaml). The rule here is the
   strict form the macros follow: the SELECT holding a clock comparison reads exactly one relation.
-- Bounded state: a materialized view keeps, as state, every row of a growing relation (a source,
-  or the monitor's scored view) that passes its filters; only a lower bound on the rows' times
-  (`ts + W >= mz_now()`, `ts + W >= now()`) lets the engine drop a row again. An upper bound alone
-  (`mz_now() >= ts`, `ts <= now()`) keeps every row ever seen (Materialize: doc/user/content/
-  transform-data/patterns/temporal-filters.md; RisingWave: processing/sql/temporal-filters.mdx).
+- Bounded state is `materializer lint`'s unbounded-state rule (materializer/sql/lint.py), not checked here.
 - Writes of reference data: Materialize runs a transaction that is read-only or insert-only
   (doc/user/content/sql/begin.md); RisingWave has no read-write transaction, no `COPY ... FROM
   STDIN` (only `COPY (query) TO STDOUT`), and its reference table is APPEND ONLY (no DELETE or
@@ -84,53 +80,6 @@ def temporal_predicates_over_joins(sql: str, dialect: str, clock: str) -> list[s
             comparison = call.parent.sql(dialect=dialect) if call.parent else call.sql(dialect=dialect)
             names = ", ".join(s.alias_or_name or type(s).__name__ for s in sources)
             problems.append(f"{comparison} is in a SELECT reading {len(sources)} relations ({names})")
-    return problems
-
-
-def _lower_bound(comparison: exp.Expression, clock: str) -> bool:
-    """A clock comparison that ends a row's life: ``expr >= clock``, ``expr > clock``, ``clock <= expr``."""
-    clock_left = any(_is_call(n, clock) for n in comparison.left.walk())
-    if isinstance(comparison, (exp.GTE, exp.GT)):
-        return not clock_left
-    if isinstance(comparison, (exp.LTE, exp.LT)):
-        return clock_left
-    return False
-
-
-def _plain_projection(query: exp.Expression, growing: set[str]) -> bool:
-    """A SELECT that only projects one growing relation (no filter, grouping, distinct or join)."""
-    return isinstance(query, exp.Select) and not any(query.args.get(k) for k in ("where", "group", "joins", "distinct")) \
-        and query.args.get("from_") is not None and isinstance(query.args["from_"].this, exp.Table) \
-        and query.args["from_"].this.name in growing
-
-
-def unbounded_reads(sql: str, dialect: str, clock: str, relations: list[str]) -> list[str]:
-    """Every SELECT that reads one of the growing ``relations`` (directly, or through a CTE that only
-    projects one) without a lower bound on the clock in its WHERE: its rows stay in the view's state."""
-    tree = sqlglot.parse_one(sql, read=dialect)
-    growing = {r.rsplit(".", 1)[-1] for r in relations}
-    ctes = {cte.alias: cte.this for cte in tree.find_all(exp.CTE)}
-    transparent: set[str] = set()
-    while True:
-        more = {name for name, q in ctes.items() if name not in transparent and _plain_projection(q, growing | transparent)}
-        if not more:
-            break
-        transparent |= more
-    problems = []
-    for select in tree.find_all(exp.Select):
-        if select.parent is not None and isinstance(select.parent, exp.CTE) and select.parent.alias in transparent:
-            continue
-        sources = ([select.args["from_"].this] if select.args.get("from_") else []) + \
-            [j.this for j in select.args.get("joins") or []]
-        read = [t.name for t in sources if isinstance(t, exp.Table) and t.name in growing | transparent]
-        if not read:
-            continue
-        where = select.args.get("where")
-        comparisons = [c for c in (where.find_all(*COMPARISONS) if where else [])
-                       if any(_is_call(n, clock) for n in c.walk())]
-        if not any(_lower_bound(c, clock) for c in comparisons):
-            problems.append(f"a SELECT reading {', '.join(read)} keeps every row: no lower bound on {clock}() "
-                            f"in its WHERE ({(where.sql(dialect=dialect) if where else 'no WHERE')[:100]})")
     return problems
 
 

@@ -457,4 +457,6 @@ def test_models_pass_lint(dbt_build: DbtBuild, target: str) -> None:
     models = sorted(dbt_build.compiled[target].glob("*/*.sql"))
     assert len(models) == 8
     statements = [Statement(p.stem, p.read_text(), maintained=True) for p in models]
-    check_known(target, "dbt", lint(statements, target))
+    # the events of models/sources.yml and the scored model grow; training_scores is a fixed validation set
+    growing = {"transactions", "predictions", "chargebacks", "fraud_model__scored"}
+    check_known(target, "dbt", lint(statements, target, growing=growing))

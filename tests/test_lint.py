@@ -66,9 +66,26 @@ def golden_statements(engine: str) -> list[Statement]:
     return out
 
 
+# the relations of the golden cases (tests/test_golden.py CASES) whose rows keep arriving: the events
+# the feature views and monitors read, and the monitors' scored views
+GOLDEN_GROWING = {"transactions", "raw.events", "predictions", "chargebacks", "fraud_model__scored",
+                  "eta_model__scored"}
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_golden_cases(engine):
-    check_known(engine, "golden", lint(golden_statements(engine), engine))
+    check_known(engine, "golden", lint(golden_statements(engine), engine, growing=GOLDEN_GROWING))
+
+
+def test_the_corpus_reads_growing_relations():
+    """The unbounded-state rule has something to check in every corpus: views reading the growing relations."""
+    from materializer.sql.lint import growing_relations
+
+    for engine in ("materialize", "risingwave"):
+        golden = " ".join(s.sql for s in golden_statements(engine) if s.maintained)
+        assert all(f"from {r}" in golden for r in GOLDEN_GROWING), engine
+    assert growing_relations(DESIGN) == {"transactions", "predictions", "raw.chargebacks", "training_scores",
+                                         "fraud_model__scored"}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -332,6 +349,114 @@ def test_rw_copy():
     assert findings("copy (select a from t) to stdout", "risingwave", False) == []
 
 
+# The forms `__scored`, the latest-value views and `__timeseries` had before their rewrite (the golden
+# files of the time, kept in tests/regressions/issue11/ and read by tests/test_stream_sql.py too): an
+# upper bound on the clock only, so every prediction, outcome and event stayed in the engines' state.
+OLD_FORMS = Path(__file__).parent / "regressions" / "issue11"
+ISSUE11_GROWING = {"transactions", "predictions", "chargebacks", "fraud_model__scored"}
+
+
+def unbounded(sql: str, engine: str, growing=ISSUE11_GROWING, maintained: bool = True) -> list[Finding]:
+    return [f for f in lint([Statement("v", sql, maintained)], engine, check_syntax=False, growing=growing)
+            if f.rule == "unbounded-state"]
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_unbounded_state_old_scored_is_caught(engine):
+    """The dedup kept every prediction (`mz_now() >= p.predicted_at` / `p.predicted_at <= now()`), the label
+    join every chargeback (no temporal filter) and the min() over every prediction of an id."""
+    found = unbounded((OLD_FORMS / f"scored.{engine}.sql").read_text(), engine)
+    clock = "mz_now()" if engine == "materialize" else "now()"
+    upper = "mz_now() >= p.predicted_at" if engine == "materialize" else "p.predicted_at <= now()"
+    assert [f.message.split(", a growing")[0] for f in found] == [
+        "a SELECT reading predictions as p", "a SELECT reading chargebacks as o", "a SELECT reading predictions"]
+    assert f"({upper})" in found[0].message and "(no temporal filter)" in found[1].message
+    assert found[0].fix == f"add a lower bound: p.predicted_at + interval '<retention>' >= {clock}; " \
+                           "see the view's retention"
+
+
+def test_unbounded_state_old_latest_and_timeseries_are_caught():
+    latest = unbounded((OLD_FORMS / "latest.risingwave.sql").read_text(), "risingwave")
+    assert [f.message.split(" in its WHERE")[0] for f in latest] == [
+        "a SELECT reading transactions, a growing relation, has no lower bound on now()"]
+    assert "(ts <= now())" in latest[0].message
+    series = unbounded((OLD_FORMS / "timeseries.materialize.sql").read_text(), "materialize")
+    assert len(series) == 1 and "reading fraud_model__scored" in series[0].message
+    assert "cohort_at + interval '<retention>' >= mz_now()" in series[0].fix
+
+
+@pytest.mark.parametrize("engine,sql", [
+    ("materialize", "select a from t where mz_now() >= ts"),                                # upper bound only
+    ("risingwave", "select a from t where ts <= now() - interval '1 hour'"),                # a delay, not a bound
+    ("risingwave", "select a from t where ts > now() - interval '1 hour' or a < 1"),        # ORed: a < 1 stays
+    ("materialize", "select a, max(ts) from t group by a having max(ts) + interval '1 day' >= mz_now()"),
+    ("risingwave", "with e as (select a, ts from t) select a from e where ts <= now()"),   # through a CTE
+    ("risingwave", "select t.a from t join u on u.k = t.k where u.ts + interval '1 hour' >= now()"),  # u's bound
+    ("risingwave", "select a from s.t where ts between timestamptz '2020-01-01 00:00:00+00' and now()"),  # upper
+    ("risingwave", "select a from t where a in (select a from t group by a)"),               # a subquery
+])
+def test_unbounded_state_is_caught(engine, sql):
+    assert len(unbounded(sql, engine, {"t"})) == 1
+
+
+@pytest.mark.parametrize("engine,sql", [
+    ("materialize", "select a from t where mz_now() >= ts and ts + interval '1 day' >= mz_now()"),
+    ("materialize", "select a from t where mz_now() <= ts + interval '1 day'"),
+    ("materialize", "select a from t where mz_now() between ts and ts + interval '1 day'"),
+    ("materialize", "select a from t where mz_now() = ts"),
+    ("materialize", "select a from s.t where mz_now() between ts - interval '1 day' and ts"),  # until ts
+    ("risingwave", "select a from t where ts > now() - interval '1 hour'"),
+    ("risingwave", "select a from t where ts between now() - interval '1 hour' and now()"),
+    ("risingwave", "with e as (select a, ts from t) select a from e where ts + interval '1 hour' >= now()"),
+    ("risingwave", "with e as (select a, ts from t where ts + interval '1 hour' >= now()) select max(a) from e"),
+    ("risingwave", "select t.a from t join u on u.k = t.k where t.ts + interval '1 hour' >= now()"),  # u grows not
+    ("risingwave", "select a from u"),                                                       # not growing
+])
+def test_bounded_state_passes(engine, sql):
+    assert unbounded(sql, engine, {"t"}) == []
+
+
+def test_unbounded_state_is_checked_in_maintained_streaming_views_only():
+    assert unbounded("select a from t where mz_now() >= ts", "materialize", {"t"}, maintained=False) == []
+    assert unbounded("create view v as\nselect a from t", "postgres", {"t"}) == []
+    assert [r.engines for r in rules() if r.name == "unbounded-state"] == [("materialize", "risingwave")]
+
+
+def test_growing_relations_default_to_the_tables_of_the_run():
+    """Without a project, a relation a `create table` (or `create source`) statement of the same run
+    creates grows; with ``created_grow=False`` (lint_project) only the named ones do."""
+    table = Statement("t", "create table if not exists s.t (a varchar, ts timestamptz) append only")
+    view = Statement("v", "create materialized view v as\nselect a from t where ts <= now()", maintained=True)
+    assert [f.rule for f in lint([table, view], "risingwave")] == ["unbounded-state"]
+    assert lint([view], "risingwave") == []
+    assert [f.rule for f in lint([view], "risingwave", growing=["t"])] == ["unbounded-state"]
+    assert lint([table, view], "risingwave", created_grow=False) == []
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave"])
+def test_project_views_are_bounded_and_versions_reads_no_growing_relation(engine):
+    """Every view of the golden project reads its growing relations with a lower bound; `__versions` reads
+    only `__metrics` (bounded by the windows), no growing relation, so it has nothing to bound."""
+    views = [s for s in project_statements(DESIGN, engine) if s.maintained]
+    versions = next(s for s in views if s.object == "fraud_model__versions")
+    assert "fraud_model__metrics" in versions.sql and "fraud_model__scored" not in versions.sql
+    assert [f for f in lint_project(DESIGN, engine) if f.rule == "unbounded-state"] == []
+    # the same views with the lower bounds taken out are caught, one finding per unbounded read
+    clock = "mz_now()" if engine == "materialize" else "now()"
+    for view in views:
+        stripped = _without_lower_bounds(view.sql, clock)
+        found = [f for f in lint([Statement(view.object, stripped, True)], engine, check_syntax=False,
+                                 growing=ISSUE11_GROWING | {"raw.chargebacks"}) if f.rule == "unbounded-state"]
+        assert (stripped != view.sql) == bool(found) == (view.object != "fraud_model__versions"), view.object
+
+
+def _without_lower_bounds(sql: str, clock: str) -> str:
+    """``sql`` with each ``and <expr> >= clock`` line (the lower bounds the macros render) made ``and true``."""
+    import re
+
+    return re.sub(rf"(?m)^(\s*and )[^\n]*>= {re.escape(clock)}$", r"\1true", sql)
+
+
 # ---------------------------------------------------------------- the commands' statements
 
 DESIGN = parse_project(yaml.safe_load(DESIGN_EXAMPLE))
@@ -426,6 +551,23 @@ def test_cli_lint(tmp_path, monkeypatch):
     assert doc["engine"] == "risingwave" and {f["rule"] for f in doc["findings"]} == {
         "temporal-one-relation", "nested-loop-join"}
     assert set(doc["findings"][0]) == {"object", "rule", "message", "fix"}
+
+
+def test_cli_lint_knows_the_projects_growing_relations(tmp_path, monkeypatch):
+    """The command passes the project's sources and scored views to unbounded-state: the old `__scored`
+    seeded into the init project's statements is caught, with no `create table` of its inputs in the run."""
+    from materializer.demo.scaffold import scaffold
+    from materializer.sql import lint as lint_module
+
+    scaffold(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    old = (OLD_FORMS / "scored.materialize.sql").read_text()
+    rendered = lint_module.project_statements
+    monkeypatch.setattr(lint_module, "project_statements", lambda spec, engine: [
+        *[s for s in rendered(spec, engine) if s.object != "fraud_model__scored"],
+        Statement("fraud_model__scored", old, maintained=True)])
+    doc = json.loads(CliRunner().invoke(app, ["lint", "-e", "materialize", "--json"]).stdout)
+    assert [(f["object"], f["rule"]) for f in doc["findings"]] == [("fraud_model__scored", "unbounded-state")] * 3
 
 
 def test_cli_lint_names_the_extra(tmp_path, monkeypatch):

@@ -2,9 +2,10 @@
 finding reproduced against the old form and shown gone from the new one, and the engine text executed.
 
 - Shapes, by code on the rendered SQL (tests/stream_shapes.py): no join without an equality condition
-  and no temporal predicate in a SELECT of two relations (RisingWave), a lower bound on the clock
-  wherever a growing relation is read (bounded state), writes each engine takes. The old forms are
-  kept in tests/regressions/issue11/ (the golden files before the fix) and must fail them.
+  and no temporal predicate in a SELECT of two relations (RisingWave), writes each engine takes; and,
+  by `materializer lint`'s unbounded-state rule, a lower bound on the clock wherever a growing relation
+  is read (bounded state). The old forms are kept in tests/regressions/issue11/ (the golden files
+  before the fix) and must fail them.
 - Retention: the Materialize and RisingWave views run on PostgreSQL through the test shim
   (tests/engine_shim.py) give exactly the independent reference (tests/monitor_reference.py) applied
   to the rows their retention keeps, and differ from the PostgreSQL views exactly where README's
@@ -37,15 +38,11 @@ from materializer.definitions.validate import parse_project
 from materializer.errors import MaterializerError, ProjectError
 from materializer.sql import render
 from materializer.sql.compile import compile_project
+from materializer.sql.lint import Statement, lint
 from tests import monitor_reference as ref
 from tests import reference
 from tests.engine_shim import create_engine_objects
-from tests.stream_shapes import (
-    joins_without_equality,
-    temporal_predicates_over_joins,
-    unbounded_reads,
-    write_problems,
-)
+from tests.stream_shapes import joins_without_equality, temporal_predicates_over_joins, write_problems
 from tests.test_golden import DESIGN_EXAMPLE, MANAGED_MONITOR
 
 OLD = Path(__file__).parent / "regressions" / "issue11"
@@ -57,6 +54,14 @@ CLOCK = {"materialize": "mz_now", "risingwave": "now"}
 
 def _old(name: str) -> str:
     return (OLD / name).read_text(encoding="utf-8")
+
+
+def _unbounded(sql: str, engine: str, growing=("predictions", "chargebacks", "transactions",
+                                                 "fraud_model__scored")) -> list[str]:
+    """What `materializer lint`'s unbounded-state rule finds in a view's query: each read of a growing
+    relation without a lower bound on the clock."""
+    return [f.message for f in lint([Statement("v", sql, maintained=True)], engine, check_syntax=False, growing=growing)
+            if f.rule == "unbounded-state"]
 
 
 def _views(text: str, engine: str) -> dict[str, str]:
@@ -87,14 +92,15 @@ def test_the_old_drift_view_is_a_nested_loop_join() -> None:
 
 def test_the_old_views_keep_every_row_they_ever_saw() -> None:
     """`__scored` (the dedup, the label join and a min() over every prediction), latest values and the
-    time series had only an upper bound on the clock: every row stayed in the engines' state."""
-    rels = ["predictions", "chargebacks", "transactions", "fraud_model__scored"]
+    time series had only an upper bound on the clock: every row stayed in the engines' state
+    (`materializer lint`'s unbounded-state rule; its own cases are in tests/test_lint.py)."""
     for name, engine in [("scored.materialize.sql", "materialize"), ("scored.risingwave.sql", "risingwave")]:
-        problems = unbounded_reads(_old(name), DIALECT[engine], CLOCK[engine], rels)
-        assert [p.split(" keeps")[0] for p in problems] == [
-            "a SELECT reading predictions", "a SELECT reading chargebacks", "a SELECT reading predictions"], problems
-    assert len(unbounded_reads(_old("latest.risingwave.sql"), "risingwave", "now", rels)) == 1
-    assert len(unbounded_reads(_old("timeseries.materialize.sql"), "postgres", "mz_now", rels)) == 1
+        problems = _unbounded(_old(name), engine)
+        assert [p.split(", a growing")[0] for p in problems] == [
+            "a SELECT reading predictions as p", "a SELECT reading chargebacks as o",
+            "a SELECT reading predictions"], problems
+    assert len(_unbounded(_old("latest.risingwave.sql"), "risingwave")) == 1
+    assert len(_unbounded(_old("timeseries.materialize.sql"), "materialize")) == 1
 
 
 @pytest.mark.parametrize("engine", ["materialize", "risingwave"])
@@ -107,8 +113,8 @@ def test_every_streaming_view_passes_the_shape_rules(engine: str, project: str) 
     for name, body in views.items():
         assert joins_without_equality(body, DIALECT[engine]) == [], name
         assert temporal_predicates_over_joins(body, DIALECT[engine], CLOCK[engine]) == [], name
-        if name != "fraud_model__versions":  # it reads the metrics view, whose rows are bounded by the windows
-            assert unbounded_reads(body, DIALECT[engine], CLOCK[engine], growing) == [], name
+        # __versions reads only the metrics view (bounded by the windows): no growing relation to bound
+        assert _unbounded(body, engine, growing) == [], name
 
 
 def test_the_rules_catch_what_they_name() -> None:
@@ -121,11 +127,10 @@ def test_the_rules_catch_what_they_name() -> None:
                                           "risingwave", "now") == []
     assert temporal_predicates_over_joins("select * from a join b on a.k = b.k where a.t >= now()",
                                           "risingwave", "now") != []
-    assert unbounded_reads("select * from a where a.t <= now() and a.t + interval '1 hour' >= now()",
-                           "risingwave", "now", ["a"]) == []
-    assert unbounded_reads("select * from a where now() <= a.t + interval '1 hour'", "risingwave", "now", ["a"]) == []
-    assert unbounded_reads("with e as (select x, t from a) select * from e where e.t <= now()",
-                           "risingwave", "now", ["a"]) != []
+    assert _unbounded("select * from a where a.t <= now() and a.t + interval '1 hour' >= now()",
+                      "risingwave", ["a"]) == []
+    assert _unbounded("select * from a where now() <= a.t + interval '1 hour'", "risingwave", ["a"]) == []
+    assert _unbounded("with e as (select x, t from a) select * from e where e.t <= now()", "risingwave", ["a"]) != []
 
 
 # ------------------------------------------------------------------ reference writes, traced on the wire

@@ -105,8 +105,10 @@ def _split(relation: str) -> tuple[str | None, str]:
     return (schema or None), name
 
 
-#: apply's catalog query of a relation's columns: the rows the engines' fixtures give
-#: (tests/engine_catalogs.py), in this order.
+#: apply's catalog query of a relation's columns. PostgreSQL answers with each numeric's precision and
+#: scale; RisingWave and Materialize answer NULL for both and name types their own way (the sources
+#: are cited at ``catalog_numeric_precision`` and ``catalog_reads_as`` in materializer/engines/; the
+#: answers, row by row, are the fixtures of tests/engine_catalogs.py).
 COLUMNS_QUERY = (
     "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
     "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position")

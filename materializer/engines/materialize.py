@@ -41,6 +41,11 @@ class Materialize(Engine):
     embedded = False
     local_server = "docker compose up -d materialize"
     local_dsn = "postgresql://materialize@localhost:6875/materialize"
+    # information_schema.columns selects ``c.type AS data_type`` and ``NULL::pg_catalog.int4 AS
+    # numeric_precision`` (and scale) from mz_columns, whose type is mz_pgrepr's ``Type::name()``
+    # ('numeric' for numeric(p, s), 'uuid', 'text', 'timestamp with time zone'): MaterializeInc/materialize
+    # src/catalog/src/builtin/information_schema.rs, src/pgrepr/src/types.rs,
+    # test/sqllogictest/information_schema_columns.slt (NULL precision and scale).
     catalog_numeric_precision = False
     insert_transactions = True
     training_sets_refused = ("they number the spine's rows with an identity column and build their work tables "

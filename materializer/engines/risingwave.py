@@ -39,7 +39,14 @@ class RisingWave(Engine):
     embedded = False
     local_server = "docker compose up -d risingwave"
     local_dsn = "postgresql://root@localhost:4566/dev"
+    # information_schema.columns selects ``NULL::integer AS numeric_precision`` (and scale) for every
+    # column, and rw_columns' data_type ('character varying' for varchar, 'numeric' for decimal):
+    # risingwavelabs/risingwave src/frontend/src/catalog/system_catalog/information_schema/columns.rs,
+    # src/common/src/types/mod.rs (``enum DataType`` display names); checked at v2.7.0 and main.
     catalog_numeric_precision = False
+    # RisingWave has no uuid (``bind_data_type`` rejects ``AstDataType::Uuid``, and numeric(p, s):
+    # src/frontend/src/binder/expr/mod.rs), so source_table creates uuid and text columns as varchar,
+    # which the catalog reads back as 'character varying': text.
     catalog_reads_as = {"uuid": "text"}
     insert_transactions = False
     max_bind_parameters = 32767

@@ -53,10 +53,13 @@ class Statement:
 
 @dataclass
 class Context:
-    """What the rules of one engine know beyond a statement: the project's append-only tables."""
+    """What the rules of one engine know beyond a statement: the project's append-only tables, and the
+    relations that grow (events keep arriving: every source's relation and each monitor's ``__scored``
+    view), named without schema, lower case."""
 
     engine: str
     append_only: set[str] = field(default_factory=set)
+    growing: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,108 @@ def _has_equi(on: Any, left: set[str], right: str) -> bool:
     return False
 
 
+@statement_rule("unbounded-state", "materialize", "risingwave")
+def unbounded_state(parsed: Parsed, stmt: Statement, ctx: Context) -> Iterator[tuple[str, str]]:
+    """A maintained view keeps, as engine state, every row of a growing relation (a source, a
+    monitor's ``__scored`` view) that passes its WHERE: only a lower bound on the rows' time, a
+    temporal filter the clock eventually makes false (``ts + interval '7 days' >= mz_now()``,
+    ``mz_now() <= ts + w``, ``ts > now() - w``, a BETWEEN holding either), lets the engine drop a row
+    again. An upper bound alone (``mz_now() >= ts``, ``ts <= now()``) only delays a row, which then
+    stays forever. Materialize: doc/user/content/transform-data/patterns/temporal-filters.md ("records
+    for which the condition is no longer true are retracted from the working dataset"); RisingWave:
+    risingwave-docs processing/sql/temporal-filters.mdx ("Records that fall out of the time range
+    defined by the temporal filter are deleted from storage"; ``t <= NOW() - INTERVAL '1 hour'``
+    only delays event handling). Each SELECT reading a growing relation (directly, or through a CTE
+    that only projects one) needs such a bound on that relation's columns among the ANDed conditions
+    of its WHERE (HAVING filters groups, not the rows an aggregation keeps)."""
+    if not stmt.maintained or parsed.tree is None or not ctx.growing:
+        return
+    exp = _exp()
+    clock = "mz_now()" if ctx.engine == "materialize" else "now()"
+    growing = {_base_name(r) for r in ctx.growing}
+    ctes = {(c.alias or "").lower(): c.this for c in parsed.tree.find_all(exp.CTE)}
+    transparent: set[str] = set()  # CTEs that only project a growing relation: growing too
+    while True:
+        more = {name for name, q in ctes.items()
+                if name not in transparent and _plain_projection(q, (growing - set(ctes)) | transparent)}
+        if not more:
+            break
+        transparent |= more
+    for select in parsed.tree.find_all(exp.Select):
+        if isinstance(select.parent, exp.CTE) and (select.parent.alias or "").lower() in transparent:
+            continue
+        where = select.args.get("where")
+        conditions = _conjuncts(where.this) if where is not None else []
+        temporal = [c for c in conditions if isinstance(c, _comparisons()) and _clocks(c, ctx.engine)]
+        for alias, name in _table_reads(select):
+            if name not in ((growing - set(ctes)) | transparent):
+                continue
+            mine = [c for c in temporal if _reads(c, alias, ctx.engine)]
+            if any(_lower_bound(c, ctx.engine) for c in mine):
+                continue
+            shown = f"{name} as {alias}" if alias != name else name
+            bounds = "; ".join(_sql(c, ctx.engine) for c in mine) or "no temporal filter"
+            ts = _time_expression(mine, ctx.engine) or f"{alias}.<time>"
+            what = (f"a SELECT reading {shown}, a growing relation, has no lower bound on {clock} in its WHERE "
+                    f"({bounds}): the view keeps every row it ever saw as state")
+            yield what, f"add a lower bound: {ts} + interval '<retention>' >= {clock}; see the view's retention"
+
+
+def _base_name(relation: str) -> str:
+    """A relation's name without schema or quotes, lower case."""
+    return relation.rsplit(".", 1)[-1].strip('"').lower()
+
+
+def _table_reads(select: Any) -> list[tuple[str, str]]:
+    """(alias, name) of the tables (not subqueries) in a SELECT's FROM and JOINs, lower case."""
+    exp = _exp()
+    sources = [select.args.get("from_") or select.args.get("from")]
+    sources = [s.this for s in sources if s is not None] + [j.this for j in select.args.get("joins") or []]
+    return [((t.alias_or_name or t.name).lower(), t.name.lower()) for t in sources if isinstance(t, exp.Table)]
+
+
+def _plain_projection(query: Any, growing: set[str]) -> bool:
+    """A SELECT that only projects one growing relation (no filter, grouping, distinct or join)."""
+    exp = _exp()
+    reads = _table_reads(query) if isinstance(query, exp.Select) else []
+    return len(reads) == 1 and reads[0][1] in growing and not query.args.get("joins") and not any(
+        query.args.get(k) for k in ("where", "group", "distinct", "having"))
+
+
+def _reads(comparison: Any, alias: str, engine: str) -> bool:
+    """The column side of a temporal comparison reads the relation ``alias`` (or unqualified columns)."""
+    qualifiers = {q for o in comparison.iter_expressions() if not _clocks(o, engine) for q in _qualifiers(o)}
+    if isinstance(comparison, _exp().Between):
+        qualifiers = _qualifiers(comparison)
+    return alias in qualifiers or "" in qualifiers
+
+
+def _lower_bound(comparison: Any, engine: str) -> bool:
+    """A temporal filter the advancing clock makes false for good: ``expr >= clock``, ``clock <= expr``
+    (strict too), ``clock = expr``, ``clock BETWEEN a AND b`` and ``expr BETWEEN clock - w AND ...``."""
+    exp = _exp()
+    if isinstance(comparison, exp.Between):
+        return bool(_clocks(comparison.this, engine) or _clocks(comparison.args["low"], engine))
+    clock_left = bool(_clocks(comparison.this, engine))
+    if isinstance(comparison, exp.EQ):
+        return True
+    if isinstance(comparison, (exp.GTE, exp.GT)):
+        return not clock_left
+    return clock_left  # LTE, LT
+
+
+def _time_expression(comparisons: list[Any], engine: str) -> str | None:
+    """The column side of the first temporal comparison (the rows' time), to write the fix with."""
+    exp = _exp()
+    for c in comparisons:
+        if isinstance(c, exp.Between):
+            continue
+        for operand in c.iter_expressions():
+            if not _clocks(operand, engine):
+                return _sql(operand, engine)
+    return None
+
+
 _UNMATERIALIZABLE = {"current_timestamp", "now", "mz_logical_timestamp", "mz_cluster_id", "mz_uptime",
                      "mz_version", "mz_version_num", "current_database", "current_role", "current_user",
                      "session_user", "current_schema", "current_schemas", "pg_backend_pid"}
@@ -519,11 +624,23 @@ def rw_copy_command(run: CommandRun, ctx: Context) -> Iterator[tuple[str, str]]:
 # ---------------------------------------------------------------- running the rules
 
 
+_CREATED = re.compile(r"^\s*create\s+(?:table|source)\s+(?:if\s+not\s+exists\s+)?(?P<name>[\w.\"]+)",
+                      re.IGNORECASE)
+
+
 def lint(statements: Iterable[Statement], engine: str, commands: Iterable[CommandRun] = (),
-         check_syntax: bool = True) -> list[Finding]:
-    """Every finding of ``engine``'s rules on ``statements`` and on the ``commands`` runs."""
+         check_syntax: bool = True, growing: Iterable[str] = (), created_grow: bool = True) -> list[Finding]:
+    """Every finding of ``engine``'s rules on ``statements`` and on the ``commands`` runs.
+
+    ``growing``: the relations whose rows keep arriving (the ``unbounded-state`` rule); with
+    ``created_grow`` (statements linted without a project) every table or source a ``create table`` or
+    ``create source`` statement of this run creates is one too. ``lint_project`` names them exactly."""
+    statements = list(statements)
     parsed = [(s, parse(s.sql, engine, check=check_syntax)) for s in statements]
-    ctx = Context(engine, {p.append_only.strip('"') for _, p in parsed if p.append_only})
+    grows = {_base_name(r) for r in growing}
+    if created_grow:
+        grows |= {_base_name(m.group("name")) for s in statements if (m := _CREATED.match(s.sql))}
+    ctx = Context(engine, {p.append_only.strip('"') for _, p in parsed if p.append_only}, grows)
     findings: list[Finding] = []
     for stmt, p in parsed:
         for rule in STATEMENT_RULES:
@@ -547,7 +664,15 @@ def lint_project(spec: ProjectSpec, engine: str | None = None) -> list[Finding]:
     """Lint a project's rendered statements and the statements its commands send, for ``engine``
     (default: the project's)."""
     engine = engine or spec.engine
-    return lint(project_statements(spec, engine), engine, command_runs(spec, engine))
+    return lint(project_statements(spec, engine), engine, command_runs(spec, engine),
+                growing=growing_relations(spec), created_grow=False)
+
+
+def growing_relations(spec: ProjectSpec) -> set[str]:
+    """The relations of a project whose rows keep arriving: every source's relation and each monitor's
+    scored view (its own, or the dbt model it is served from). Reference tables are not among them:
+    they grow only by ``materializer reference``, a version at a time, which no clock bounds."""
+    return {s.relation for s in spec.sources.values()} | {m.relation("scored") for m in spec.monitors.values()}
 
 
 def rules(engine: str | None = None) -> list[Rule]:
