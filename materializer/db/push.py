@@ -253,7 +253,7 @@ def _copy_csv(project: "Project", source: Source, path: Path, names: list[str], 
               progress: bool, scan: bool) -> int:
     """Stream the file to COPY; with ``scan``, stop (raising _TimeWord) at the first time word in it."""
     conn = project.db.conn
-    sql = f"copy {source.relation} ({', '.join(names)}) from stdin (format csv, header true)"
+    sql = f"copy {source.table} ({', '.join(names)}) from stdin (format csv, header true)"
     words = _WordScan() if scan else None
     try:
         with _progress(path, progress) as bar, conn.transaction(), conn.cursor() as cur:
@@ -329,7 +329,7 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
     count = 0
     try:
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f"copy {source.relation} ({', '.join(columns)}) from stdin") as copy:
+            with cur.copy(f"copy {source.table} ({', '.join(columns)}) from stdin") as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1

@@ -86,10 +86,10 @@ def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
     src = spec.sources[source]
     columns = list(src.columns or {})
     if engine.supports_copy:
-        copy = f"copy {src.relation} ({', '.join(columns)}) from stdin (format csv, header true)"
+        copy = f"copy {src.table} ({', '.join(columns)}) from stdin (format csv, header true)"
         return CommandRun(f"push {source}", (Unit((copy,), True),))
     types = src.columns or {}
-    insert = (f"insert into {src.relation} ({', '.join(columns)}) "
+    insert = (f"insert into {src.table} ({', '.join(columns)}) "
               f"values ({', '.join(engine.lookup_param(types.get(c)) for c in columns)})")
     return CommandRun(f"push {source}", (Unit((insert,), False), *(Unit((s,), False) for s in engine.after_insert())))
 

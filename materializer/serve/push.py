@@ -111,12 +111,12 @@ async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows:
             async with conn.transaction() if engine.supports_copy or engine.insert_transactions else nullcontext():
                 if engine.supports_copy:
                     async with conn.cursor() as cur:
-                        async with cur.copy(f"copy {source.relation} ({column_list}) from stdin") as copy:
+                        async with cur.copy(f"copy {source.table} ({column_list}) from stdin") as copy:
                             for row in rows:
                                 await copy.write_row(row)
                 else:
                     placeholders = "(" + ", ".join(engine.lookup_param(source.column_type(c)) for c in names) + ")"
-                    head = f"insert into {source.relation} ({column_list}) values "
+                    head = f"insert into {source.table} ({column_list}) values "
                     per = statement_rows(engine, len(names))
                     async with conn.cursor() as cur:
                         for start in range(0, len(rows), per):
