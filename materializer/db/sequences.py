@@ -11,7 +11,9 @@ with the model:
   ``materializer.applied`` (a delete and an insert); on engines without transactional DDL the same
   statements one by one.
 - ``push SOURCE FILE`` (db/push.py): a CSV is one ``COPY ... FROM STDIN`` in a block; on engines
-  without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH.
+  without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH; a
+  ``kafka:`` or ``webhook:`` source on a streaming engine sends no SQL (rows go to the topic or the
+  webhook, db/streams.py).
 - ``reference MONITOR`` (monitoring/metrics.py ``store_reference``): the reference column(s) read one
   by one, then the next version of the bins appended in one ``INSERT ... SELECT`` (on PostgreSQL in a
   block that locks the table; on RisingWave followed by FLUSH).
@@ -85,6 +87,8 @@ def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
     engine = get_engine(engine_name)
     src = spec.sources[source]
     columns = list(src.columns or {})
+    if engine.materialized and src.streaming:  # produced to the topic, or POSTed to the webhook (db/streams.py)
+        return CommandRun(f"push {source}", ())
     if engine.supports_copy:
         copy = f"copy {src.table} ({', '.join(columns)}) from stdin (format csv, header true)"
         return CommandRun(f"push {source}", (Unit((copy,), True),))

@@ -54,6 +54,9 @@ create source if not exists {{ relation }}
     risingwave-docs integrations/sources/kafka.mdx ("Syntax", "Connector parameters"),
     sql/commands/sql-create-table.mdx ("Syntax": APPEND ONLY before WITH, "watermark_clause") -#}
 {% macro risingwave__stream_source(relation, columns, stream, cluster) -%}
+{%- if stream.kind != 'kafka' -%}
+{{ exceptions.raise_compiler_error("a webhook source is Materialize's CREATE SOURCE ... FROM WEBHOOK; on RisingWave read the events from a Kafka topic") }}
+{%- endif -%}
 create table if not exists {{ relation }} (
 {%- for column in columns %}
     {%- set type = column.type %}
