@@ -88,7 +88,8 @@ def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
     src = spec.sources[source]
     columns = list(src.columns or {})
     if engine.materialized and src.streaming:  # produced to the topic, or POSTed to the webhook (db/streams.py)
-        return CommandRun(f"push {source}", ())
+        where = () if src.kafka else (Unit(("select current_database(), current_schema()",), False),)
+        return CommandRun(f"push {source}", where)
     if engine.supports_copy:
         copy = f"copy {src.table} ({', '.join(columns)}) from stdin (format csv, header true)"
         return CommandRun(f"push {source}", (Unit((copy,), True),))
