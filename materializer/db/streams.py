@@ -78,16 +78,27 @@ def message_key(spec: ProjectSpec, source: Source) -> str | None:
 
 
 def _json_value(text: str | None, sql_type: str) -> str:
-    """One value of a JSON document from its canonical text (db/inserts.py ``canonical``)."""
+    """One value of a JSON document from its canonical text (db/inserts.py ``canonical``).
+
+    Integers, floats and booleans are JSON numbers and booleans. A ``numeric`` is a JSON string of
+    its exact decimal: RisingWave decodes a string into a decimal exactly but a JSON number with a
+    fraction through a float (its JSON parser, src/connector/src/parser/unified/json.rs: Decimal
+    from ``ValueType::String`` with ``Decimal::from_str``, from ``ValueType::F64`` with
+    ``Decimal::try_from(f64)``), and Materialize's view reads the field as text either way (``->>``).
+    A timestamptz is RFC 3339 in UTC with ``Z``, which RisingWave's parser asks for and
+    Materialize's cast reads."""
     if text is None:
         return "null"
     kind = sql_type.split("(")[0]
+    if kind == "numeric":
+        return json.dumps(text)
     if kind in _NUMBERS or kind == "boolean":
-        return text  # plain decimals, repr() of a float, true/false: JSON as they are
+        return text  # integers, repr() of a float, true/false: JSON as they are
     if kind == "jsonb":
         return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     if kind == "timestamptz":
-        text = text.replace(" ", "T", 1)  # RFC 3339, which both engines read
+        text = text.replace(" ", "T", 1)
+        text = text[:-6] + "Z" if text.endswith("+00:00") else text
     return json.dumps(text, ensure_ascii=False)
 
 
