@@ -377,3 +377,49 @@ def test_seam_monitor_metrics(seam):
 def test_seam_verify(seam):
     report = seam.verify(entities=5, as_of=U + 30 * M)
     assert report.ok
+
+
+def test_adding_and_removing_a_backfill_keeps_the_live_rows(make_project, pg_conn, tmp_path):
+    """A backfill added to a source that holds rows: the union view is created and the views that read
+    the source are rebuilt over it; removed again: the views read the table, whose rows stay."""
+    live = BASE.format(engine="postgres", extra="""feature_views:
+  card_activity:
+    source: transactions
+    entity: [cc_num]
+    windows: [1d]
+    features:
+      tx_count: {agg: count}""")
+    with_backfill = live.replace("    timestamp: ts\n", "    timestamp: ts\n    backfill: {relation: history.transactions, "
+                                                       f"until: '{U.isoformat()}'}}\n", 1)
+    pg_conn.execute("create schema history")
+    pg_conn.execute("create table history.transactions (tx_id text, cc_num text, amount numeric, ts timestamptz)")
+    pg_conn.execute("insert into history.transactions values ('h', 'c1', 1, %s), ('late', 'c1', 1, %s)",
+                    [U - 10 * M, U + 10 * M])
+    project = make_project(live)
+    project.apply()
+    project.push("transactions", write_csv(tmp_path / "tx.csv", ["tx_id", "cc_num", "amount", "ts"],
+                                           [("early", "c1", "1", U - 5 * M), ("l", "c1", "1", U + 5 * M)]))
+    at = U + 20 * M
+    assert project.online_features("card_activity", {"cc_num": "c1"}, as_of=at).features == {"tx_count_1d": 2}
+
+    project = make_project(with_backfill, name="backfill.yml")
+    plan = project.apply()
+    assert "+ create view transactions__all" in plan.summary()
+    assert "~ replace view card_activity (transactions__all is rebuilt)" in plan.summary()
+    # history before the cutover (h) + live at or after it (l): not 'early' (live, before), not 'late'
+    assert project.online_features("card_activity", {"cc_num": "c1"}, as_of=at).features == {"tx_count_1d": 2}
+    assert pg_conn.execute("select array_agg(tx_id order by ts) from transactions__all").fetchone()[0] == ["h", "l"]
+    assert project.apply().empty
+
+    # the cutover moved 15 minutes later: the history's 'late' (U + 10m) is read, the live 'l' (U + 5m) not
+    project = make_project(with_backfill.replace(U.isoformat(), (U + 15 * M).isoformat()), name="moved.yml")
+    assert "~ replace view transactions__all" in project.apply().summary()
+    assert pg_conn.execute("select array_agg(tx_id order by ts) from transactions__all").fetchone()[0] == ["h", "late"]
+    assert project.online_features("card_activity", {"cc_num": "c1"}, as_of=at).features == {"tx_count_1d": 2}
+
+    project = make_project(live, name="live.yml")
+    plan = project.apply()
+    assert "- drop view transactions__all" in plan.summary()
+    assert pg_conn.execute("select count(*) from transactions").fetchone()[0] == 2
+    assert project.online_features("card_activity", {"cc_num": "c1"}, as_of=at).features == {"tx_count_1d": 2}
+    assert pg_conn.execute("select to_regclass('transactions__all')").fetchone()[0] is None

@@ -368,7 +368,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 result.unchanged += 1
             continue
-        if obj.kind == "view":
+        if obj.kind in ("view", "backfill_view"):
             info = _relation_info(conn, obj.name)
             if info is not None and info[0] == "table":
                 raise MaterializerError(
@@ -414,9 +414,12 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     for name, (kind, _sql) in sorted(state.items(), key=lambda item: _drop_rank(item[0])):
         if name in wanted_names:
             continue
-        if kind == "view":
+        if kind in ("view", "backfill_view"):
             _refuse_blocked_drop(name, foreign(name), "is no longer in the project")
-            drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
+            drop = engine.drop_view(name)
+            if kind == "backfill_view":  # the views reading it read the table now: they are rebuilt below
+                drop = f"drop view if exists {name} cascade"
+            drops.append(Action("drop", "view", name, [drop], reason="no longer in the project"))
         elif kind == "maintenance":
             drops.append(Action("drop", kind, name, maintenance_drop(name), reason="no longer in the project"))
         elif kind == "check":

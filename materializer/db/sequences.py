@@ -73,7 +73,7 @@ def apply_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
                   "select pg_advisory_xact_lock(hashtext('materializer.apply'))"] if engine.transactional_ddl else []
     statements += [*STATE_DDL, f"select name, kind, sql from {STATE_TABLE}"]
     for obj in compile_project(spec, engine_name):
-        if obj.kind in ("table", "view"):
+        if obj.kind in ("table", "view", "backfill_view"):
             statements += PLAN_READS
         statements.append(obj.sql)
         if obj.kind == "check" and obj.check:  # added NOT VALID, then validated (db/apply.py _check_action)

@@ -29,7 +29,7 @@ class DbObject:
     """One database object and the statement that creates it."""
 
     kind: str  # schema | function | table | index | check | view | view_index | maintenance
-    #            | connection | source | stream_table | source_view (sql/streams.py)
+    #            | connection | source | stream_table | source_view | backfill_view (sql/streams.py)
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read

@@ -85,8 +85,9 @@ def connection_objects(spec: ProjectSpec, engine: "Engine", renderer) -> list["D
 
 
 def backfill_object(engine: "Engine", source: Source, renderer) -> "DbObject | None":
-    """The union view of a source with ``backfill:``: a view apply manages as the feature views on
-    PostgreSQL (replaced when it changes), a stream object elsewhere."""
+    """The union view of a source with ``backfill:``: on PostgreSQL a view apply manages as the feature
+    views (replaced when it changes; dropped with the views reading it, which are rebuilt, when the
+    backfill is removed), a stream object elsewhere."""
     from materializer.sql.compile import DbObject
 
     if source.backfill is None:
@@ -94,6 +95,6 @@ def backfill_object(engine: "Engine", source: Source, renderer) -> "DbObject | N
     sql = renderer.call("source_backfill", relation=source.relation, history=source.backfill.relation,
                         live=source.table, columns=list(source.columns or {}), timestamp=source.timestamp,
                         until=source.backfill.until).strip()
-    kind = "source_view" if engine.materialized else "view"
+    kind = "source_view" if engine.materialized else "backfill_view"
     return DbObject(kind, source.relation, sql, source.name, tuple((source.columns or {}).items()),
                     depends_on=(source.table,) if engine.materialized else ())
