@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 #: how long push waits for the broker to acknowledge every message
 FLUSH_TIMEOUT = 30.0
+#: how long the producer tries to deliver one message before reporting it failed (within the flush)
+MESSAGE_TIMEOUT = 25.0
 #: Materialize's HTTP port, where webhook sources listen (the compose file publishes it)
 WEBHOOK_PORT = 6876
 _NUMBERS = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -56,11 +58,14 @@ class Producer(Protocol):
 
 def kafka_producer(broker: str) -> Producer:
     """A confluent-kafka producer for ``broker`` (host:port as push reaches it): every message
-    acknowledged by all in-sync replicas, retried without duplicates (idempotence)."""
+    acknowledged by all in-sync replicas, retried without duplicates (idempotence), given up within
+    the flush's wait so that its failure is reported (librdkafka's own log stays quiet below critical:
+    push says what failed)."""
     kafka = optional("confluent_kafka", "push to a Kafka topic")
     try:
         return kafka.Producer({"bootstrap.servers": broker, "client.id": "materializer-push", "acks": "all",
-                               "enable.idempotence": True})
+                               "enable.idempotence": True, "message.timeout.ms": int(MESSAGE_TIMEOUT * 1000),
+                               "log_level": 2})
     except kafka.KafkaException as exc:
         raise PushError(f"cannot create a Kafka producer for {broker}: {exc}") from None
 
