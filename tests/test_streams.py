@@ -196,6 +196,11 @@ def test_stream_objects_are_created_once_and_never_replaced(pg_conn):
         "never drops a stream's objects (they hold the events ingested so far, and a Kafka start offset is fixed "
         "when the source is created). Change the project back, or drop it by hand (drop source transactions__raw "
         "cascade, which also drops the views that read it) and rerun apply to create it and its views again")
+    with pytest.raises(MaterializerError, match=r"^transactions__raw \(source transactions\) is a table that an "
+                                                r"earlier apply created, and the project now makes it a source; "
+                                                r"materializer never drops it \(it may hold rows\)\. Drop it by hand "
+                                                r"\(drop table transactions__raw cascade"):
+        _stream_action(pg_conn, source, {"transactions__raw": ("table", "create table transactions__raw (a text)")})
     view = DbObject("source_view", "transactions", "create view transactions as select 1 as a", "transactions")
     recorded = {"transactions": ("source_view", view.sql)}
     assert _stream_action(pg_conn, view, recorded).verb == "create"  # recorded, but gone from the catalog

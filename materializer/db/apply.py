@@ -465,6 +465,13 @@ def _stream_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tup
     if recorded[1] == obj.sql:
         return None
     source = f" (source {obj.source})" if obj.source else ""
+    if recorded[0] != obj.kind:  # e.g. a managed table that now reads a topic
+        was = {"table": "table", "view": "view", "backfill_view": "view"}.get(recorded[0], recorded[0].replace("_", " "))
+        raise MaterializerError(
+            f"{obj.name}{source} is a {was} that an earlier apply created, and the project now makes it a {what}; "
+            f"materializer never drops it (it may hold rows). Drop it by hand (drop {was} {obj.name} cascade, "
+            f"which also drops the views that read it; copy its rows first if you need them) and rerun apply, or "
+            f"change the project back")
     raise MaterializerError(
         f"{what} {obj.name}{source} changed in the project since apply created it; materializer never drops "
         f"a stream's objects (they hold the events ingested so far, and a Kafka start offset is fixed when the "
