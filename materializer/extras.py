@@ -9,7 +9,7 @@ from typing import Any
 from materializer.errors import MaterializerError
 
 # module -> the extra that installs it
-EXTRAS = {"pandas": "parquet", "pyarrow": "parquet", "sqlglot": "lint", "sqlfluff": "lint"}
+EXTRAS = {"pandas": "parquet", "pyarrow": "parquet", "sqlglot": "lint", "sqlfluff": "lint", "confluent_kafka": "kafka"}
 
 
 class MissingExtra(MaterializerError):

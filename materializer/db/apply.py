@@ -19,7 +19,10 @@ catalog and the ``materializer.applied`` bookkeeping table):
   them, in the dry run as in apply;
 - objects that apply created earlier and the project no longer declares are
   dropped (views, indexes, and empty tables);
-- external relations (``relation:``) are never created, altered or dropped.
+- external relations (``relation:``) are never created, altered or dropped;
+- the objects of streaming sources (a Kafka connection, a source, its typed view or table, the
+  union view of a backfill on the streaming engines: sql/streams.py) are created when missing and
+  never replaced or dropped: a changed definition is refused with what to do by hand.
 
 On PostgreSQL the whole plan runs in one transaction: all of it or none. A
 table that may be dropped is locked before its rows are counted (writers with
@@ -39,6 +42,7 @@ from materializer.db.connection import server_message, translate_error
 from materializer.engines import Engine
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
+from materializer.sql.streams import STREAM_KINDS
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -328,6 +332,15 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 result.unchanged += 1
             continue
+        if obj.kind in STREAM_KINDS:
+            action = _stream_action(conn, obj, state)
+            if action is None:
+                result.unchanged += 1
+            else:
+                # connections before their sources, sources before the views over them: compile's order
+                table_actions.append(action)
+                rebuilt.add(obj.name)
+            continue
         if obj.kind == "maintenance":
             # derived tables, functions and triggers: rebuilt from the sources whenever they change
             state_table = maintenance_tables(obj.name.removesuffix("__maintenance"))[0]
@@ -357,7 +370,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 result.unchanged += 1
             continue
-        if obj.kind == "view":
+        if obj.kind in ("view", "backfill_view"):
             info = _relation_info(conn, obj.name)
             if info is not None and info[0] == "table":
                 raise MaterializerError(
@@ -403,9 +416,12 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     for name, (kind, _sql) in sorted(state.items(), key=lambda item: _drop_rank(item[0])):
         if name in wanted_names:
             continue
-        if kind == "view":
+        if kind in ("view", "backfill_view"):
             _refuse_blocked_drop(name, foreign(name), "is no longer in the project")
-            drops.append(Action("drop", "view", name, [engine.drop_view(name)], reason="no longer in the project"))
+            drop = engine.drop_view(name)
+            if kind == "backfill_view":  # the views reading it read the table now: they are rebuilt below
+                drop = f"drop view if exists {name} cascade"
+            drops.append(Action("drop", "view", name, [drop], reason="no longer in the project"))
         elif kind == "maintenance":
             drops.append(Action("drop", kind, name, maintenance_drop(name), reason="no longer in the project"))
         elif kind == "check":
@@ -414,6 +430,8 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             drops.append(Action("drop", kind, name, statements, reason="no longer in the project"))
         elif kind in ("index", "view_index"):
             drops.append(Action("drop", kind, name, [f"drop index if exists {name}"], reason="no longer in the project"))
+        elif kind in STREAM_KINDS:
+            continue  # a stream's objects hold or feed data: never dropped (drop them by hand)
         elif kind == "table":
             if _relation_info(conn, name) is None:
                 drops.append(Action("drop", "table", name, [], reason="already gone"))
@@ -431,20 +449,60 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     return result
 
 
+_STREAM_WHAT = {"connection": ("Kafka connection", "connection"), "source": ("source", "source"),
+                "stream_table": ("table", "table"), "source_view": ("view", "view")}
+
+
+def _stream_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tuple[str, str]]) -> Action | None:
+    """A stream object (sql/streams.py) is created when missing and never replaced: a source holds
+    the events ingested so far (a Kafka source's start offset is fixed at creation), and a view
+    over it carries the project's materialized views, so a changed definition is refused with what
+    to do rather than dropped."""
+    what, verb = _STREAM_WHAT[obj.kind]
+    recorded = state.get(obj.name)
+    # a table or view is looked up in the catalog; a connection or a Materialize source by the record
+    missing = recorded is None or (obj.kind in ("stream_table", "source_view") and _relation_info(conn, obj.name) is None)
+    if missing:
+        return Action("create", obj.kind, obj.name, [obj.sql], obj=obj)
+    if recorded[1] == obj.sql:
+        return None
+    source = f" (source {obj.source})" if obj.source else ""
+    if recorded[0] != obj.kind:  # e.g. a managed table that now reads a topic
+        was = {"table": "table", "view": "view", "backfill_view": "view"}.get(recorded[0], recorded[0].replace("_", " "))
+        raise MaterializerError(
+            f"{obj.name}{source} is a {was} that an earlier apply created, and the project now makes it a {what}; "
+            f"materializer never drops it (it may hold rows). Drop it by hand (drop {was} {obj.name} cascade, "
+            f"which also drops the views that read it; copy its rows first if you need them) and rerun apply, or "
+            f"change the project back")
+    raise MaterializerError(
+        f"{what} {obj.name}{source} changed in the project since apply created it; materializer never drops "
+        f"a stream's objects (they hold the events ingested so far, and a Kafka start offset is fixed when the "
+        f"source is created). Change the project back, or drop it by hand (drop {verb} {obj.name} cascade, which "
+        f"also drops the views that read it) and rerun apply to create it and its views again")
+
+
 def _check_external_sources(project: "Project", postgres: bool) -> None:
     """Refuse, before anything is created, a project whose views read an external relation that is missing."""
     conn = project.db.conn
     spec = project.spec
     read = {v.source.name for v in spec.feature_views.values()}
     read |= {side.source.name for m in spec.monitors.values() for side in (m.predictions, m.outcomes)}
+    def found(relation: str) -> bool:
+        if postgres:  # resolved on the search path, as the views will resolve it
+            return conn.execute("select to_regclass(%s) is not null", [relation]).fetchone()[0]
+        return _relation_info(conn, relation) is not None
+
     for source in spec.sources.values():
+        if source.backfill is not None and not found(source.backfill.relation):
+            # read by the union view, whatever reads the source
+            raise MaterializerError(
+                f"sources.{source.name}.backfill.relation: relation {source.backfill.relation} does not exist on "
+                f"{project.db.where}; create it with the source's columns ({', '.join(source.columns or {})}) and "
+                f"load the events before {source.backfill.until} into it, or fix `backfill.relation:` in the "
+                f"project file")
         if source.managed or source.name not in read:
             continue
-        if postgres:  # resolved on the search path, as the views will resolve it
-            found = conn.execute("select to_regclass(%s) is not null", [source.relation]).fetchone()[0]
-        else:
-            found = _relation_info(conn, source.relation) is not None
-        if not found:
+        if not found(source.relation):
             raise MaterializerError(
                 f"sources.{source.name}: relation {source.relation} does not exist on {project.db.where}; "
                 f"create it (materializer never creates external relations) or fix `relation:` in the project "

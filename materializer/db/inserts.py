@@ -71,7 +71,7 @@ def insert_file(project: "Project", source: Source, path: Path, columns: list[st
         return 0
     per_statement = statement_rows(engine, len(columns))
     placeholders = "(" + ", ".join(engine.lookup_param(types[c]) for c in columns) + ")"
-    head = f"insert into {source.relation} ({', '.join(columns)}) values "
+    head = f"insert into {source.table} ({', '.join(columns)}) values "
     conn = project.db.conn
     written = 0
     batch: list[Record] = []

@@ -5,6 +5,8 @@ PostgreSQL types every value by the table's columns (an unquoted empty field is
 null, a quoted one an empty string). One COPY is one statement: a bad value
 anywhere aborts it and nothing is inserted; the error names the file's line,
 the column and the value. JSONL rows are written through the same COPY.
+A ``kafka:`` or ``webhook:`` source on Materialize or RisingWave is written to its topic or webhook
+instead, every row checked and typed first (db/streams.py).
 Engines without ``COPY FROM STDIN`` (RisingWave) get multi-row INSERTs, every row checked and
 typed before the first is written (db/inserts.py).
 
@@ -52,8 +54,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from materializer.db.inserts import csv_records, insert_file
+from materializer.db.streams import send_file
 from materializer.definitions.row_checks import TIME_WORDS, RowCheck, column_rules, refusal, row_checks
 from materializer.definitions.spec import Source
+from materializer.engines import get_engine
 from materializer.errors import NotFoundError, PushError, did_you_mean
 from materializer.progress import PROGRESS_MIN_BYTES, progress_bar, wants_progress
 
@@ -221,8 +225,13 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
     checks = row_checks(project.spec, source)
     rules = column_rules(checks, source)
     suffix = path.suffix.lower()
+    stream_engine = get_engine(project.engine)
+    streamed = stream_engine.materialized and source.streaming  # to the topic or webhook (db/streams.py)
     if suffix in (".jsonl", ".ndjson", ".json"):
         columns, rows, line_of = _read_jsonl(path, source, rules)
+        if streamed:
+            return send_file(project, source, stream_engine, path, columns,
+                             lambda: ((line_of[n], row) for n, row in enumerate(rows, start=1)), rules)
         if not project.db.engine.supports_copy:
             return insert_file(project, source, path, columns,
                                lambda: ((line_of[n], row) for n, row in enumerate(rows, start=1)), rules)
@@ -235,6 +244,8 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
         except UnicodeDecodeError:
             raise PushError(f"{path}: line 1: the file is not UTF-8 text") from None
     names = _check_header(path, source, header)
+    if streamed:
+        return send_file(project, source, stream_engine, path, names, lambda: csv_records(path), rules)
     engine = project.db.engine
     if not engine.supports_copy:
         return insert_file(project, source, path, names, lambda: csv_records(path), rules)
@@ -253,7 +264,7 @@ def _copy_csv(project: "Project", source: Source, path: Path, names: list[str], 
               progress: bool, scan: bool) -> int:
     """Stream the file to COPY; with ``scan``, stop (raising _TimeWord) at the first time word in it."""
     conn = project.db.conn
-    sql = f"copy {source.relation} ({', '.join(names)}) from stdin (format csv, header true)"
+    sql = f"copy {source.table} ({', '.join(names)}) from stdin (format csv, header true)"
     words = _WordScan() if scan else None
     try:
         with _progress(path, progress) as bar, conn.transaction(), conn.cursor() as cur:
@@ -329,7 +340,7 @@ def _load_rows(project: "Project", source: Source, path: Path, columns: list[str
     count = 0
     try:
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f"copy {source.relation} ({', '.join(columns)}) from stdin") as copy:
+            with cur.copy(f"copy {source.table} ({', '.join(columns)}) from stdin") as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1

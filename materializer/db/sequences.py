@@ -11,7 +11,9 @@ with the model:
   ``materializer.applied`` (a delete and an insert); on engines without transactional DDL the same
   statements one by one.
 - ``push SOURCE FILE`` (db/push.py): a CSV is one ``COPY ... FROM STDIN`` in a block; on engines
-  without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH.
+  without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH; a
+  ``kafka:`` or ``webhook:`` source on a streaming engine sends no SQL (rows go to the topic or the
+  webhook, db/streams.py).
 - ``reference MONITOR`` (monitoring/metrics.py ``store_reference``): the reference column(s) read one
   by one, then the next version of the bins appended in one ``INSERT ... SELECT`` (on PostgreSQL in a
   block that locks the table; on RisingWave followed by FLUSH).
@@ -71,7 +73,7 @@ def apply_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
                   "select pg_advisory_xact_lock(hashtext('materializer.apply'))"] if engine.transactional_ddl else []
     statements += [*STATE_DDL, f"select name, kind, sql from {STATE_TABLE}"]
     for obj in compile_project(spec, engine_name):
-        if obj.kind in ("table", "view"):
+        if obj.kind in ("table", "view", "backfill_view"):
             statements += PLAN_READS
         statements.append(obj.sql)
         if obj.kind == "check" and obj.check:  # added NOT VALID, then validated (db/apply.py _check_action)
@@ -85,11 +87,14 @@ def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
     engine = get_engine(engine_name)
     src = spec.sources[source]
     columns = list(src.columns or {})
+    if engine.materialized and src.streaming:  # produced to the topic, or POSTed to the webhook (db/streams.py)
+        where = () if src.kafka else (Unit(("select current_database(), current_schema()",), False),)
+        return CommandRun(f"push {source}", where)
     if engine.supports_copy:
-        copy = f"copy {src.relation} ({', '.join(columns)}) from stdin (format csv, header true)"
+        copy = f"copy {src.table} ({', '.join(columns)}) from stdin (format csv, header true)"
         return CommandRun(f"push {source}", (Unit((copy,), True),))
     types = src.columns or {}
-    insert = (f"insert into {src.relation} ({', '.join(columns)}) "
+    insert = (f"insert into {src.table} ({', '.join(columns)}) "
               f"values ({', '.join(engine.lookup_param(types.get(c)) for c in columns)})")
     return CommandRun(f"push {source}", (Unit((insert,), False), *(Unit((s,), False) for s in engine.after_insert())))
 

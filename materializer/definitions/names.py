@@ -58,7 +58,7 @@ def source_indexes(spec: ProjectSpec, source: Source) -> list[tuple[str, tuple[s
             if side.source.name == source.name:
                 keys.append((side.id, side.timestamp))
     out: list[tuple[str, tuple[str, ...]]] = []
-    prefix = source.relation.replace(".", "_")
+    prefix = source.table.replace(".", "_")
     for cols in dict.fromkeys(keys):
         name = fit(f"{prefix}__{'_'.join(cols)}__idx")
         if any(name == other for other, _ in out):  # (a_b, ts) and (a, b_ts) spell the same
@@ -110,7 +110,13 @@ def _objects(spec: ProjectSpec) -> list[tuple[str, str, str, str]]:
     objects = []
     for s in spec.sources.values():
         if s.managed:
-            objects.append((s.relation, f"the table of source '{s.name}'", f"sources.{s.name}", "rename the source"))
+            objects.append((s.table, f"the table of source '{s.name}'", f"sources.{s.name}", "rename the source"))
+            if s.streaming:
+                objects.append((f"{s.table}__raw", f"the stream of source '{s.name}'", f"sources.{s.name}",
+                                "rename the source"))
+            if s.backfill:
+                objects.append((s.relation, f"the backfill view of source '{s.name}'", f"sources.{s.name}",
+                                "rename the source"))
             for name, cols in source_indexes(spec, s):
                 objects.append((name, f"the index on {s.name} ({', '.join(cols)})", f"sources.{s.name}",
                                 "rename the source"))

@@ -18,17 +18,59 @@ NUMERIC_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double pre
 
 
 @dataclass(frozen=True)
+class Kafka:
+    """A Kafka topic a streaming source reads (``kafka:``): JSON messages, one object per event."""
+
+    broker: str  # host:port as the engine reaches it
+    topic: str
+    start: str = "earliest"  # earliest | latest
+    client_broker: str | None = None  # host:port as `materializer push` reaches it (default: broker)
+
+    @property
+    def push_broker(self) -> str:
+        return self.client_broker or self.broker
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """History before a cutover (``backfill:``): ``relation`` holds the events with time < ``until``,
+    the source's own table or stream those with time >= ``until``."""
+
+    relation: str
+    until: str  # ISO 8601 with a UTC offset, as validated (rendered as a timestamptz literal)
+
+
+@dataclass(frozen=True)
 class Source:
-    """A table of events: managed (``columns:``, created by apply) or external (``relation:``)."""
+    """A table of events: managed (``columns:``, created by apply) or external (``relation:``).
+
+    ``relation`` is what every view, training set and check reads; ``table`` is what apply creates
+    and push writes. They differ only for a source with ``backfill:``, whose reads go through the
+    union view ``<source>__all`` (history before the cutover, then the live table).
+    """
 
     name: str
     relation: str
     timestamp: str
     columns: dict[str, str] | None  # name -> canonical SQL type; None when unknown (external)
     managed: bool
+    kafka: Kafka | None = None
+    webhook: bool = False
+    backfill: Backfill | None = None
 
     def column_type(self, column: str) -> str | None:
         return None if self.columns is None else self.columns.get(column)
+
+    @property
+    def table(self) -> str:
+        """The live relation: the managed table push writes (or, on a streaming engine, the stream's
+        table or typed view); the external relation itself for a ``relation:`` source."""
+        return self.name if self.managed else self.relation
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the source reads a stream (a Kafka topic or a webhook) on the streaming engines."""
+        return self.kafka is not None or self.webhook
 
 
 @dataclass(frozen=True)

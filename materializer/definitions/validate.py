@@ -32,6 +32,7 @@ from materializer.definitions.durations import Duration
 from materializer.definitions.filters import expression_problems, filter_problems
 from materializer.definitions.monitors import parse_monitors
 from materializer.definitions.names import check_names
+from materializer.definitions.streams import WEBHOOK_ENGINES, parse_streams, webhook_refused
 from materializer.definitions.spec import (
     AGGREGATES,
     ENGINES,
@@ -47,7 +48,7 @@ from materializer.errors import ProjectError, did_you_mean
 TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "on_demand_features", "feature_services",
             "monitors")
 REFERENCE = re.compile(r"\{([^{}]*)\}")
-SOURCE_KEYS = ("columns", "relation", "timestamp")
+SOURCE_KEYS = ("columns", "relation", "timestamp", "kafka", "webhook", "backfill")
 VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
 FEATURE_KEYS = ("agg", "column", "filter", "description")
 
@@ -125,6 +126,9 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     p.broken_sources = _declared(raw.get("sources")) - set(sources)
     views = _parse_views(p, raw.get("feature_views") or {}, sources)
     p.broken_views = _declared(raw.get("feature_views")) - set(views)
+    for sname, source in sources.items():
+        if source.webhook and engine not in WEBHOOK_ENGINES:
+            p.add(f"sources.{sname}.webhook", webhook_refused(str(engine)))
     if engine in STREAMING_ENGINES:
         for vname, view in views.items():
             if view.kind == "latest" and view.max_age is None:
@@ -272,6 +276,9 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             continue
         check_keys(p, path, body, SOURCE_KEYS)
         has_cols, has_rel = "columns" in body, "relation" in body
+        kafka, webhook, backfill, streams_ok = parse_streams(p, path, body, has_rel)
+        if not streams_ok:
+            continue
         if not has_cols and not has_rel:
             p.add(path, "a source needs `columns:` (a managed table) or `relation:` (an existing table or view)")
             continue
@@ -320,8 +327,13 @@ def _parse_sources(p: Problems, raw: Any) -> dict[str, Source]:
             if columns and columns.get(ts) != "timestamptz":
                 p.add(f"{path}.columns.{ts}", f"the timestamp column must be timestamptz, not {columns[ts]}")
                 continue
-        out[sname] = Source(name=sname, relation=rel, timestamp=ts, columns=columns,
-                            managed=has_cols and not has_rel)
+        if backfill is not None and backfill.relation in (sname, f"{sname}__all"):
+            p.add(f"{path}.backfill.relation", f"'{backfill.relation}' is the source itself; name the table or "
+                                               "view that holds the events before the cutover")
+            continue
+        out[sname] = Source(name=sname, relation=f"{sname}__all" if backfill else rel, timestamp=ts,
+                            columns=columns, managed=has_cols and not has_rel, kafka=kafka, webhook=webhook,
+                            backfill=backfill)
     return out
 
 

@@ -7,6 +7,8 @@ value is refused with its row and column (HTTP 422) and nothing is inserted. The
 in with one ``COPY`` inside one transaction, so a push is all or nothing and is visible to the
 next lookup once it is answered. RisingWave has neither: the rows go in multi-row INSERTs of up
 to 32767 values (one INSERT for most pushes), and a failure after the first says which rows stay.
+A ``kafka:`` or ``webhook:`` source on Materialize or RisingWave gets the checked rows on its topic
+or webhook (db/streams.py).
 """
 
 from __future__ import annotations
@@ -97,6 +99,26 @@ def check_rows(spec: ProjectSpec, source: Source, rows: list[Any]) -> tuple[list
     return names, out
 
 
+def streamed(pool: "ConnectionPool", source: Source) -> bool:
+    """Whether a push to ``source`` goes to its Kafka topic or webhook (db/streams.py), not to a table."""
+    return pool.engine.materialized and source.streaming
+
+
+async def stream(pool: "ConnectionPool", spec: ProjectSpec, source: Source, names: list[str],
+                 rows: list[list[Any]]) -> int:
+    """Send checked rows to the source's topic or webhook (in a worker thread: the client blocks)."""
+    import asyncio
+
+    from materializer.db.streams import send_rows
+
+    place = None
+    if source.kafka is None:  # the webhook's URL names the database and schema the source is in
+        async with pool.connection() as conn:
+            cur = await conn.execute("select current_database(), current_schema()")
+            place = await cur.fetchone()
+    return await asyncio.to_thread(send_rows, spec, source, names, rows, pool.dsn, place)
+
+
 async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows: list[list[Any]]) -> int:
     """Insert checked rows all or nothing; a value the database refuses is a PushError naming its row.
 
@@ -111,12 +133,12 @@ async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows:
             async with conn.transaction() if engine.supports_copy or engine.insert_transactions else nullcontext():
                 if engine.supports_copy:
                     async with conn.cursor() as cur:
-                        async with cur.copy(f"copy {source.relation} ({column_list}) from stdin") as copy:
+                        async with cur.copy(f"copy {source.table} ({column_list}) from stdin") as copy:
                             for row in rows:
                                 await copy.write_row(row)
                 else:
                     placeholders = "(" + ", ".join(engine.lookup_param(source.column_type(c)) for c in names) + ")"
-                    head = f"insert into {source.relation} ({column_list}) values "
+                    head = f"insert into {source.table} ({column_list}) values "
                     per = statement_rows(engine, len(names))
                     async with conn.cursor() as cur:
                         for start in range(0, len(rows), per):

@@ -16,6 +16,7 @@ from materializer.definitions.validate import latest_needs_max_age
 from materializer.engines import Engine, get_engine
 from materializer.errors import MaterializerError
 from materializer.sql.render import renderer
+from materializer.sql.streams import backfill_object, connection_objects, stream_objects
 
 # The reference bins of a monitor: every `materializer reference` appends a version (a table created
 # before versions gains the column through apply; its rows, version null, read as version 1).
@@ -28,6 +29,7 @@ class DbObject:
     """One database object and the statement that creates it."""
 
     kind: str  # schema | function | table | index | check | view | view_index | maintenance
+    #            | connection | source | stream_table | source_view | backfill_view (sql/streams.py)
     name: str
     sql: str
     source: str | None = None  # for views and indexes: the source table they read
@@ -78,8 +80,10 @@ def view_body(view: FeatureView, engine: str) -> str:
 
 def maintained(m: Monitor, engine: Engine) -> bool:
     """Whether ``apply`` maintains the monitor's counters with triggers: on PostgreSQL, when both of
-    its sources are managed tables (external relations are never touched; their views compute on read)."""
-    return not engine.materialized and m.predictions.source.managed and m.outcomes.source.managed
+    its sources are managed tables without a backfill (external relations are never touched, and the
+    history of a backfill is one; their views compute on read)."""
+    return (not engine.materialized and m.predictions.source.managed and m.outcomes.source.managed
+            and m.predictions.source.backfill is None and m.outcomes.source.backfill is None)
 
 
 def maintenance_tables(name: str) -> tuple[str, str, str]:
@@ -166,12 +170,18 @@ def monitor_objects(m: Monitor, engine: Engine, cluster: str) -> list[DbObject]:
                                  columns=a["drift_columns"], maintained=kept)
     # on PostgreSQL with maintenance the views read its tables; otherwise the scored view
     reads_rows = (maintenance_name(m.name),) if kept else (scored,)
-    reads = {"scored": reads_rows if kept else (), "metrics": reads_rows, "timeseries": reads_rows,
+    reads = {"scored": reads_rows if kept else backfills(m.predictions.source, m.outcomes.source),
+             "metrics": reads_rows, "timeseries": reads_rows,
              "versions": (m.view("metrics"),), "drift": (*reads_rows, m.view("reference"))}
     for kind, body in bodies.items():
         objects.append(DbObject("view", m.view(kind), engine.create_view(m.view(kind), body, cluster), source,
                                 depends_on=reads[kind]))
     return objects
+
+
+def backfills(*sources) -> tuple[str, ...]:
+    """The union views (``<source>__all``) that views reading ``sources`` read: rebuilt with them."""
+    return tuple(s.relation for s in sources if s.backfill is not None)
 
 
 def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[DbObject]:
@@ -183,28 +193,36 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
     if clock:
         objects.append(DbObject("schema", "materializer", "create schema if not exists materializer"))
         objects.append(DbObject("function", "materializer.clock", clock))
+    objects.extend(connection_objects(spec, engine, r))
     for source in spec.sources.values():
         if not source.managed:
             continue
-        columns = [{"name": n, "type": t} for n, t in (source.columns or {}).items()]
-        objects.append(DbObject("table", source.relation,
-                                r.call("source_table", relation=source.relation, columns=columns),
-                                source.name, tuple((source.columns or {}).items())))
-        for name, cols in names.source_indexes(spec, source):
-            sql = r.call("source_index", relation=source.relation, name=name, columns=list(cols)).strip()
-            if sql:
-                objects.append(DbObject("index", name, sql, source.name))
-        for check in row_checks(spec, source):
-            sql = r.call("source_check", relation=source.relation, name=check.name, condition=check.condition).strip()
-            if sql:
-                objects.append(DbObject("check", check.name, sql, source.name,
-                                        check=(source.relation, check.column, check.condition)))
+        streamed = stream_objects(spec, engine, source, r)
+        objects.extend(streamed)
+        if not streamed:
+            columns = [{"name": n, "type": t} for n, t in (source.columns or {}).items()]
+            objects.append(DbObject("table", source.table,
+                                    r.call("source_table", relation=source.table, columns=columns),
+                                    source.name, tuple((source.columns or {}).items())))
+            for name, cols in names.source_indexes(spec, source):
+                sql = r.call("source_index", relation=source.table, name=name, columns=list(cols)).strip()
+                if sql:
+                    objects.append(DbObject("index", name, sql, source.name))
+            for check in row_checks(spec, source):
+                sql = r.call("source_check", relation=source.table, name=check.name,
+                             condition=check.condition).strip()
+                if sql:
+                    objects.append(DbObject("check", check.name, sql, source.name,
+                                            check=(source.table, check.column, check.condition)))
+        union = backfill_object(engine, source, r)
+        if union is not None:
+            objects.append(union)
     for view in spec.feature_views.values():
         if engine.materialized and view.kind == "latest" and view.max_age is None:
             raise MaterializerError(f"feature_views.{view.name}.max_age: {latest_needs_max_age(engine.name)}")
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),
-                                view.source.name))
+                                view.source.name, depends_on=backfills(view.source)))
         index = engine.view_index(view.name, list(view.entity), spec.cluster)
         if index:
             objects.append(DbObject("view_index", names.view_index(view.name), index, view.source.name))

@@ -16,9 +16,11 @@ view.md)                                      an error inside it is found
 Materialize ``create index [if not exists]    sqlfluff's ``CREATE INDEX`` has no ``IF NOT EXISTS``: the
 i in cluster c on v (cols)``                  words are taken off and the rest (``IN CLUSTER`` included)
 (doc/user/content/sql/create-index.md)        is parsed
-RisingWave ``create table ... append only``   sqlglot falls back to an unparsed ``Command``: the trailing
-(sql/commands/sql-create-table.mdx)           clause is taken off and the table is parsed; the table is
-                                              recorded as append-only for the rules
+RisingWave ``create table ... append only``   sqlglot falls back to an unparsed ``Command``: the clause
+``[with (connector = ...) format plain        is taken off and the table is parsed, with its connector's
+encode json]``                                WITH options and FORMAT ... ENCODE, which sqlglot parses;
+(sql/commands/sql-create-table.mdx,           the table is recorded as append-only for the rules
+integrations/sources/kafka.mdx)
 Materialize identifiers sqlfluff reserves     ``following`` is a keyword of window frames, reserved by
 (``following`` as a relation alias)           sqlfluff's dialect; Materialize reserves it nowhere (its
                                               parser's keywords.rs: ``is_always_reserved`` and
@@ -50,7 +52,9 @@ _PG_VIEW = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?P<name>[\w.\"]
 _MZ_INDEX = re.compile(r"^(\s*create\s+(?:default\s+)?index\s+)if\s+not\s+exists\s+", re.IGNORECASE)
 #: keywords sqlfluff's materialize dialect reserves that Materialize accepts as names (see the table above)
 _FLUFF_ONLY_KEYWORDS = re.compile(r"(?<![\w\"])(?:(?<=as )|(?<=AS ))(following)\b|(?<![\w\".])(following)(?=\.)", re.IGNORECASE)
-_APPEND_ONLY = re.compile(r"^(?P<table>\s*create\s+table\s+.*\))\s*append\s+only\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_APPEND_ONLY = re.compile(r"^(?P<table>\s*create\s+table\s+.*?\))\s*append\s+only\s*"
+                          r"(?P<connector>with\s*\(.*\)\s*format\s+plain\s+encode\s+json)?\s*;?\s*$",
+                          re.IGNORECASE | re.DOTALL)
 _TABLE_NAME = re.compile(r"^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?(?P<name>[\w.\"]+)", re.IGNORECASE)
 
 #: sqlglot's dialect for each engine's trees (PostgreSQL for the embedded default)
@@ -139,7 +143,7 @@ def parse(sql: str, engine: str, check: bool = True) -> Parsed:
     if engine == "risingwave":
         table = _APPEND_ONLY.match(text)
         if table:
-            text = table.group("table")
+            text = table.group("table") + (f"\n{table.group('connector')}" if table.group("connector") else "")
             name = _TABLE_NAME.match(text)
             out.append_only = name.group("name") if name else None
         tree, errors = glot_tree(text, "risingwave")
