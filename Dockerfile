@@ -14,8 +14,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY materializer ./materializer
 COPY sql_macros ./sql_macros
-# the core install carries serve (starlette, uvicorn) and dashboards; no extra is needed
-RUN pip install . && rm -rf /src
+# the core install carries serve (starlette, uvicorn) and dashboards; the kafka extra lets push and
+# POST /push write to a source's Kafka topic
+RUN pip install ".[kafka]" && rm -rf /src
 
 # an unprivileged user; the folders the compose file mounts volumes on are its own, so a new
 # named volume starts with this owner
