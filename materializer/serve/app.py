@@ -537,6 +537,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         telemetry.connections_in_use.set(p.in_use)
         telemetry.connections_open.set(p._open)
         telemetry.stream_clients.set(state["hub"].clients)
+        telemetry.stream_feeds.set(state["hub"].feeds_live)
         return Response(telemetry.exposition(now, views), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:
