@@ -54,6 +54,20 @@ def event(name: str, data: Any, event_id: str | None = None) -> bytes:
     return f"{head}event: {name}\ndata: ".encode() + orjson.dumps(data, default=str) + b"\n\n"
 
 
+def consistent_summary(project: Any, name: str, window: str | None, as_of: str | None) -> dict[str, Any]:
+    """The summary, on PostgreSQL read in one REPEATABLE READ transaction: its many reads see one snapshot,
+    so a summary read while a push commits holds all of the push or none of it (never new versions next
+    to old metrics)."""
+    from materializer.monitoring.summary import summary
+
+    if project.engine != "postgres":
+        return summary(project, name, window=window, as_of=as_of)
+    conn = project.db.conn
+    with conn.transaction():
+        conn.execute("set transaction isolation level repeatable read, read only")
+        return summary(project, name, window=window, as_of=as_of)
+
+
 class Channel:
     """The listeners of one monitor and window, and the reader that feeds them."""
 
@@ -119,9 +133,7 @@ class StreamHub:
         return sum(1 for w in self.watches.values() if w.live)
 
     async def _read(self, name: str, window: str | None) -> dict[str, Any]:
-        from materializer.monitoring.summary import summary
-
-        return await self.reader.run(lambda p: summary(p, name, window=window, as_of=self.as_of))
+        return await self.reader.run(lambda p: consistent_summary(p, name, window, self.as_of))
 
     async def first(self, name: str, window: str | None) -> dict[str, Any]:
         """A summary read now (raises the error a bad window or an unreachable database gives)."""
