@@ -192,11 +192,12 @@ class StreamHub:
             log.exception("stream %s: reading the summary failed", name)
         else:
             channel.reads += 1
+            recovered = channel.error is not None
             channel.error = None
             channel.clock = doc["as_of"]
             channel.read_at = time.monotonic()
             ident = digest(doc)
-            if channel.latest is None or channel.latest[0] != ident:
+            if channel.latest is None or channel.latest[0] != ident or recovered:  # after an error: sent again
                 channel.latest = (ident, event("summary", doc, ident))
                 self._publish(channel, channel.latest[1])
 
