@@ -256,7 +256,7 @@ def feed_statements(monitor: "Monitor", engine: "Engine", cluster: str) -> list[
         create, declare = subscription_statements(monitor)
         return [*setup, (create, False), (declare, False), (fetch_statement("risingwave"), False),
                 (fetch_statement("risingwave", wait=False), False)]
-    return [(f"listen {CHANNEL}", False)]
+    return [*setup, (f"listen {CHANNEL}", False)]
 
 
 # ---------------------------------------------------------------- the feeds
