@@ -463,8 +463,8 @@ def test_serve_change_feed_statements_are_in_the_corpus(engine):
     expected = {
         "postgres": ["listen materializer_changes"],
         "materialize": [SUBSCRIBE, "fetch all materializer_changes with (timeout = '1s')"],
-        "risingwave": ["create subscription if not exists fraud_model__subscription from fraud_model__metrics "
-                       "with (retention = '1h')",
+        "risingwave": [("create subscription if not exists fraud_model__subscription from fraud_model__metrics "
+                       "with (retention = '1h')"),
                        "declare materializer_changes subscription cursor for fraud_model__subscription full",
                        "fetch 100 from materializer_changes with (timeout = '1s')",
                        "fetch 100 from materializer_changes"],

@@ -18,8 +18,16 @@ import pytest
 from typer.testing import CliRunner
 
 from materializer.cli import app as cli
-from materializer.serve.changes import (APPLICATION, ChangelogParser, FeedError, Follower, PostgresNotifyFeed,
-                                        UpsertParser, feed_for, feed_statements)
+from materializer.serve.changes import (
+    APPLICATION,
+    ChangelogParser,
+    FeedError,
+    Follower,
+    PostgresNotifyFeed,
+    UpsertParser,
+    feed_for,
+    feed_statements,
+)
 
 MZ_COLUMNS = ["mz_timestamp", "mz_progressed", "mz_state", "key", "value"]
 
@@ -76,7 +84,7 @@ def test_materialize_metrics_view_rows_never_half_a_timestamp():
     numeric (psycopg gives a Decimal); a FETCH that ends inside a timestamp sends nothing of it."""
     columns = ["mz_timestamp", "mz_progressed", "mz_state", "window_name", "slice", "slice_value", "n", "accuracy"]
     parser = UpsertParser(columns, ["window_name", "slice", "slice_value"])
-    t0, t1 = Decimal("1764590000000"), Decimal("1764590001000")
+    t0, t1 = Decimal(1764590000000), Decimal(1764590001000)
     assert parser.feed([(t0, True, None, None, None, None, None, None),
                         (t0, False, "upsert", "1d", "all", "all", 10, 0.9),
                         (t0, False, "upsert", "7d", "all", "all", 50, 0.8)]) == []
@@ -236,9 +244,10 @@ def test_postgres_feed_wakes_on_commit_reconnects_and_closes(fraud_project, pg_d
 
 
 def test_no_feed_for_a_monitor_over_an_external_relation(make_project, pg_dsn):
-    from materializer.engines import get_engine
-    from materializer.definitions.validate import parse_project
     import yaml
+
+    from materializer.definitions.validate import parse_project
+    from materializer.engines import get_engine
 
     spec = parse_project(yaml.safe_load("""
 name: ext

@@ -245,7 +245,8 @@ def test_pushes_reach_the_stream_through_the_change_feed(pushed_server):
             sent = {e.get("id") for e in events}
             started = time.monotonic()
             assert httpx.post(server.url + "/push/chargebacks", json=rows).status_code == 200
-            changed = wait_for(events, lambda e: e.get("event") == "summary" and e["id"] not in sent, timeout=5)
+            changed = wait_for(events, lambda e, sent=sent: e.get("event") == "summary" and e["id"] not in sent,
+                               timeout=5)
             assert time.monotonic() - started < 3
             new = json.loads(changed["data"])["overall"]
             # each chargeback turns a counted negative into a labelled positive (computed here, not read)

@@ -17,7 +17,9 @@ and what a feed does not follow (the freshness of the feature views) changes too
 - Materialize: ``SUBSCRIBE (SELECT * FROM <monitor>__metrics) ENVELOPE UPSERT (KEY (window_name, slice,
   slice_value)) WITH (PROGRESS)`` in a cursor, ``DECLARE`` then ``FETCH ALL ... WITH (timeout = '1s')``
   in one read-only transaction (doc/user/content/sql/subscribe.md "Subscribing with FETCH",
-  doc/user/content/sql/fetch.md). Rows are ``mz_timestamp, mz_progressed, mz_state, key..., value...``
+  doc/user/content/sql/fetch.md; psycopg's ``cursor.stream("SUBSCRIBE ...")`` of
+  doc/user/content/integrations/client-libraries/python.md would work too, but a FETCH with a timeout
+  returns every second, so a feed whose client left is closed within a second). Rows are ``mz_timestamp, mz_progressed, mz_state, key..., value...``
   ("ENVELOPE UPSERT": key columns first; ``mz_state`` is ``upsert``, ``delete`` or ``key_violation``);
   timestamps never decrease and a progress row at ``t`` says no more updates come at times before
   ``t`` ("PROGRESS"), so the updates of a timestamp are applied and sent only once a progress row (or
@@ -218,21 +220,21 @@ class ChangelogParser:
 # ---------------------------------------------------------------- the statements
 
 
-def subscribe_statement(monitor: "Monitor") -> str:
+def subscribe_statement(monitor: Monitor) -> str:
     """Materialize: the cursor over the monitor's metrics view (the relation names come from the project)."""
     return (f"declare {CURSOR} cursor for subscribe (select * from {monitor.relation('metrics')}) "
             f"envelope upsert (key ({', '.join(METRICS_KEY)})) with (progress)")
 
 
-def subscription_name(monitor: "Monitor") -> str:
+def subscription_name(monitor: Monitor) -> str:
     return f"{monitor.name}__subscription"
 
 
-def subscription_statements(monitor: "Monitor") -> tuple[str, str]:
+def subscription_statements(monitor: Monitor) -> tuple[str, str]:
     """RisingWave: the subscription (created if missing) and the cursor over it, from its snapshot on."""
     name = subscription_name(monitor)
-    return (f"create subscription if not exists {name} from {monitor.relation('metrics')} "
-            f"with (retention = '{RETENTION}')",
+    return ((f"create subscription if not exists {name} from {monitor.relation('metrics')} "
+            f"with (retention = '{RETENTION}')"),
             f"declare {CURSOR} subscription cursor for {name} full")
 
 
@@ -245,7 +247,7 @@ def fetch_statement(engine: str, wait: bool = True) -> str:
     return f"{head} with (timeout = '{FETCH_TIMEOUT}')" if wait else head
 
 
-def feed_statements(monitor: "Monitor", engine: "Engine", cluster: str) -> list[tuple[str, bool]]:
+def feed_statements(monitor: Monitor, engine: Engine, cluster: str) -> list[tuple[str, bool]]:
     """(statement, inside the feed's transaction block) as a feed sends them, in order, for ``monitor``
     (empty: the monitor has no feed on ``engine``). db/sequences.py models them for ``materializer lint``."""
     setup = [(s, False) for s in engine.session_setup(cluster)]
@@ -266,7 +268,7 @@ class ChangeFeed:
     """The changes of one monitor, on a connection of its own (``batches`` opens it and closes it when the
     caller stops iterating or is cancelled; a lost connection raises a psycopg error)."""
 
-    def __init__(self, monitor: "Monitor", dsn: str, engine: "Engine", cluster: str) -> None:
+    def __init__(self, monitor: Monitor, dsn: str, engine: Engine, cluster: str) -> None:
         self.monitor = monitor
         self.dsn = dsn
         self.engine = engine
@@ -287,7 +289,7 @@ class ChangeFeed:
         finally:
             try:
                 await conn.close()  # the server ends the session: its LISTEN, cursor and SUBSCRIBE go with it
-            except Exception:  # noqa: BLE001 - closing a broken connection
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection
                 pass
 
     def _follow(self, conn: psycopg.AsyncConnection, opened: Callable[[], None]) -> AsyncIterator[Batch]:
@@ -366,7 +368,7 @@ class RisingWaveSubscriptionFeed(ChangeFeed):
                 statement = drain  # read what else is ready without waiting, then the timestamp is complete
 
 
-def feed_for(monitor: "Monitor", dsn: str, engine: "Engine", cluster: str) -> ChangeFeed | None:
+def feed_for(monitor: Monitor, dsn: str, engine: Engine, cluster: str) -> ChangeFeed | None:
     """The change feed of ``monitor`` on ``engine``, or None when the engine cannot push its changes (a
     PostgreSQL monitor over an external relation has no maintenance triggers)."""
     if engine.name == "materialize":

@@ -85,7 +85,7 @@ class Channel:
 class Watch:
     """The change feed of one monitor while any of its channels has listeners."""
 
-    def __init__(self, follower: "Follower | None") -> None:
+    def __init__(self, follower: Follower | None) -> None:
         self.follower = follower
         self.task: asyncio.Task | None = None
 
@@ -94,7 +94,7 @@ class Watch:
         return self.follower is not None and self.follower.live
 
 
-_HUBS: "weakref.WeakSet[StreamHub]" = weakref.WeakSet()
+_HUBS: weakref.WeakSet[StreamHub] = weakref.WeakSet()
 
 
 def shutdown_streams() -> None:
@@ -108,9 +108,9 @@ class StreamHub:
     """Readers, change feeds and listeners of every stream of one server process (made inside the event
     loop). ``feeds(monitor)`` gives a monitor's change feed (None: it has none)."""
 
-    def __init__(self, reader: "MonitorReader", interval: float = 2.0, heartbeat: float = 15.0,
+    def __init__(self, reader: MonitorReader, interval: float = 2.0, heartbeat: float = 15.0,
                  as_of: str | None = None, fallback: float = 30.0,
-                 feeds: "Callable[[str], ChangeFeed | None] | None" = None) -> None:
+                 feeds: Callable[[str], ChangeFeed | None] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         _HUBS.add(self)
         self.reader = reader
@@ -187,7 +187,7 @@ class StreamHub:
             if channel.error != str(exc):
                 channel.error = str(exc)
                 self._publish(channel, event("error", {"status": 503, "detail": str(exc)}))
-        except Exception:  # noqa: BLE001 - a reader never dies of one bad reading
+        except Exception:  # a reader never dies of one bad reading
             channel.error = "internal error"
             log.exception("stream %s: reading the summary failed", name)
         else:

@@ -77,7 +77,7 @@ _MZ_SUBSCRIBE_TAIL = re.compile(
     rf"^(?:\s+envelope\s+upsert\s*\(\s*key\s*\((?P<key>\s*{_IDENT}(?:\s*,\s*{_IDENT})*\s*)\)\s*\))?"
     rf"(?:\s+with\s*\((?P<options>[^()]*)\))?\s*$", re.IGNORECASE | re.DOTALL)
 _MZ_SUBSCRIBE_OPTION = re.compile(r"^\s*(?:progress|snapshot)(?:\s*=\s*(?:true|false))?\s*$", re.IGNORECASE)
-_MZ_FETCH = re.compile(rf"^\s*fetch\b(?P<rest>.*?)(?:\s+with\s*\((?P<options>[^()]*)\))?\s*$",
+_MZ_FETCH = re.compile(r"^\s*fetch\b(?P<rest>.*?)(?:\s+with\s*\((?P<options>[^()]*)\))?\s*$",
                        re.IGNORECASE | re.DOTALL)
 _TIMEOUT = re.compile(rf"^\s*timeout\s*=?\s*{_INTERVAL}\s*$", re.IGNORECASE)
 _RW_SUBSCRIPTION = re.compile(
@@ -232,14 +232,14 @@ def _rw_changes(out: Parsed, text: str, check: bool) -> Parsed:
     if not check:
         return out
     forms = ((r"create\s+subscription", _RW_SUBSCRIPTION,
-              "CREATE SUBSCRIPTION [IF NOT EXISTS] <name> FROM <table or mv> WITH (retention = '<interval>') "
-              "(risingwave-docs sql/commands/sql-create-subscription.mdx)"),
+              ("CREATE SUBSCRIPTION [IF NOT EXISTS] <name> FROM <table or mv> WITH (retention = '<interval>') "
+              "(risingwave-docs sql/commands/sql-create-subscription.mdx)")),
              (r"declare", _RW_CURSOR,
-              "DECLARE <cursor> SUBSCRIPTION CURSOR FOR <subscription> [SINCE now() | proctime() | begin() | "
-              "<unix ms> | FULL] (risingwave-docs serve/subscription.mdx)"),
+              ("DECLARE <cursor> SUBSCRIPTION CURSOR FOR <subscription> [SINCE now() | proctime() | begin() | "
+              "<unix ms> | FULL] (risingwave-docs serve/subscription.mdx)")),
              (r"fetch", _RW_FETCH,
-              "FETCH {NEXT | <n>} FROM <cursor> [WITH (timeout = '<interval>')] (risingwave-docs "
-              "serve/subscription.mdx)"))
+              ("FETCH {NEXT | <n>} FROM <cursor> [WITH (timeout = '<interval>')] (risingwave-docs "
+              "serve/subscription.mdx)")))
     for head, pattern, form in forms:
         if re.match(rf"^\s*{head}\b", text, re.IGNORECASE):
             if not pattern.match(text):
