@@ -600,7 +600,9 @@ def serve(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
                                                                  "replays, audits.")] = None,
     stream_interval: Annotated[float, typer.Option(help="Seconds between two readings of a streamed monitor "
-                                                        "(the dashboard's refresh).")] = 2.0,
+                                                        "whose changes the engine does not push (a PostgreSQL "
+                                                        "monitor over an external relation), or while its change "
+                                                        "feed is disconnected.")] = 2.0,
     stream_heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats of a quiet stream (below "
                                                          "your proxies' idle timeout).")] = 15.0,
     stream_fallback: Annotated[float, typer.Option(help="Seconds between two readings of a streamed monitor whose "

@@ -63,7 +63,8 @@ class ServeSettings:
     freshness_ttl: float = 5.0
     #: Pin the clock of every answer (PostgreSQL only): serve the state of a past moment.
     as_of: str | None = None
-    #: Seconds between two readings of a streamed monitor, and between two heartbeats.
+    #: Seconds between two readings of a streamed monitor without a connected change feed (serve/changes.py),
+    #: and between two heartbeats.
     stream_interval: float = 2.0
     stream_heartbeat: float = 15.0
     #: Seconds between two readings of a streamed monitor whose change feed is connected (serve/changes.py).

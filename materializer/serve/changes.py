@@ -13,7 +13,7 @@ and what a feed does not follow (the freshness of the feature views) changes too
   that transaction (https://www.postgresql.org/docs/current/sql-notify.html). Notifications that
   arrive within ``DEBOUNCE`` seconds of each other are one batch. A monitor over an external relation
   has no triggers (apply never touches what it does not own): it has no feed and its stream reads
-  the views every ``--stream-interval`` seconds, as before.
+  the views every ``--stream-interval`` seconds.
 - Materialize: ``SUBSCRIBE (SELECT * FROM <monitor>__metrics) ENVELOPE UPSERT (KEY (window_name, slice,
   slice_value)) WITH (PROGRESS)`` in a cursor, ``DECLARE`` then ``FETCH ALL ... WITH (timeout = '1s')``
   in one read-only transaction (doc/user/content/sql/subscribe.md "Subscribing with FETCH",
