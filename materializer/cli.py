@@ -600,9 +600,14 @@ def serve(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
                                                                  "replays, audits.")] = None,
     stream_interval: Annotated[float, typer.Option(help="Seconds between two readings of a streamed monitor "
-                                                        "(the dashboard's refresh).")] = 2.0,
+                                                        "whose changes the engine does not push (a PostgreSQL "
+                                                        "monitor over an external relation), or while its change "
+                                                        "feed is disconnected.")] = 2.0,
     stream_heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats of a quiet stream (below "
                                                          "your proxies' idle timeout).")] = 15.0,
+    stream_fallback: Annotated[float, typer.Option(help="Seconds between two readings of a streamed monitor whose "
+                                                        "changes the engine pushes (the windows slide with the "
+                                                        "clock).")] = 30.0,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     dbt_manifest: DbtManifest = None,
@@ -620,7 +625,8 @@ def serve(
                         ("--max-push", max_push), ("--pool-size", pool_size)):
         if value < 1:
             raise MaterializerError(f"{name} must be at least 1")
-    for name, value in (("--stream-interval", stream_interval), ("--stream-heartbeat", stream_heartbeat)):
+    for name, value in (("--stream-interval", stream_interval), ("--stream-heartbeat", stream_heartbeat),
+                        ("--stream-fallback", stream_fallback)):
         if not 0.05 <= value <= 3600:
             raise MaterializerError(f"{name} {value:g}: use between 0.05 and 3600 seconds")
     if not 0 < port < 65536:
@@ -633,7 +639,8 @@ def serve(
                           "Set --token or MATERIALIZER_API_TOKEN")
     settings = ServeSettings(token=token or None, max_entities=max_entities, max_body_bytes=max_body,
                              max_push_bytes=max_push, statement_timeout=statement_timeout, pool_size=pool_size,
-                             as_of=as_of, stream_interval=stream_interval, stream_heartbeat=stream_heartbeat)
+                             as_of=as_of, stream_interval=stream_interval, stream_heartbeat=stream_heartbeat,
+                             stream_fallback=stream_fallback)
     err_console.print(f"serving {project.name} from {describe_dsn(dsn)} on http://{host}:{port} "
                       f"({workers} worker{'s' if workers > 1 else ''}); API description at /docs")
     run_server(_project_file(), dsn, host, port, workers, settings, log_level=log_level, access_log=access_log,

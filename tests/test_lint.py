@@ -511,9 +511,11 @@ def test_materialize_transaction_classes():
 @pytest.mark.parametrize("engine", ["materialize", "risingwave"])
 def test_push_apply_and_training_set_pass(engine):
     """push (one COPY in a block on Materialize; INSERTs, then FLUSH, on RisingWave), apply (DDL one
-    statement at a time) and training-set (refused before any statement) obey the transaction rules."""
+    statement at a time), training-set (refused before any statement) and serve's change feed (a
+    read-only DECLARE/FETCH block on Materialize; statements alone on RisingWave) obey the transaction rules."""
     runs = [r for r in command_runs(DESIGN, engine) if not r.command.startswith("reference")]
-    assert {r.command for r in runs} == {"apply", "push transactions", "push predictions", "training-set"}
+    assert {r.command for r in runs} == {"apply", "push transactions", "push predictions", "training-set",
+                                         "serve (stream of fraud_model)"}
     assert [f for f in lint(project_statements(DESIGN, engine), engine, runs, check_syntax=False)
             if f.object in {r.command for r in runs}] == []
 
@@ -588,3 +590,80 @@ def test_cli_lint_names_the_extra(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert 'needs sqlfluff, which is not installed; pip install "materializer[lint]"' in result.output
     assert Path(tmp_path / "materializer.yml").exists()
+
+
+# ---------------------------------------------------------------- serve's change feeds
+
+SUBSCRIBE = ("declare materializer_changes cursor for subscribe (select * from fraud_model__metrics) "
+             "envelope upsert (key (window_name, slice, slice_value)) with (progress)")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_serve_change_feed_statements_are_in_the_corpus(engine):
+    """The statements serve sends to follow a monitor are linted with the project (each parsed whole)."""
+    from materializer.sql.lint import serve_statements
+
+    spec = parse_project(yaml.safe_load(MANAGED_MONITOR))
+    statements = [s.sql for s in serve_statements(spec, engine)]
+    expected = {
+        "postgres": ["listen materializer_changes"],
+        "materialize": [SUBSCRIBE, "fetch all materializer_changes with (timeout = '1s')"],
+        "risingwave": [("create subscription if not exists fraud_model__subscription from fraud_model__metrics "
+                       "with (retention = '1h')"),
+                       "declare materializer_changes subscription cursor for fraud_model__subscription full",
+                       "fetch 100 from materializer_changes with (timeout = '1s')",
+                       "fetch 100 from materializer_changes"],
+    }[engine]
+    assert statements == expected
+    assert [f for f in lint_project(spec, engine) if f.object.startswith("serve:")] == []
+    # the Materialize block is one read-only transaction: DECLARE ... SUBSCRIBE, then FETCH
+    run = [r for r in command_runs(spec, engine) if r.command.startswith("serve")]
+    blocks = [u for r in run for u in r.units if u.block]
+    assert [u.statements for u in blocks] == ([tuple(expected)] if engine == "materialize" else [])
+
+
+@pytest.mark.parametrize("sql, error", [
+    (SUBSCRIBE.replace("select * from", "select * frm"), "sqlfluff (materialize)"),  # inside the query
+    (SUBSCRIBE.replace("with (progress)", "with (progres)"), "the options PROGRESS and SNAPSHOT"),
+    (SUBSCRIBE.replace("envelope upsert", "envelope upsrt"), "not in the documented form"),
+    (SUBSCRIBE.replace("(key (window_name, slice, slice_value))", "key (window_name)"), "not in the documented form"),
+    (SUBSCRIBE[:-1], "not in the documented form"),  # unbalanced
+    ("fetch all materializer_changes with (timout = '1s')", "FETCH takes one option"),
+    ("fetch all materializer_changes with (timeout = 1)", "FETCH takes one option"),
+])
+def test_materialize_subscribe_and_fetch_are_checked(sql, error):
+    from materializer.sql.syntax import parse
+
+    assert parse(SUBSCRIBE, "materialize").errors == []
+    assert parse("fetch all materializer_changes with (timeout = '1s')", "materialize").errors == []
+    assert parse("declare c cursor for subscribe (select a from t where b = ')') with (snapshot = false, progress)",
+                 "materialize").errors == []
+    errors = parse(sql, "materialize").errors
+    assert errors and error in errors[0], errors
+
+
+@pytest.mark.parametrize("sql", [
+    "create subscription s from v",  # retention is required
+    "create subscription s from v with (retention = 1h)",
+    "create subscription s from v with (retention = '1 fortnight')",
+    "create subscription s on v with (retention = '1h')",
+    "declare c subscription cursor for s since yesterday",
+    "declare c subscription cursor s full",
+    "declare c cursor for s full",
+    "fetch all from c",
+    "fetch 10 c",
+    "fetch 10 from c with (timeout = 1)",
+    "fetch next from c with (wait = '1s')",
+])
+def test_risingwave_subscription_statements_are_checked(sql):
+    from materializer.sql.syntax import parse
+
+    for good in ("create subscription if not exists s from v with (retention = '1h')",
+                 "CREATE SUBSCRIPTION sub FROM t1 WITH (retention = '1D')",
+                 "declare cur subscription cursor for sub", "declare cur subscription cursor for sub since now()",
+                 "declare cur2 subscription cursor for sub since 1715669376304",
+                 "declare cur subscription cursor for sub full", "fetch next from cur",
+                 "FETCH 10 FROM cur", "FETCH NEXT FROM cursor_name WITH (timeout = '1s')"):
+        assert parse(good, "risingwave").errors == [], good
+    errors = parse(sql, "risingwave").errors
+    assert len(errors) == 1 and ("not in the documented form" in errors[0] or "is not parsed" in errors[0]), errors

@@ -142,3 +142,61 @@ def test_two_workers_share_the_port_and_sum_their_metrics(stack):
     total = sum(s.value for f in text_string_to_metric_families(text) if f.name == "materializer_http_requests"
                 for s in f.samples if s.name.endswith("_total") and s.labels["route"] == "/get-online-features")
     assert total == 20
+
+
+def test_the_stream_follows_pushes_across_a_database_restart(stack):
+    """A stream open while the database restarts: an error event while it is down, the summary again when it
+    is back, and the change feed connected again, so a push reaches the stream with every timer an hour long."""
+    import threading
+    from datetime import datetime, timedelta, timezone
+
+    from tests.test_serve_stream import gauge, read_events, wait_for
+
+    project, dsn = stack
+    server = Server(project, dsn, "--stream-interval", "0.3", "--stream-fallback", "3600", "--stream-heartbeat", "0.5")
+    stop, events = threading.Event(), []
+    try:
+        with httpx.Client(timeout=None) as client, client.stream(
+                "GET", server.url + "/monitors/fraud_model/stream", params={"window": "1d"}) as response:
+            threading.Thread(target=read_events, args=(response, stop, events), daemon=True).start()
+            first = wait_for(events, lambda e: e.get("event") == "summary")
+            deadline = time.monotonic() + 10
+            while gauge(server, "materializer_stream_feeds") != 1.0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert gauge(server, "materializer_stream_feeds") == 1.0
+
+            embedded.stop(project)
+            error = wait_for(events, lambda e: e.get("event") == "error", timeout=10)
+            assert json.loads(error["data"])["status"] == 503 and PASSWORD not in error["data"]
+            assert gauge(server, "materializer_stream_feeds") == 0.0
+            embedded.start(project)
+            back = len(events)
+            again = wait_for(events, lambda e: e.get("event") == "summary" and events.index(e) >= back, timeout=30)
+            assert again["id"] == first["id"]  # nothing changed meanwhile: the same summary, sent to clear the error
+            deadline = time.monotonic() + 30
+            while gauge(server, "materializer_stream_feeds") != 1.0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert gauge(server, "materializer_stream_feeds") == 1.0
+            time.sleep(1.0)  # the reader's wake-up for the reconnect is over: from now on only the feed wakes it
+
+            pending = json.loads(again["data"])["overall"].get("pending") or 0
+            at = (datetime.now(timezone.utc) - timedelta(minutes=30)).isoformat()
+            rows = [{"tx_id": f"restart-{i}", "predicted_at": at, "score": 0.2, "model_version": "v1",
+                     "channel": "app"} for i in range(4)]
+            sent = {e.get("id") for e in events}
+            started = time.monotonic()
+            pushed = server.post("/push/predictions", rows)
+            while pushed.status_code == 503 and time.monotonic() - started < 10:  # the pool's connection of before
+                pushed = server.post("/push/predictions", rows)                 # the restart fails once
+            assert pushed.status_code == 200, pushed.text
+            started = time.monotonic()
+            changed = wait_for(events, lambda e: e.get("event") == "summary" and e["id"] not in sent, timeout=5)
+            assert time.monotonic() - started < 3
+            # four predictions without outcomes, younger than the maturity: four more pending
+            assert json.loads(changed["data"])["overall"]["pending"] == pending + 4
+            stop.set()
+    finally:
+        code = server.stop()
+    log = server.log.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log and PASSWORD not in log

@@ -55,7 +55,19 @@ def wait_for(events: list[dict], predicate, timeout: float = 15.0) -> dict:
 
 @pytest.fixture
 def fraud_server(cli_env, pg_dsn) -> Iterator[tuple[Server, object]]:
-    """`materializer init`'s project, loaded, served by a real process polling streams every 0.2 s."""
+    """`materializer init`'s project, loaded, served by a real process (streams read every 0.2 s when they
+    have no change feed)."""
+    yield from served_fraud(cli_env, pg_dsn, "--stream-interval", "0.2", "--stream-heartbeat", "0.4")
+
+
+@pytest.fixture
+def pushed_server(cli_env, pg_dsn) -> Iterator[tuple[Server, object]]:
+    """The same, with every timer of the streams an hour long: only the change feed can bring news."""
+    yield from served_fraud(cli_env, pg_dsn, "--stream-interval", "3600", "--stream-fallback", "3600",
+                            "--stream-heartbeat", "0.4")
+
+
+def served_fraud(cli_env, pg_dsn, *options: str) -> Iterator[tuple[Server, object]]:
     from materializer.project import Project
 
     runner = CliRunner()
@@ -69,8 +81,7 @@ def fraud_server(cli_env, pg_dsn) -> Iterator[tuple[Server, object]]:
     # the clock pinned: the windows do not slide during the test, only pushes change the numbers
     now = project.db.conn.execute("select date_trunc('second', now())").fetchone()[0]
     project.db.conn.execute("select set_config('materializer.as_of', %s, false)", [now.isoformat()])
-    server = Server(folder, pg_dsn, "--stream-interval", "0.2", "--stream-heartbeat", "0.4", "--as-of",
-                    now.isoformat())
+    server = Server(folder, pg_dsn, *options, "--as-of", now.isoformat())
     try:
         yield server, project
     finally:
@@ -196,3 +207,57 @@ def test_bad_stream_requests_and_stopping_with_an_open_stream(fraud_server):
     assert time.monotonic() - started < 4
     stop.set()
     client.close()
+
+
+def feed_sessions(project) -> int:
+    """Sessions of serve's change feeds (their LISTEN) on the database."""
+    from materializer.serve.changes import APPLICATION
+
+    return project.db.conn.execute("select count(*) from pg_stat_activity where application_name = %s",
+                                   [APPLICATION]).fetchone()[0]
+
+
+def gauge(server: Server, name: str) -> float:
+    text = httpx.get(server.url + "/metrics").text
+    return next(float(line.split(" ")[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_pushes_reach_the_stream_through_the_change_feed(pushed_server):
+    """With the timers an hour long, outcomes pushed while a client listens reach it within seconds: the
+    maintenance triggers notify, the server's LISTEN wakes the reader. When the client leaves, the
+    server's listening session ends."""
+    server, project = pushed_server
+    assert feed_sessions(project) == 0
+    stop, events = threading.Event(), []
+    with httpx.Client(timeout=None) as client, client.stream(
+            "GET", server.url + "/monitors/fraud_model/stream", params={"window": "7d"}) as response:
+        reader = threading.Thread(target=read_events, args=(response, stop, events), daemon=True)
+        reader.start()
+        first = wait_for(events, lambda e: e.get("event") == "summary")
+        before = json.loads(first["data"])["overall"]
+        deadline = time.monotonic() + 10
+        while gauge(server, "materializer_stream_feeds") != 1.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gauge(server, "materializer_stream_feeds") == 1.0 and feed_sessions(project) == 1
+
+        for round_ in range(2):  # twice: the feed keeps following after its first batch
+            rows = [{"tx_id": tx, "reported_at": at, "is_fraud": 1} for tx, at in unlabelled_matured(project, 3)]
+            sent = {e.get("id") for e in events}
+            started = time.monotonic()
+            assert httpx.post(server.url + "/push/chargebacks", json=rows).status_code == 200
+            changed = wait_for(events, lambda e, sent=sent: e.get("event") == "summary" and e["id"] not in sent,
+                               timeout=5)
+            assert time.monotonic() - started < 3
+            new = json.loads(changed["data"])["overall"]
+            # each chargeback turns a counted negative into a labelled positive (computed here, not read)
+            assert new["tp"] + new["fn"] == before["tp"] + before["fn"] + 3
+            assert new == httpx.get(server.url + "/monitors/fraud_model/metrics",
+                                    params={"window": "7d"}).json()["groups"][0]["metrics"]
+            first, before = changed, new
+        stop.set()
+        reader.join(5)
+    deadline = time.monotonic() + 10
+    while feed_sessions(project) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert feed_sessions(project) == 0
+    assert gauge(server, "materializer_stream_feeds") == 0.0

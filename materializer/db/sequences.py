@@ -17,6 +17,11 @@ with the model:
 - ``reference MONITOR`` (monitoring/metrics.py ``store_reference``): the reference column(s) read one
   by one, then the next version of the bins appended in one ``INSERT ... SELECT`` (on PostgreSQL in a
   block that locks the table; on RisingWave followed by FLUSH).
+- ``serve`` (serve/changes.py, while a client streams a monitor): the monitor's change feed on a
+  connection of its own. PostgreSQL: ``LISTEN``, for a monitor that has maintenance triggers.
+  Materialize: the session settings, then one read-only block ``DECLARE ... CURSOR FOR SUBSCRIBE`` and
+  ``FETCH`` in a loop. RisingWave: the session settings, ``CREATE SUBSCRIPTION IF NOT EXISTS``,
+  ``DECLARE ... SUBSCRIPTION CURSOR`` and the FETCHes, each alone.
 - ``training-set`` (features/training.py): on PostgreSQL the spine is loaded and the views are
   evaluated statement by statement into temporary tables, then one block streams the rows out with
   ``COPY (query) TO STDOUT``; the streaming engines refuse the command before any statement.
@@ -117,6 +122,24 @@ def reference_run(spec: ProjectSpec, engine_name: str, monitor: str) -> CommandR
     return CommandRun(f"reference {monitor}", (*reads, *write))
 
 
+def serve_runs(spec: ProjectSpec, engine_name: str) -> list[CommandRun]:
+    """``serve`` streaming each monitor that has a change feed: the statements of the feed
+    (serve/changes.py ``feed_statements``), the block from ``begin`` to the end of the feed."""
+    from materializer.serve.changes import feed_statements
+    from materializer.sql.compile import maintained
+
+    engine = get_engine(engine_name)
+    runs = []
+    for name, m in spec.monitors.items():
+        if engine_name == "postgres" and not maintained(m, engine):
+            continue  # no triggers, no feed: the stream reads on a timer
+        statements = feed_statements(m, engine, spec.cluster)
+        alone = [Unit((s,), False) for s, block in statements if not block and s != "begin"]
+        block = tuple(s for s, inside in statements if inside)
+        runs.append(CommandRun(f"serve (stream of {name})", (*alone, *((Unit(block, True),) if block else ()))))
+    return runs
+
+
 SPINE = "_materializer_spine"
 
 
@@ -136,10 +159,11 @@ def training_set_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
 
 
 def command_runs(spec: ProjectSpec, engine_name: str) -> list[CommandRun]:
-    """The modeled runs of apply, push (each managed source), reference (each monitor with one) and
-    training-set for a project on ``engine_name``."""
+    """The modeled runs of apply, push (each managed source), reference (each monitor with one),
+    training-set and serve's change feeds for a project on ``engine_name``."""
     runs = [apply_run(spec, engine_name)]
     runs += [push_run(spec, engine_name, name) for name, s in spec.sources.items() if s.managed]
     runs += [reference_run(spec, engine_name, name) for name, m in spec.monitors.items() if m.reference_relation]
     runs.append(training_set_run(spec, engine_name))
+    runs += serve_runs(spec, engine_name)
     return runs

@@ -63,9 +63,12 @@ class ServeSettings:
     freshness_ttl: float = 5.0
     #: Pin the clock of every answer (PostgreSQL only): serve the state of a past moment.
     as_of: str | None = None
-    #: Seconds between two readings of a streamed monitor, and between two heartbeats.
+    #: Seconds between two readings of a streamed monitor without a connected change feed (serve/changes.py),
+    #: and between two heartbeats.
     stream_interval: float = 2.0
     stream_heartbeat: float = 15.0
+    #: Seconds between two readings of a streamed monitor whose change feed is connected (serve/changes.py).
+    stream_fallback: float = 30.0
 
 
 class JSONResponse(Response):
@@ -258,6 +261,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
     from materializer.serve.monitors import MonitorReader, monitor_list
     from materializer.serve.dashboard import page as dashboard_page
     from materializer.serve.openapi import docs_page, openapi_schema
+    from materializer.serve.changes import feed_for
     from materializer.serve.stream import StreamHub
     from materializer.serve.telemetry import CONTENT_TYPE, Telemetry
 
@@ -286,7 +290,9 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
                                        statement_timeout=settings.statement_timeout, as_of=pinned)
         state["monitors"] = MonitorReader(project, dsn)
         state["hub"] = StreamHub(state["monitors"], interval=settings.stream_interval,
-                                 heartbeat=settings.stream_heartbeat, as_of=pinned)
+                                 heartbeat=settings.stream_heartbeat, as_of=pinned, fallback=settings.stream_fallback,
+                                 feeds=lambda name: feed_for(project.spec.monitors[name], dsn, engine,
+                                                             project.spec.cluster))
         log.info("serving project %s (%s) from %s", project.name, project.engine, where)
         try:
             yield
@@ -534,6 +540,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         telemetry.connections_in_use.set(p.in_use)
         telemetry.connections_open.set(p._open)
         telemetry.stream_clients.set(state["hub"].clients)
+        telemetry.stream_feeds.set(state["hub"].feeds_live)
         return Response(telemetry.exposition(now, views), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:

@@ -174,7 +174,7 @@ function connect() {
   const url = `${ROOT}monitors/${encodeURIComponent(state.doc.monitor)}/stream?window=${encodeURIComponent(state.doc.window)}`;
   const source = new EventSource(url);
   source.addEventListener("open", () => { $("live").className = "on"; $("live_text").textContent = "live"; $("error").style.display = "none"; });
-  source.addEventListener("summary", (e) => { render(JSON.parse(e.data)); window.__updates = (window.__updates || 0) + 1; });
+  source.addEventListener("summary", (e) => { $("error").style.display = "none"; render(JSON.parse(e.data)); window.__updates = (window.__updates || 0) + 1; });
   source.addEventListener("heartbeat", (e) => {
     const clock = JSON.parse(e.data).as_of;
     renderFreshness(state.doc, (Date.parse(clock) - Date.parse(state.doc.as_of)) / 1000);

@@ -47,6 +47,9 @@ class Telemetry:
                                       registry=reg, **gauge_mode)
         self.stream_clients = Gauge("materializer_stream_clients", "Clients listening to a monitor stream.",
                                     registry=reg, **gauge_mode)
+        self.stream_feeds = Gauge("materializer_stream_feeds", "Change feeds of streamed monitors connected to "
+                                  "the database (LISTEN, SUBSCRIBE or a subscription cursor).", registry=reg,
+                                  **gauge_mode)
 
     @staticmethod
     def _freshness_families(now: datetime | None, newest: dict[str, datetime | None]) -> list[Any]:

@@ -660,12 +660,23 @@ def project_statements(spec: ProjectSpec, engine: str) -> list[Statement]:
     return [Statement(o.name, o.sql, maintained=o.kind == "view") for o in compile_project(spec, engine)]
 
 
+def serve_statements(spec: ProjectSpec, engine: str) -> list[Statement]:
+    """The statements ``serve`` sends to follow the monitors' changes (``SUBSCRIBE``, ``CREATE SUBSCRIPTION``,
+    ``DECLARE``, ``FETCH``: serve/changes.py), each parsed like a rendered statement."""
+    from materializer.db.sequences import serve_runs
+    from materializer.engines import get_engine
+
+    setup = set(get_engine(engine).session_setup(spec.cluster))  # the session settings every connection sends
+    return [Statement(f"serve:{run.command.removeprefix('serve (stream of ').rstrip(')')}", sql)
+            for run in serve_runs(spec, engine) for unit in run.units for sql in unit.statements if sql not in setup]
+
+
 def lint_project(spec: ProjectSpec, engine: str | None = None) -> list[Finding]:
-    """Lint a project's rendered statements and the statements its commands send, for ``engine``
-    (default: the project's)."""
+    """Lint a project's rendered statements, the statements serve's change feeds send, and the statements its
+    commands send, for ``engine`` (default: the project's)."""
     engine = engine or spec.engine
-    return lint(project_statements(spec, engine), engine, command_runs(spec, engine),
-                growing=growing_relations(spec), created_grow=False)
+    return lint(project_statements(spec, engine) + serve_statements(spec, engine), engine,
+                command_runs(spec, engine), growing=growing_relations(spec), created_grow=False)
 
 
 def growing_relations(spec: ProjectSpec) -> set[str]:

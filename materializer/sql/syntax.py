@@ -26,6 +26,20 @@ Materialize identifiers sqlfluff reserves     ``following`` is a keyword of wind
                                               parser's keywords.rs: ``is_always_reserved`` and
                                               ``is_reserved_in_table_alias`` do not list it), so
                                               ``as following`` and ``following.`` are quoted for sqlfluff
+Materialize ``declare c cursor for subscribe  sqlfluff reads everything after ``DECLARE ... FOR`` as
+(<query>) [envelope upsert (key (k, ...))]    ``Anything()``: the statement must match the documented
+[with (progress | snapshot [= bool], ...)]``  form (options PROGRESS and SNAPSHOT only) and the query
+(doc/user/content/sql/subscribe.md,           is parsed on its own by both parsers (its tree is what the
+doc/user/content/sql/declare.md)              rules read)
+Materialize ``fetch [n | all] [from] c        sqlfluff parses it but takes any option: the one documented
+[with (timeout = '<interval>')]``             option, ``timeout``, with an interval literal, is checked
+(doc/user/content/sql/fetch.md)               here too
+RisingWave ``create subscription [if not      sqlglot parses none of the three (a ``Command``): each must
+exists] s from v with (retention = '<iv>')``, match its documented form whole, names as identifiers and
+``declare c subscription cursor for s         intervals as interval literals (risingwave-docs
+[since now() | proctime() | begin() | <ms>    sql/commands/sql-create-subscription.mdx,
+| full]``, ``fetch {next | n} from c          serve/subscription.mdx "Subscription cursor", "Fetch from
+[with (timeout = '<iv>')]``                   cursor"); nothing else in them is left unchecked
 RisingWave, any statement                     a ``Command`` (sqlglot's fallback for syntax it does not
                                               parse) is an error, never a pass
 ============================================  ===========================================================
@@ -56,6 +70,30 @@ _APPEND_ONLY = re.compile(r"^(?P<table>\s*create\s+table\s+.*?\))\s*append\s+onl
                           r"(?P<connector>with\s*\(.*\)\s*format\s+plain\s+encode\s+json)?\s*;?\s*$",
                           re.IGNORECASE | re.DOTALL)
 _TABLE_NAME = re.compile(r"^\s*create\s+table\s+(?:if\s+not\s+exists\s+)?(?P<name>[\w.\"]+)", re.IGNORECASE)
+
+_IDENT = r"(?:[a-z_][\w$]*|\"[^\"]+\")"
+_NAME = rf"{_IDENT}(?:\.{_IDENT}){{0,2}}"
+#: an interval literal as both engines read one: '1s', '500ms', '1h', '1D', '2 hours', ...
+_INTERVAL = r"'\s*\d+(?:\.\d+)?\s*(?:ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\s*'"
+_MZ_SUBSCRIBE = re.compile(rf"^\s*declare\s+(?P<cursor>{_IDENT})\s+cursor\s+for\s+subscribe\s+(?:to\s+)?\(",
+                           re.IGNORECASE)
+_MZ_SUBSCRIBE_TAIL = re.compile(
+    rf"^(?:\s+envelope\s+upsert\s*\(\s*key\s*\((?P<key>\s*{_IDENT}(?:\s*,\s*{_IDENT})*\s*)\)\s*\))?"
+    rf"(?:\s+with\s*\((?P<options>[^()]*)\))?\s*$", re.IGNORECASE | re.DOTALL)
+_MZ_SUBSCRIBE_OPTION = re.compile(r"^\s*(?:progress|snapshot)(?:\s*=\s*(?:true|false))?\s*$", re.IGNORECASE)
+_MZ_FETCH = re.compile(r"^\s*fetch\b(?P<rest>.*?)(?:\s+with\s*\((?P<options>[^()]*)\))?\s*$",
+                       re.IGNORECASE | re.DOTALL)
+_TIMEOUT = re.compile(rf"^\s*timeout\s*=?\s*{_INTERVAL}\s*$", re.IGNORECASE)
+_RW_SUBSCRIPTION = re.compile(
+    rf"^\s*create\s+subscription\s+(?:if\s+not\s+exists\s+)?{_NAME}\s+from\s+{_NAME}"
+    rf"\s+with\s*\(\s*retention\s*=\s*{_INTERVAL}\s*\)\s*$", re.IGNORECASE)
+_RW_CURSOR = re.compile(
+    rf"^\s*declare\s+{_IDENT}\s+subscription\s+cursor\s+for\s+{_NAME}"
+    rf"(?:\s+since\s+(?:now\(\s*\)|proctime\(\s*\)|begin\(\s*\)|\d+)|\s+full)?\s*$", re.IGNORECASE)
+_RW_FETCH = re.compile(rf"^\s*fetch\s+(?:next|\d+)\s+from\s+{_IDENT}(?:\s+with\s*\(\s*timeout\s*=\s*"
+                       rf"{_INTERVAL}\s*\))?\s*$", re.IGNORECASE)
+_RW_CHANGES = re.compile(r"^\s*(?:create\s+subscription|declare\s+\S+\s+subscription\s+cursor|fetch)\b",
+                         re.IGNORECASE)
 
 #: sqlglot's dialect for each engine's trees (PostgreSQL for the embedded default)
 DIALECTS = {"postgres": "postgres", "materialize": "materialize", "risingwave": "risingwave"}
@@ -128,6 +166,15 @@ def parse(sql: str, engine: str, check: bool = True) -> Parsed:
     view = pattern.match(text)
     if view:
         out.view, out.body = view.group("name"), view.group("body")
+    if engine == "materialize" and re.match(r"^\s*declare\b.*\bsubscribe\b", text, re.IGNORECASE | re.DOTALL):
+        return _mz_subscribe(out, text, check)
+    if engine == "materialize" and re.match(r"^\s*fetch\b", text, re.IGNORECASE) and check:
+        fetch = _MZ_FETCH.match(text)
+        if fetch and fetch.group("options") is not None and not _TIMEOUT.match(fetch.group("options")):
+            out.errors.append(f"FETCH takes one option, timeout = '<interval>' (doc/user/content/sql/fetch.md); "
+                              f"got ({fetch.group('options').strip()})")
+    if engine == "risingwave" and _RW_CHANGES.match(text):
+        return _rw_changes(out, text, check)
     if engine == "materialize":
         if check:
             if view:  # the head with a placeholder query, then the query itself (see the module's table)
@@ -156,3 +203,69 @@ def parse(sql: str, engine: str, check: bool = True) -> Parsed:
     tree, _ = glot_tree(out.body if view else text, "postgres")
     out.tree = tree
     return out
+
+
+def _mz_subscribe(out: Parsed, text: str, check: bool) -> Parsed:
+    """Materialize ``DECLARE ... CURSOR FOR SUBSCRIBE (query) ...``: the documented form, its query parsed."""
+    head = _MZ_SUBSCRIBE.match(text)
+    close = _closing_paren(text, head.end() - 1) if head else None
+    m = _MZ_SUBSCRIBE_TAIL.match(text[close + 1:]) if close is not None else None
+    if m is None:
+        out.errors.append("sqlfluff (materialize) cannot check a SUBSCRIBE; it is not in the documented form "
+                          "DECLARE c CURSOR FOR SUBSCRIBE (<query>) [ENVELOPE UPSERT (KEY (<columns>))] [WITH "
+                          "(<options>)] (doc/user/content/sql/subscribe.md)")
+        return out
+    options = m.group("options")
+    if options is not None:
+        bad = [o.strip() for o in options.split(",") if not _MZ_SUBSCRIBE_OPTION.match(o)]
+        if bad:
+            out.errors.append(f"SUBSCRIBE takes the options PROGRESS and SNAPSHOT (doc/user/content/sql/subscribe.md); "
+                              f"got {', '.join(bad)}")
+    query = text[head.end():close]
+    if check:
+        out.errors += fluff_errors(query)
+    out.body = query
+    out.tree, errors = glot_tree(query, "materialize")
+    if check:
+        out.errors += errors
+    return out
+
+
+def _rw_changes(out: Parsed, text: str, check: bool) -> Parsed:
+    """RisingWave's subscription statements, which sqlglot does not parse: each in its documented form whole."""
+    if not check:
+        return out
+    forms = ((r"create\s+subscription", _RW_SUBSCRIPTION,
+              ("CREATE SUBSCRIPTION [IF NOT EXISTS] <name> FROM <table or mv> WITH (retention = '<interval>') "
+              "(risingwave-docs sql/commands/sql-create-subscription.mdx)")),
+             (r"declare", _RW_CURSOR,
+              ("DECLARE <cursor> SUBSCRIPTION CURSOR FOR <subscription> [SINCE now() | proctime() | begin() | "
+              "<unix ms> | FULL] (risingwave-docs serve/subscription.mdx)")),
+             (r"fetch", _RW_FETCH,
+              ("FETCH {NEXT | <n>} FROM <cursor> [WITH (timeout = '<interval>')] (risingwave-docs "
+              "serve/subscription.mdx)")))
+    for head, pattern, form in forms:
+        if re.match(rf"^\s*{head}\b", text, re.IGNORECASE):
+            if not pattern.match(text):
+                out.errors.append(f"sqlglot (risingwave) does not parse it, and it is not in the documented form {form}")
+            return out
+    return out
+
+
+def _closing_paren(text: str, at: int) -> int | None:
+    """The index of the parenthesis closing the one at ``at`` (quoted strings and names skipped)."""
+    depth, quote = 0, None
+    for i in range(at, len(text)):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None

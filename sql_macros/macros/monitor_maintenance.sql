@@ -15,7 +15,9 @@
     - `drift cells` (with a reference): the watched values counted per (bucket of prediction
       time, column, reference bin).
 
-    After every statement that writes a source, `refresh(ids)` takes the touched ids' rows out of
+    After every statement that writes a source, the trigger sends `pg_notify('materializer_changes',
+    '<monitor>')` (delivered when the transaction commits, once per transaction: `materializer serve`
+    LISTENs and re-reads the monitor for its live stream), and `refresh(ids)` takes the touched ids' rows out of
     the cells, recomputes their state rows from the sources and adds them back: the cost of a
     write grows with the rows it touches, and a read sums whole buckets of cells plus the rows of
     the partial buckets at the ends of its span (see monitor_metrics). Writers of one monitor take
@@ -183,6 +185,7 @@ create or replace function materializer.{{ monitor }}__on_reference() returns tr
 language plpgsql as $$
 begin
     perform materializer.{{ monitor }}__recount_drift();
+    perform pg_notify('materializer_changes', '{{ monitor }}');
     return null;
 end
 $$;
@@ -200,6 +203,8 @@ language plpgsql as $$
 declare
     _materializer_ids {{ predictions.id_type }}[];
 begin
+    -- `materializer serve` listens: the stream reads the monitor again once this transaction commits
+    perform pg_notify('materializer_changes', '{{ monitor }}');
     if tg_op = 'TRUNCATE' then
         perform materializer.{{ monitor }}__rebuild();
         return null;

@@ -543,6 +543,7 @@ create or replace function materializer.fraud_model__on_reference() returns trig
 language plpgsql as $$
 begin
     perform materializer.fraud_model__recount_drift();
+    perform pg_notify('materializer_changes', 'fraud_model');
     return null;
 end
 $$;
@@ -568,6 +569,8 @@ language plpgsql as $$
 declare
     _materializer_ids text[];
 begin
+    -- `materializer serve` listens: the stream reads the monitor again once this transaction commits
+    perform pg_notify('materializer_changes', 'fraud_model');
     if tg_op = 'TRUNCATE' then
         perform materializer.fraud_model__rebuild();
         return null;
@@ -611,6 +614,8 @@ language plpgsql as $$
 declare
     _materializer_ids text[];
 begin
+    -- `materializer serve` listens: the stream reads the monitor again once this transaction commits
+    perform pg_notify('materializer_changes', 'fraud_model');
     if tg_op = 'TRUNCATE' then
         perform materializer.fraud_model__rebuild();
         return null;

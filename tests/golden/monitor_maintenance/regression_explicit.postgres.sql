@@ -351,6 +351,8 @@ language plpgsql as $$
 declare
     _materializer_ids text[];
 begin
+    -- `materializer serve` listens: the stream reads the monitor again once this transaction commits
+    perform pg_notify('materializer_changes', 'eta_model');
     if tg_op = 'TRUNCATE' then
         perform materializer.eta_model__rebuild();
         return null;
@@ -394,6 +396,8 @@ language plpgsql as $$
 declare
     _materializer_ids text[];
 begin
+    -- `materializer serve` listens: the stream reads the monitor again once this transaction commits
+    perform pg_notify('materializer_changes', 'eta_model');
     if tg_op = 'TRUNCATE' then
         perform materializer.eta_model__rebuild();
         return null;
