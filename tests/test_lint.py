@@ -23,7 +23,7 @@ from materializer.cli import app
 from materializer.db.sequences import CommandRun, Unit, command_runs, reference_run
 from materializer.definitions.validate import parse_project
 from materializer.sql.lint import Finding, Statement, lint, lint_project, project_statements, rules
-from tests.test_golden import DESIGN_EXAMPLE, PROJECTS, REFUSED, macro_cases
+from tests.test_golden import DESIGN_EXAMPLE, MANAGED_MONITOR, PROJECTS, REFUSED, macro_cases
 
 ENGINES = ("postgres", "materialize", "risingwave")
 
