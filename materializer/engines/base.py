@@ -43,6 +43,12 @@ class Engine:
     max_atomic_insert_rows: int | None = None
     #: Significant digits before the decimal point a ``numeric`` holds (None: PostgreSQL's 131072).
     numeric_max_integer_digits: int | None = None
+    #: Compute runs in named clusters (Materialize): views and indexes say where, apply creates the
+    #: clusters of ``deployment:`` that have a size, and sessions reading features use the serving one.
+    has_clusters = False
+    #: A changed view is built under another name, awaited until hydrated, then renamed into place
+    #: (db/swap.py) instead of being dropped and created again.
+    replaces_by_swap = False
     #: Why training sets (and verify) cannot run on this engine, or None when they can (features/training.py).
     training_sets_refused: str | None = None
 

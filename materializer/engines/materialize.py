@@ -42,6 +42,8 @@ class Materialize(Engine):
     local_server = "docker compose up -d materialize"
     local_dsn = "postgresql://materialize@localhost:6875/materialize"
     catalog_numeric_precision = False
+    has_clusters = True
+    replaces_by_swap = True
     insert_transactions = True
     training_sets_refused = ("they number the spine's rows with an identity column and build their work tables "
                              "with CREATE TABLE AS, which Materialize's CREATE TABLE does not have")
