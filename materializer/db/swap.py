@@ -86,6 +86,18 @@ def _rename_all(sql: str, renames: dict[str, str]) -> str:
     return pattern.sub(lambda m: renames[m.group(1)], sql)
 
 
+def replaced_views(objects: list[DbObject], changed: set[str]) -> list[DbObject]:
+    """The views of ``objects`` (a compiled project, in creation order) named in ``changed`` and every
+    view reading one of them, directly or through others, in creation order: what a swap rebuilds."""
+    out: list[DbObject] = []
+    names_out: set[str] = set()
+    for obj in objects:
+        if obj.kind == "view" and (obj.name in changed or names_out.intersection(obj.depends_on)):
+            out.append(obj)
+            names_out.add(obj.name)
+    return out
+
+
 def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: Engine,
                reasons: dict[str, str] | None = None) -> list[SwapStep]:
     """The steps replacing the views ``changed`` (every changed view and every project view reading one,
