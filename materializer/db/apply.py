@@ -109,8 +109,8 @@ class Plan:
         statements = list(self.prelude)
         for a in self.actions:
             if a.hydrate:
-                statements.append(f"-- wait until hydrated: {', '.join(a.hydrate)} "
-                                  "(mz_internal.mz_hydration_statuses)\n" + hydration_query(len(a.hydrate)))
+                statements.append(f"-- wait until hydrated, polling: {', '.join(a.hydrate)}\n"
+                                  + hydration_query(len(a.hydrate)))
             statements += ["begin", *a.statements, "commit"] if a.block else a.statements
         return "\n\n".join(s.rstrip(";") + ";" for s in statements)
 
@@ -661,7 +661,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
             for action in result.actions:
                 doing = _doing(action)
                 if action.hydrate:
-                    await_hydrated(conn, action.hydrate)
+                    await_hydrated(conn, action.hydrate, engine.hydration_query(len(action.hydrate)))
                 if action.block:
                     with conn.transaction():
                         for statement in action.statements:

@@ -57,7 +57,7 @@ def hydration_query(count: int) -> str:
     status row and reads as not hydrated (mz_internal.mz_hydration_statuses: doc/user/content/sql/
     system-catalog/mz_internal.md)."""
     placeholders = ", ".join(["%s"] * count)
-    return ("select o.name, coalesce(bool_or(h.hydrated), false) from mz_catalog.mz_objects as o "
+    return ("select o.name, count(*) filter (where h.hydrated) > 0 from mz_catalog.mz_objects as o "
             "join mz_catalog.mz_schemas as s on s.id = o.schema_id "
             "left join mz_internal.mz_hydration_statuses as h on h.object_id = o.id "
             f"where s.name = current_schema() and o.name in ({placeholders}) group by o.name")
@@ -144,11 +144,12 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
     return steps
 
 
-def await_hydrated(conn: psycopg.Connection, objects: tuple[str, ...], timeout: float = HYDRATION_TIMEOUT,
-                   interval: float = POLL_INTERVAL) -> None:
-    """Return once every object is hydrated; a DatabaseError naming the others after ``timeout`` seconds."""
+def await_hydrated(conn: psycopg.Connection, objects: tuple[str, ...], query: str | None = None,
+                   timeout: float = HYDRATION_TIMEOUT, interval: float = POLL_INTERVAL) -> None:
+    """Return once every object is hydrated (``query``: the engine's, by default Materialize's
+    ``hydration_query``); a DatabaseError naming the others after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    query = hydration_query(len(objects))
+    query = query or hydration_query(len(objects))
     while True:
         rows = dict(conn.execute(query, list(objects)).fetchall())
         waiting = [o for o in objects if not rows.get(o)]

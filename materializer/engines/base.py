@@ -92,6 +92,11 @@ class Engine:
         """The placeholder of a key value in a lookup (typed, so indexes apply)."""
         return f"%s::{self.ddl_type(column_type)}" if column_type else "%s"
 
+    def hydration_query(self, count: int) -> str | None:
+        """A query of ``count`` object names (parameters) giving (name, ready) rows: what a swap waits on
+        before it renames new views into place (db/swap.py); None on engines without swaps."""
+        return None
+
     def after_insert(self) -> list[str]:
         """Statements run after push's batched INSERTs (RisingWave: FLUSH, so that reads see them)."""
         return []

@@ -57,5 +57,10 @@ class Materialize(Engine):
     def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
         return f"create index if not exists {view_index(view)} in cluster {cluster} on {view} ({', '.join(columns)})"
 
+    def hydration_query(self, count: int) -> str | None:
+        from materializer.db.swap import hydration_query
+
+        return hydration_query(count)
+
     def session_setup(self, cluster: str) -> list[str]:
         return ["set timezone to 'UTC'", f"set cluster = {cluster}"]

@@ -1,0 +1,300 @@
+"""The Materialize deployment model: `deployment:` clusters, the views in the compute cluster and their
+lookup indexes in the serving one, and changed views replaced without downtime (db/swap.py).
+
+No Materialize runs here. What runs: the validation; the rendered statements, parsed with sqlfluff's
+materialize dialect and checked by the lint rules; and the replacement itself (build under new names,
+wait, rename in one transaction, drop) through ``apply`` on the real PostgreSQL, with an engine that is
+PostgreSQL with Materialize's replacement switched on, while lookups run without pause.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+import yaml
+
+from materializer.db import swap
+from materializer.db.sequences import CommandRun, Unit, replace_run
+from materializer.definitions.validate import parse_project
+from materializer.engines import get_engine
+from materializer.engines.postgres import Postgres
+from materializer.errors import ProjectError
+from materializer.sql.compile import compile_project, compile_sql
+from materializer.sql.lint import lint, lint_project
+from tests.test_golden import DESIGN_EXAMPLE, MANAGED_MONITOR
+
+DEPLOYED = yaml.safe_load(DESIGN_EXAMPLE) | {
+    "engine": "materialize",
+    "deployment": {"compute_cluster": {"name": "compute", "size": "M.1-small"},
+                   "serving_cluster": {"name": "serving", "size": "25cc"}},
+}
+
+
+def spec_of(raw: dict):
+    return parse_project(raw)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def errors(raw: dict) -> str:
+    with pytest.raises(ProjectError) as info:
+        parse_project(raw)
+    return str(info.value)
+
+
+def test_defaults_are_quickstart_without_size():
+    spec = parse_project(yaml.safe_load(DESIGN_EXAMPLE))
+    d = spec.deployment
+    assert (d.compute.name, d.compute.size, d.serving.name, d.serving.size) == ("quickstart", None, "quickstart", None)
+    assert spec.cluster == spec.serving_cluster == "quickstart"
+    assert [o for o in compile_project(spec, "materialize") if o.kind == "cluster"] == []  # never created
+
+
+def test_deployment_is_read_with_its_sizes():
+    spec = spec_of(DEPLOYED)
+    assert (spec.deployment.compute.name, spec.deployment.compute.size) == ("compute", "M.1-small")
+    assert (spec.deployment.serving.name, spec.deployment.serving.size) == ("serving", "25cc")
+    assert spec.cluster == "compute" and spec.serving_cluster == "serving"
+
+
+def test_legacy_cluster_key_means_both_clusters():
+    spec = parse_project(yaml.safe_load(DESIGN_EXAMPLE) | {"cluster": "prod"})
+    assert spec.deployment.compute.name == spec.deployment.serving.name == "prod"
+    assert spec.deployment.compute.size is None
+
+
+@pytest.mark.parametrize("deployment, where, what", [
+    ({"compute_cluster": {"name": "compute", "size": "26cc"}}, "deployment.compute_cluster.size",
+     "'26cc' is not a Materialize cluster size (did you mean '25cc'?)"),
+    ({"compute_cluster": {"name": "compute", "size": "medium"}}, "deployment.compute_cluster.size",
+     "not a Materialize cluster size"),
+    ({"serving_cluster": {"name": "Serving"}}, "deployment.serving_cluster.name", "not a valid cluster name"),
+    ({"serving_cluster": {"name": "serving", "replicas": 2}}, "deployment.serving_cluster.replicas",
+     "unknown key 'replicas'"),
+    ({"servng_cluster": {"name": "serving"}}, "deployment.servng_cluster",
+     "unknown key 'servng_cluster' (did you mean 'serving_cluster'?)"),
+    ({"compute_cluster": {"size": "25cc"}}, "deployment.compute_cluster.size", "quickstart is the cluster"),
+    ({"compute_cluster": {"name": "c", "size": "25cc"}, "serving_cluster": {"name": "c", "size": "50cc"}},
+     "deployment.serving_cluster.size", "cluster c is given two sizes"),
+    ("compute", "deployment", "expected a mapping"),
+])
+def test_bad_deployment_is_one_clear_error_per_problem(deployment, where, what):
+    message = errors(yaml.safe_load(DESIGN_EXAMPLE) | {"deployment": deployment})
+    line = next(line for line in message.splitlines() if f": {where}:" in line)
+    assert what in line, line
+
+
+def test_cluster_and_deployment_together_are_refused():
+    message = errors(yaml.safe_load(DESIGN_EXAMPLE) | {"cluster": "x", "deployment": {}})
+    assert "remove the top-level `cluster:`" in message
+
+
+def test_every_documented_size_is_accepted():
+    from materializer.definitions.deployment import SIZES
+
+    assert "25cc" in SIZES and "M.1-large" in SIZES and "128C" in SIZES
+    for size in SIZES:
+        raw = yaml.safe_load(DESIGN_EXAMPLE) | {"deployment": {"serving_cluster": {"name": "s", "size": size}}}
+        assert parse_project(raw).deployment.serving.size == size
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def test_views_run_in_the_compute_cluster_and_indexes_live_in_the_serving_one():
+    spec = spec_of(DEPLOYED)
+    objects = compile_project(spec, "materialize")
+    clusters = [o.sql for o in objects if o.kind == "cluster"]
+    assert clusters == ["create cluster compute (size = 'M.1-small')", "create cluster serving (size = '25cc')"]
+    views = [o for o in objects if o.kind == "view"]
+    assert views and all(re.match(rf"create materialized view {o.name} in cluster compute as\n", o.sql) for o in views)
+    indexes = [o for o in objects if o.kind == "view_index"]
+    assert [o.name for o in indexes] == [f"{v}__lookup_idx" for v in spec.feature_views]
+    for o, (name, view) in zip(indexes, spec.feature_views.items()):
+        assert o.sql == (f"create index if not exists {name}__lookup_idx in cluster serving on {name} "
+                         f"({', '.join(view.entity)})")
+    assert lint_project(spec, "materialize") == []
+
+
+@pytest.mark.parametrize("engine", ["postgres", "risingwave"])
+def test_deployment_is_ignored_elsewhere_and_compile_says_so(engine):
+    spec = spec_of(DEPLOYED | {"engine": engine})
+    assert [o for o in compile_project(spec, engine) if o.kind == "cluster"] == []
+    text = compile_sql(spec, engine)
+    assert text.splitlines()[1] == f"-- deployment: ignored on {engine}, which has no clusters (Materialize only)"
+    assert "cluster" not in text.split("\n", 2)[2]
+    assert "deployment:" not in compile_sql(parse_project(yaml.safe_load(DESIGN_EXAMPLE)), engine)
+
+
+def test_sessions_reading_features_use_the_serving_cluster():
+    assert get_engine("materialize").session_setup("serving") == ["set timezone to 'UTC'", "set cluster = serving"]
+
+
+# ---------------------------------------------------------------- the swap, as statements
+
+
+def test_a_changed_feature_view_is_built_awaited_swapped_then_dropped_in_that_order():
+    spec = spec_of(DEPLOYED)
+    run = replace_run(spec, "materialize", "card_activity")
+    statements = [(u.block, s) for u in run.units for s in u.statements]
+    texts = [s for _, s in statements]
+    build = texts.index("drop materialized view if exists card_activity__next cascade")
+    create = next(i for i, s in enumerate(texts) if s.startswith("create materialized view card_activity__next"))
+    index = texts.index("create index if not exists card_activity__lookup_idx__next in cluster serving on "
+                        "card_activity__next (cc_num)")
+    wait = next(i for i, s in enumerate(texts) if "mz_internal.mz_hydration_statuses" in s)
+    renames = [(b, s) for b, s in statements if s.startswith("alter ")]
+    old = "drop materialized view if exists card_activity__old"
+    assert texts.count(old) == 2  # a leftover of an interrupted run before the build; the replaced view last
+    drop = len(texts) - 1 - texts[::-1].index(old)
+    assert build < texts.index(old) < create < index < wait < texts.index(renames[0][1]) < drop
+    assert "in cluster compute as\n" in texts[create]
+    assert [s for _, s in renames] == [
+        "alter materialized view card_activity rename to card_activity__old",
+        "alter materialized view card_activity__next rename to card_activity",
+        "alter index card_activity__lookup_idx rename to card_activity__lookup_idx__old",
+        "alter index card_activity__lookup_idx__next rename to card_activity__lookup_idx",
+    ]
+    assert all(block for block, _ in renames)  # one transaction block
+    assert len({u for u in run.units if u.block}) == 1
+    # the new view's query is the project's, only its name differs
+    compiled = next(o.sql for o in compile_project(spec, "materialize") if o.name == "card_activity")
+    assert texts[create] == compiled.replace("card_activity in cluster", "card_activity__next in cluster", 1)
+    assert lint([], "materialize", [run]) == []
+
+
+def test_views_reading_a_changed_view_are_rebuilt_on_the_new_one():
+    spec = parse_project(yaml.safe_load(MANAGED_MONITOR) | {"engine": "materialize"})
+    objects = compile_project(spec, "materialize")
+    changed = swap.replaced_views(objects, {"fraud_model__scored"})
+    assert [o.name for o in changed] == ["fraud_model__scored", "fraud_model__metrics", "fraud_model__timeseries",
+                                         "fraud_model__versions", "fraud_model__drift"]
+    steps = swap.swap_steps(changed, {}, get_engine("materialize"))
+    assert [s.verb for s in steps] == ["build"] * 5 + ["await", "swap", "drop"]
+    created = {s.name: s.statements[-1] for s in steps if s.verb == "build"}
+    # each reader is built on the new views: no new view reads an old one
+    for name, sql in created.items():
+        for other in created:
+            assert not re.search(rf"(?<![\w.]){other}(?![\w])", sql), (name, other)
+    assert "from fraud_model__scored__next" in created["fraud_model__metrics"]
+    assert "from fraud_model__metrics__next" in created["fraud_model__versions"]
+    assert "fraud_model__reference" in created["fraud_model__drift"]  # the table is not rebuilt
+    assert steps[5].hydrate == tuple(f"{n}__next" for n in created)
+    # the old ones are dropped readers first
+    assert steps[-1].statements == [f"drop materialized view if exists {n}__old" for n in reversed(created)]
+    assert [o.name for o in steps[6].records] == list(created)
+    assert lint_project(spec, "materialize") == []
+
+
+def test_the_wait_query_parses_as_materialize_sql():
+    sql = swap.hydration_query(2).replace("%s", "'x'")
+    from materializer.sql.lint import Statement
+
+    assert lint([Statement("await", sql)], "materialize") == []
+
+
+def test_ddl_statements_other_than_renames_are_refused_in_a_materialize_block():
+    run = CommandRun("apply", (Unit(("alter materialized view v rename to v__old",
+                                     "create materialized view v in cluster c as\nselect 1"), True),))
+    assert [f.rule for f in lint([], "materialize", [run])] == ["ddl-transaction"]
+
+
+# ---------------------------------------------------------------- the swap, run on PostgreSQL
+
+BASE = """
+name: swap_test
+sources:
+  tx:
+    columns: {cc_num: text, amount: numeric, ts: timestamptz}
+    timestamp: ts
+feature_views:
+  activity:
+    source: tx
+    entity: [cc_num]
+    windows: [1d]
+    features:
+      n: {agg: count}
+"""
+CHANGED = BASE + "      amount_max: {agg: max, column: amount}\n"
+
+
+class SwappingPostgres(Postgres):
+    """PostgreSQL, with DDL statement by statement and changed views replaced by a swap, as on
+    Materialize; the wait reads pg_class (a view on PostgreSQL is ready once it exists) and sleeps, to
+    leave lookups time to run while the new view is built and not yet swapped in."""
+
+    transactional_ddl = False
+    replaces_by_swap = True
+
+    def hydration_query(self, count: int) -> str | None:
+        return ("select c.relname, true from pg_class as c cross join pg_sleep(0.3) "
+                f"where c.relname in ({', '.join(['%s'] * count)})")
+
+
+def test_a_changed_view_is_swapped_in_while_lookups_keep_answering(make_project, pg_conn, pg_dsn):
+    import psycopg
+
+    project = make_project(BASE)
+    project.apply()
+    pg_conn.execute("insert into tx values ('a', 5, now() - interval '1 minute'), ('a', 7, now())")
+    # every DDL statement from here on, with the transaction it ran in
+    pg_conn.execute("create table ddl_log (xid bigint, tag text, object text)")
+    pg_conn.execute("create function log_ddl() returns event_trigger language plpgsql as $$ begin "
+                    "insert into ddl_log select txid_current(), command_tag, object_identity "
+                    "from pg_event_trigger_ddl_commands(); end $$")
+    pg_conn.execute("create event trigger log_ddl on ddl_command_end execute function log_ddl()")
+    seen: list[tuple] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def lookups() -> None:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    # not prepared: a prepared `select *` outlives no change of columns ("cached plan must
+                    # not change result type"); a server is restarted after such a change (README)
+                    cur = conn.execute("select * from activity where cc_num = %s::text", ["a"], prepare=False)
+                    rows = cur.fetchall()
+                    names = tuple(d.name for d in cur.description)
+                    if len(rows) != 1:
+                        failures.append(f"{len(rows)} rows")
+                    seen.append(names)
+                except psycopg.Error as exc:
+                    failures.append(str(exc))
+
+    reader = threading.Thread(target=lookups)
+    reader.start()
+    try:
+        time.sleep(0.1)
+        changed = make_project(CHANGED, name="changed.yml")
+        changed.db.engine = SwappingPostgres()
+        plan = changed.plan()
+        assert [(a.verb, a.name) for a in plan.actions] == [
+            ("build", "activity"), ("await", "activity__next"), ("swap", "activity"), ("drop", "activity__old")]
+        assert "built as activity__next" in plan.summary()
+        done = changed.apply()
+        assert [a.verb for a in done.actions] == ["build", "await", "swap", "drop"]
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    before = [n for n in seen if "amount_max_1d" not in n]
+    after = [n for n in seen if "amount_max_1d" in n]
+    assert before and after, "lookups ran before and after the swap"
+    assert all("amount_max_1d" in n for n in seen[seen.index(after[0]):]), "once swapped, only the new view answers"
+    row = pg_conn.execute("select n_1d, amount_max_1d from activity where cc_num = 'a'").fetchone()
+    assert row == (2, 7)
+    left = pg_conn.execute("select relname from pg_class where relname like 'activity\\_\\_%'").fetchall()
+    assert left == []  # no __next, no __old
+    assert changed.plan().empty  # recorded: a second apply has nothing to do
+    pg_conn.execute("drop event trigger log_ddl")
+    log = pg_conn.execute("select xid, tag, object from ddl_log order by xid").fetchall()
+    built = [x for x, tag, obj in log if tag == "CREATE VIEW" and obj == "public.activity__next"]
+    renames = [(x, obj) for x, tag, obj in log if tag == "ALTER VIEW"]
+    assert len(built) == 1 and len(renames) == 2
+    assert renames[0][0] == renames[1][0] > built[0], "both renames in one transaction, after the build"
