@@ -298,3 +298,89 @@ def test_a_changed_view_is_swapped_in_while_lookups_keep_answering(make_project,
     renames = [(x, obj) for x, tag, obj in log if tag == "ALTER VIEW"]
     assert len(built) == 1 and len(renames) == 2
     assert renames[0][0] == renames[1][0] > built[0], "both renames in one transaction, after the build"
+
+
+# ---------------------------------------------------------------- lookups: one cast per key column
+
+KEY_TYPES = {"k_text": "text", "k_int": "integer", "k_big": "bigint", "k_uuid": "uuid", "k_date": "date",
+             "k_num": "numeric(12,2)", "k_ts": "timestamptz"}
+KEYED = {
+    "name": "keyed",
+    "engine": "materialize",
+    "sources": {"events": {"columns": {**KEY_TYPES, "ts": "timestamptz"}, "timestamp": "ts"}},
+    "feature_views": {
+        **{f"by_{k.removeprefix('k_')}": {"source": "events", "entity": [k], "windows": ["1d"],
+                                          "features": {"n": {"agg": "count"}}} for k in KEY_TYPES},
+        "by_pair": {"source": "events", "entity": ["k_text", "k_big"], "windows": ["1d"],
+                    "features": {"n": {"agg": "count"}}},
+    },
+}
+
+
+def casts(sql: str) -> dict[str, str]:
+    """{key column: the type its parameter is cast to} of a lookup's text."""
+    return dict(re.findall(r"v\.(\w+) = %s::(double precision|[a-z]+(?:\(\d+,\d+\))?)", sql))
+
+
+@pytest.mark.parametrize("engine", ["materialize", "risingwave", "postgres"])
+def test_every_key_parameter_is_cast_to_the_declared_type(engine):
+    """Materialize answers from the index only when every key column is constrained by a literal of its
+    own type (the fast path, doc/user/content/transform-data/optimization.md): each placeholder is cast
+    to the column's type as the engine stores it (RisingWave: varchar for text and uuid)."""
+    from materializer.features.online import batch_lookup_sql, lookup_sql
+
+    spec = parse_project(KEYED | {"engine": engine})
+    e = get_engine(engine)
+    for view in spec.feature_views.values():
+        expected = {k: e.ddl_type(KEY_TYPES[k]) for k in view.entity}
+        sql = lookup_sql(view, engine, None)
+        assert casts(sql) == expected, sql
+        assert sql.count("%s") == len(view.entity)
+        if engine != "postgres":
+            batch = batch_lookup_sql(view, engine, None, 3)
+            assert batch.count("%s") == 3 * len(view.entity)
+            for k, t in expected.items():
+                assert re.search(rf"v\.{k} in \((%s::{re.escape(t)}, ){{2}}%s::{re.escape(t)}\)", batch), batch
+    if engine == "materialize":
+        assert casts(lookup_sql(spec.feature_views["by_num"], engine, None)) == {"k_num": "numeric(12,2)"}
+        assert casts(lookup_sql(spec.feature_views["by_uuid"], engine, None)) == {"k_uuid": "uuid"}
+
+
+def test_materialize_lookup_text_finds_the_same_rows_on_postgresql_for_every_key_type(make_project, pg_conn):
+    """The Materialize lookup (``select v.* from <view> as v where v.<key> = %s::<type>``), run on the
+    PostgreSQL views of the same project, finds each key's row, and none for an absent key."""
+    import uuid
+    from datetime import date, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from materializer.features.online import check_entity, key_param, lookup_sql
+
+    project = make_project(yaml.safe_dump(KEYED | {"engine": "postgres"}))
+    project.apply()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    u1, u2 = uuid.UUID(int=1), uuid.UUID(int=2)
+    first = ("a", 1, 2**40, u1, date(2026, 1, 1), Decimal("1.50"), now - timedelta(hours=2))
+    second = ("b", 2, 2**41, u2, date(2026, 1, 2), Decimal("2.25"), now - timedelta(hours=3))
+    rows = [first, first, second]
+    for r in rows:
+        pg_conn.execute(f"insert into events ({', '.join(KEY_TYPES)}, ts) values "
+                        f"({', '.join(['%s'] * (len(KEY_TYPES) + 1))})", [*r, now - timedelta(minutes=1)])
+    absent = ("zz", 9, 9, uuid.UUID(int=9), date(2000, 1, 1), Decimal("9.99"), now - timedelta(days=9))
+    for i, column in enumerate(KEY_TYPES):
+        view = project.spec.feature_views[f"by_{column.removeprefix('k_')}"]
+        sql = lookup_sql(view, "materialize", None)
+        for values, expected in ((first, 2), (second, 1), (absent, None)):
+            # the key as a client gives it: text from a command line, parsed against the declared type
+            given = values[i].isoformat() if hasattr(values[i], "isoformat") else str(values[i])
+            keys = check_entity(view, {column: given})
+            found = pg_conn.execute(sql, [key_param(v) for v in keys.values()]).fetchall()
+            assert [r[view_columns(pg_conn, view.name).index("n_1d")] for r in found] == (
+                [expected] if expected else []), (column, given, sql)
+    pair = project.spec.feature_views["by_pair"]
+    found = pg_conn.execute(lookup_sql(pair, "materialize", None), ["a", str(2**40)]).fetchall()
+    assert len(found) == 1
+
+
+def view_columns(conn, view: str) -> list[str]:
+    cur = conn.execute(f"select * from {view} limit 0")
+    return [d.name for d in cur.description]
