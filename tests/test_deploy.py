@@ -384,3 +384,30 @@ def test_materialize_lookup_text_finds_the_same_rows_on_postgresql_for_every_key
 def view_columns(conn, view: str) -> list[str]:
     cur = conn.execute(f"select * from {view} limit 0")
     return [d.name for d in cur.description]
+
+
+# ---------------------------------------------------------------- RisingWave: the entity is the primary key
+
+
+@pytest.mark.parametrize("text", [DESIGN_EXAMPLE, MANAGED_MONITOR, yaml.safe_dump(KEYED)])
+def test_risingwave_feature_views_group_last_by_their_entity(text):
+    """RisingWave makes the group keys of a materialized view's last aggregation its primary key (planner
+    tests agg.yaml: `select v1, ... group by v1` is `StreamMaterialize { ..., pk_columns: [v1] }`): every
+    feature view's last GROUP BY is its entity, and what follows it only projects, so the lookup
+    `where <entity> = %s::<type>` is a point get on the primary key."""
+    from sqlglot import exp, parse_one
+
+    spec = parse_project(yaml.safe_load(text) | {"engine": "risingwave"})
+    views = {o.name: o.sql for o in compile_project(spec, "risingwave") if o.kind == "view"}
+    for name, view in spec.feature_views.items():
+        body = views[name].split(" as\n", 1)[1]
+        tree = parse_one(body, read="risingwave")
+        ctes = {c.alias: c.this for c in tree.find_all(exp.CTE)}
+        grouped = [alias for alias, select in ctes.items() if select.args.get("group")]
+        last = grouped[-1]
+        keys = [g.name for g in ctes[last].args["group"].expressions]
+        assert keys == list(view.entity), (name, last, keys)
+        after = list(ctes)[list(ctes).index(last) + 1:]
+        for alias in after:  # plain projections of the grouped rows
+            select = ctes[alias]
+            assert not select.args.get("joins") and not select.args.get("group") and not select.args.get("where"), alias
