@@ -276,6 +276,10 @@ def test_a_changed_view_is_swapped_in_while_lookups_keep_answering(make_project,
         assert [(a.verb, a.name) for a in plan.actions] == [
             ("build", "activity"), ("await", "activity__next"), ("swap", "activity"), ("drop", "activity__old")]
         assert "built as activity__next" in plan.summary()
+        sql = plan.sql()
+        assert "-- wait until hydrated, polling: activity__next\nselect o.name" in sql
+        assert ("begin;\n\nalter view activity rename to activity__old;\n\n"
+                "alter view activity__next rename to activity;\n\ncommit;") in sql
         done = changed.apply()
         assert [a.verb for a in done.actions] == ["build", "await", "swap", "drop"]
         time.sleep(0.1)
@@ -411,3 +415,30 @@ def test_risingwave_feature_views_group_last_by_their_entity(text):
         for alias in after:  # plain projections of the grouped rows
             select = ctes[alias]
             assert not select.args.get("joins") and not select.args.get("group") and not select.args.get("where"), alias
+
+
+# ---------------------------------------------------------------- clusters apply creates
+
+
+def test_missing_clusters_with_a_size_are_created_and_without_one_refused(pg_conn):
+    """``missing_clusters`` reads ``mz_catalog.mz_clusters``; here a table of that name on PostgreSQL
+    holds the rows Materialize's catalog would (the emulator starts with quickstart)."""
+    from materializer.db.clusters import missing_clusters
+    from materializer.errors import MaterializerError
+
+    pg_conn.execute("create schema mz_catalog")
+    pg_conn.execute("create table mz_catalog.mz_clusters (name text)")
+    pg_conn.execute("insert into mz_catalog.mz_clusters values ('quickstart'), ('mz_system')")
+    assert missing_clusters(pg_conn, parse_project(yaml.safe_load(DESIGN_EXAMPLE)), "here") == []
+    spec = spec_of(DEPLOYED)
+    assert [(c.name, c.create_sql()) for c in missing_clusters(pg_conn, spec, "here")] == [
+        ("compute", "create cluster compute (size = 'M.1-small')"), ("serving", "create cluster serving (size = '25cc')")]
+    pg_conn.execute("insert into mz_catalog.mz_clusters values ('serving')")
+    assert [c.name for c in missing_clusters(pg_conn, spec, "here")] == ["compute"]
+    unsized = spec_of(DEPLOYED | {"deployment": {"serving_cluster": {"name": "fast"}}})
+    with pytest.raises(MaterializerError) as info:
+        missing_clusters(pg_conn, unsized, "localhost:6875/materialize")
+    assert str(info.value) == (
+        "deployment.serving_cluster: cluster fast does not exist on localhost:6875/materialize; give it a size "
+        "(deployment.serving_cluster.size, for example 25cc or M.1-small) for apply to create it, or create it "
+        "with CREATE CLUSTER")
