@@ -442,3 +442,27 @@ def test_missing_clusters_with_a_size_are_created_and_without_one_refused(pg_con
         "deployment.serving_cluster: cluster fast does not exist on localhost:6875/materialize; give it a size "
         "(deployment.serving_cluster.size, for example 25cc or M.1-small) for apply to create it, or create it "
         "with CREATE CLUSTER")
+
+
+def test_a_lookup_index_moved_to_another_serving_cluster_is_built_before_the_old_one_goes():
+    from materializer.sql.lint import Statement
+
+    before = spec_of(DEPLOYED)
+    after = spec_of(DEPLOYED | {"deployment": {"compute_cluster": {"name": "compute"},
+                                               "serving_cluster": {"name": "serving2", "size": "50cc"}}})
+    old = next(o for o in compile_project(before, "materialize") if o.name == "card_activity__lookup_idx")
+    new = next(o for o in compile_project(after, "materialize") if o.name == "card_activity__lookup_idx")
+    assert "in cluster serving on" in old.sql and "in cluster serving2 on" in new.sql
+    steps = swap.index_move_steps(new, get_engine("materialize"))
+    assert [(s.verb, s.statements) for s in steps] == [
+        ("build", ["drop index if exists card_activity__lookup_idx__next",
+                   "create index if not exists card_activity__lookup_idx__next in cluster serving2 on card_activity "
+                   "(cc_num)"]),
+        ("await", []),
+        ("swap", ["drop index if exists card_activity__lookup_idx",
+                  "alter index card_activity__lookup_idx__next rename to card_activity__lookup_idx"]),
+    ]
+    assert steps[1].hydrate == ("card_activity__lookup_idx__next",) and steps[2].records == (new,)
+    statements = [Statement(s.name, sql) for s in steps for sql in s.statements]
+    run = CommandRun("apply", tuple(Unit((sql,), False) for s in steps for sql in s.statements))
+    assert lint(statements, "materialize", [run]) == []

@@ -39,7 +39,7 @@ from materializer.db.connection import server_message, translate_error
 from materializer.engines import Engine
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.db.clusters import missing_clusters
-from materializer.db.swap import await_hydrated, hydration_query, swap_steps
+from materializer.db.swap import await_hydrated, hydration_query, index_move_steps, swap_steps
 from materializer.definitions import names
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
@@ -375,7 +375,12 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
         if obj.kind in ("index", "view_index"):
             exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
                 obj.name in state)
-            if obj.source in recreated_sources or not exists or state.get(obj.name, (None, None))[1] != obj.sql:
+            if (obj.kind == "view_index" and engine.replaces_by_swap and exists and obj.source not in recreated_sources
+                    and state[obj.name][1] != obj.sql):
+                # moved (another serving cluster): the new index is built and hydrated before the old one goes
+                later += [Action(s.verb, obj.kind, s.name, s.statements, reason=s.reason, hydrate=s.hydrate,
+                                 records=s.records) for s in index_move_steps(obj, engine)]
+            elif obj.source in recreated_sources or not exists or state.get(obj.name, (None, None))[1] != obj.sql:
                 later.append(Action("create", obj.kind, obj.name, [obj.sql], obj=obj))
             else:
                 result.unchanged += 1

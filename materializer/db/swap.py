@@ -144,6 +144,18 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
     return steps
 
 
+def index_move_steps(index: DbObject, engine: Engine) -> list[SwapStep]:
+    """Moving a lookup index to another cluster (``deployment.serving_cluster`` changed): the new one
+    built as ``<index>__next``, awaited, then the old one dropped and the new one renamed (a DROP runs
+    alone, so these are two statements: between them the view has its new index under another name)."""
+    new = names.fit(index.name + NEXT)
+    build = [f"drop index if exists {new}", _rename_all(index.sql, {index.name: new})]
+    return [SwapStep("build", index.name, build, reason=f"moved to another cluster; built as {new}"),
+            SwapStep("await", new, hydrate=(new,), reason="until hydrated"),
+            SwapStep("swap", index.name, [f"drop index if exists {index.name}", f"alter index {new} rename to {index.name}"],
+                     records=(index,), reason="the old index dropped, the new one renamed")]
+
+
 def await_hydrated(conn: psycopg.Connection, objects: tuple[str, ...], query: str | None = None,
                    timeout: float = HYDRATION_TIMEOUT, interval: float = POLL_INTERVAL) -> None:
     """Return once every object is hydrated (``query``: the engine's, by default Materialize's
