@@ -466,3 +466,16 @@ def test_a_lookup_index_moved_to_another_serving_cluster_is_built_before_the_old
     statements = [Statement(s.name, sql) for s in steps for sql in s.statements]
     run = CommandRun("apply", tuple(Unit((sql,), False) for s in steps for sql in s.statements))
     assert lint(statements, "materialize", [run]) == []
+
+
+def test_a_project_object_named_like_a_swap_step_is_refused_before_anything_runs():
+    from materializer.errors import MaterializerError
+
+    spec = spec_of(DEPLOYED)
+    objects = compile_project(spec, "materialize")
+    changed = swap.replaced_views(objects, {"card_activity"})
+    with pytest.raises(MaterializerError) as info:
+        swap.swap_steps(changed, {}, get_engine("materialize"), taken={"card_activity__next"})
+    assert str(info.value) == (
+        "card_activity__next is the name apply gives a version of card_activity while it replaces it on "
+        "Materialize, and the project already has an object of that name; rename it")

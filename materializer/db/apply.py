@@ -434,7 +434,7 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
 
     indexes = {v.name: o for v in swapped for o in desired
                if o.kind == "view_index" and o.name == names.view_index(v.name)}
-    for step in swap_steps(swapped, indexes, engine, swap_reasons):
+    for step in swap_steps(swapped, indexes, engine, swap_reasons, taken={o.name for o in desired} | set(state)):
         later.append(Action(step.verb, "view", step.name, step.statements, reason=step.reason, block=step.block,
                             hydrate=step.hydrate, records=step.records))
     wanted_names = {o.name for o in desired}

@@ -6,6 +6,11 @@ system-catalog/mz_catalog.md); a missing one with a size is created with ``CREAT
 size is an error naming the key to set. A cluster is never altered or dropped by apply: resizing
 restarts its replicas (doc/user/content/sql/alter-cluster.md, "Resizing"), which is the operator's
 call.
+
+Sessions name the serving cluster when they connect (``set cluster = serving``); for a cluster that
+does not exist yet Materialize answers with a notice, not an error (``AdapterNotice::
+ClusterDoesNotExist``, src/adapter/src/notice.rs), so apply connects, creates the missing clusters
+first, and only then reads its bookkeeping table, which needs the session's cluster.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ import psycopg
 
 from materializer.definitions import names
 from materializer.engines import Engine
-from materializer.errors import DatabaseError
+from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject
 
 NEXT = "__next"
@@ -99,11 +99,18 @@ def replaced_views(objects: list[DbObject], changed: set[str]) -> list[DbObject]
 
 
 def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: Engine,
-               reasons: dict[str, str] | None = None) -> list[SwapStep]:
+               reasons: dict[str, str] | None = None, taken: set[str] = frozenset()) -> list[SwapStep]:
     """The steps replacing the views ``changed`` (every changed view and every project view reading one,
-    in creation order) with new ones; ``indexes`` maps a view to its lookup index object."""
+    in creation order) with new ones; ``indexes`` maps a view to its lookup index object. ``taken``: the
+    names of the project's objects, none of which may be a name the swap uses for a while."""
     if not changed:
         return []
+    for obj in changed:
+        for temporary in (obj.name + NEXT, obj.name + OLD):
+            if temporary in taken:
+                raise MaterializerError(
+                    f"{temporary} is the name apply gives a version of {obj.name} while it replaces it on "
+                    f"{engine.title}, and the project already has an object of that name; rename it")
     reasons = reasons or {}
     renames = {o.name: o.name + NEXT for o in changed}
     index_renames = {indexes[o.name].name: names.fit(indexes[o.name].name + NEXT) for o in changed if o.name in indexes}
