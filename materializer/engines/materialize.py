@@ -63,4 +63,7 @@ class Materialize(Engine):
         return hydration_query(count)
 
     def session_setup(self, cluster: str) -> list[str]:
+        # the serving cluster, whose indexes the lookups read: "To switch your active cluster, use the SET
+        # command: SET cluster = other_cluster" (doc/user/content/sql/create-cluster.md); indexes are
+        # local to a cluster (doc/user/content/concepts/indexes.md)
         return ["set timezone to 'UTC'", f"set cluster = {cluster}"]
