@@ -456,8 +456,8 @@ def test_a_lookup_index_moved_to_another_serving_cluster_is_built_before_the_old
     steps = swap.index_move_steps(new, get_engine("materialize"))
     assert [(s.verb, s.statements) for s in steps] == [
         ("build", ["drop index if exists card_activity__lookup_idx__next",
-                   "create index if not exists card_activity__lookup_idx__next in cluster serving2 on card_activity "
-                   "(cc_num)"]),
+                   ("create index if not exists card_activity__lookup_idx__next in cluster serving2 on "
+                    "card_activity (cc_num)")]),
         ("await", []),
         ("swap", ["drop index if exists card_activity__lookup_idx",
                   "alter index card_activity__lookup_idx__next rename to card_activity__lookup_idx"]),

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from materializer.db.connection import server_message, translate_error
-from materializer.engines import Engine
-from materializer.errors import DatabaseError, MaterializerError
 from materializer.db.clusters import missing_clusters
+from materializer.db.connection import server_message, translate_error
 from materializer.db.swap import await_hydrated, hydration_query, index_move_steps, swap_steps
 from materializer.definitions import names
+from materializer.engines import Engine
+from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
 
 if TYPE_CHECKING:
