@@ -452,3 +452,16 @@ def test_cli_lint_names_the_extra(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert 'needs sqlfluff, which is not installed; pip install "materializer[lint]"' in result.output
     assert Path(tmp_path / "materializer.yml").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_project_with_its_own_clusters(engine):
+    """`deployment:` with two sized clusters: `create cluster`, the views in the compute cluster, the lookup
+    indexes in the serving one, and (Materialize) the modeled replacement of each view lint clean."""
+    raw = yaml.safe_load(DESIGN_EXAMPLE) | {
+        "deployment": {"compute_cluster": {"name": "compute", "size": "M.1-small"},
+                       "serving_cluster": {"name": "serving", "size": "25cc"}}}
+    spec = parse_project(raw)
+    statements = project_statements(spec, engine)
+    assert any(s.sql.startswith("create cluster serving") for s in statements) == (engine == "materialize")
+    check_known(engine, "deployed", lint_project(spec, engine))
