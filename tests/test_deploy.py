@@ -159,6 +159,8 @@ def test_a_changed_feature_view_is_built_awaited_swapped_then_dropped_in_that_or
         "alter index card_activity__lookup_idx rename to card_activity__lookup_idx__old",
         "alter index card_activity__lookup_idx__next rename to card_activity__lookup_idx",
     ]
+    assert texts[-2:] == ["drop index if exists card_activity__lookup_idx__old",
+                          "drop materialized view if exists card_activity__old"]
     assert all(block for block, _ in renames)  # one transaction block
     assert len({u for u in run.units if u.block}) == 1
     # the new view's query is the project's, only its name differs

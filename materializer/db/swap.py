@@ -22,8 +22,8 @@ view takes to compute. So for each changed view and every view of the project th
    ``deploy_promote`` sends its swaps as one ``BEGIN; ...; COMMIT;``). Renames keep what an object
    is (doc/user/content/sql/alter-rename.md, identifiers.md "Renaming restrictions"), so a session
    looking up ``<view>`` reads the old view until the commit and the hydrated new one after it;
-4. **drops** the ``__old`` views, readers first, without ``cascade``: a view of the user's own that
-   still reads one makes the drop fail with its name, rather than being dropped with it.
+4. **drops** the ``__old`` views (and their indexes), readers first, without ``cascade``: a view of the
+   user's own that still reads one makes the drop fail with its name, rather than being dropped with it.
 
 Nothing of this runs here against Materialize (no engine runs where the project is built): the
 statements pass ``materializer lint`` (the parsers and the Materialize command rules, which model the
@@ -144,8 +144,13 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
             records.append(index)
     steps.append(SwapStep("swap", ", ".join(o.name for o in changed), swap, block=True, records=tuple(records),
                           reason="in one transaction"))
-    # readers first; an index goes with its view
-    drops = [f"drop {engine.view_keyword} if exists {o.name}{OLD}" for o in reversed(changed)]
+    # readers first; each old view's index before it (so that the drop needs no cascade whatever the
+    # version's RESTRICT counts as a dependent: doc/user/content/sql/drop-materialized-view.md)
+    drops = []
+    for o in reversed(changed):
+        if o.name in indexes:
+            drops.append(f"drop index if exists {names.fit(indexes[o.name].name + OLD)}")
+        drops.append(f"drop {engine.view_keyword} if exists {o.name}{OLD}")
     steps.append(SwapStep("drop", ", ".join(o.name + OLD for o in reversed(changed)), drops,
                           reason="the replaced views"))
     return steps
