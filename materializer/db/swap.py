@@ -119,10 +119,12 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
     for obj in changed:
         new = renames[obj.name]
         # leftovers of an interrupted run: our own __next views, and an __old one kept by a failed drop
-        statements = [engine.drop_view(new), f"drop {engine.view_keyword} if exists {obj.name}{OLD}",
+        index = indexes.get(obj.name)
+        statements = [engine.drop_view(new),
+                      *([f"drop index if exists {names.fit(index.name + OLD)}"] if index is not None else []),
+                      f"drop {engine.view_keyword} if exists {obj.name}{OLD}",
                       _rename_all(obj.sql, renames)]
         built.append(new)
-        index = indexes.get(obj.name)
         if index is not None:
             new_index = index_renames[index.name]
             statements.append(_rename_all(_rename_all(index.sql, {index.name: new_index}), renames))
