@@ -253,17 +253,23 @@ def test_a_changed_view_is_swapped_in_while_lookups_keep_answering(make_project,
     failures: list[str] = []
     stop = threading.Event()
 
+    from materializer.features.online import lookup_sql
+
+    served = lookup_sql(project.view("activity"), "postgres", None)  # the lookup of a running server
+
     def lookups() -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             while not stop.is_set():
                 try:
-                    # not prepared: a prepared `select *` outlives no change of columns ("cached plan must
-                    # not change result type"); a server is restarted after such a change (README)
+                    # prepared, as the server's: the lookup names its columns, so it outlives new features
+                    rows = conn.execute(served, ["a"], prepare=True).fetchall()
+                    if [r[-1] for r in rows] != [2]:
+                        failures.append(f"{rows}")
+                    # which view answers: the old one, or the new one with its new feature
                     cur = conn.execute("select * from activity where cc_num = %s::text", ["a"], prepare=False)
-                    rows = cur.fetchall()
                     names = tuple(d.name for d in cur.description)
-                    if len(rows) != 1:
-                        failures.append(f"{len(rows)} rows")
+                    if len(cur.fetchall()) != 1:
+                        failures.append("no row")
                     seen.append(names)
                 except psycopg.Error as exc:
                     failures.append(str(exc))
@@ -481,3 +487,25 @@ def test_a_project_object_named_like_a_swap_step_is_refused_before_anything_runs
     assert str(info.value) == (
         "card_activity__next is the name apply gives a version of card_activity while it replaces it on "
         "Materialize, and the project already has an object of that name; rename it")
+
+
+def test_a_prepared_lookup_outlives_new_features_on_postgresql(make_project, pg_conn):
+    """apply on PostgreSQL replaces the view in place (`create or replace view`, new columns at the end);
+    a lookup prepared before it, as a running server's are, still answers afterwards."""
+    from materializer.features.online import lookup_sql
+
+    project = make_project(BASE)
+    project.apply()
+    pg_conn.execute("insert into tx values ('a', 5, now() - interval '1 minute'), ('a', 7, now())")
+    import psycopg
+
+    served = lookup_sql(project.view("activity"), "postgres", None)
+    star = served.replace("select v.cc_num, v._event_ts, v.n_1d from", "select v.* from")  # the former form
+    assert star != served
+    for sql in (served, star):
+        assert pg_conn.execute(sql, ["a"], prepare=True).fetchall()[0][2] == 2
+    assert len(pg_conn.execute("select 1 from pg_prepared_statements").fetchall()) == 2  # both prepared
+    make_project(CHANGED, name="changed.yml").apply()
+    assert pg_conn.execute(served, ["a"], prepare=True).fetchall()[0][-1] == 2
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="cached plan must not change result type"):
+        pg_conn.execute(star, ["a"], prepare=True)
