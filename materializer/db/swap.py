@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import psycopg
@@ -99,7 +100,7 @@ def replaced_views(objects: list[DbObject], changed: set[str]) -> list[DbObject]
 
 
 def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: Engine,
-               reasons: dict[str, str] | None = None, taken: set[str] = frozenset()) -> list[SwapStep]:
+               reasons: dict[str, str] | None = None, taken: Collection[str] = ()) -> list[SwapStep]:
     """The steps replacing the views ``changed`` (every changed view and every project view reading one,
     in creation order) with new ones; ``indexes`` maps a view to its lookup index object. ``taken``: the
     names of the project's objects, none of which may be a name the swap uses for a while."""
@@ -177,7 +178,7 @@ def await_hydrated(conn: psycopg.Connection, objects: tuple[str, ...], query: st
     deadline = time.monotonic() + timeout
     query = query or hydration_query(len(objects))
     while True:
-        rows = dict(conn.execute(query, list(objects)).fetchall())
+        rows: dict[str, bool] = dict(conn.execute(query, list(objects)).fetchall())
         waiting = [o for o in objects if not rows.get(o)]
         if not waiting:
             return
