@@ -88,8 +88,8 @@ def create_engine_objects(conn: psycopg.Connection, spec: ProjectSpec, engine: s
     conn.execute(f"create schema {schema}")
     with engine_path(conn, schema):
         for obj in compile_project(spec, engine):
-            if obj.kind == "view_index":
-                continue  # an index on a materialized view: no PostgreSQL equivalent, no effect on results
+            if obj.kind in ("view_index", "cluster"):
+                continue  # an index on a materialized view, a cluster: no PostgreSQL equivalent, no effect on results
             assert obj.kind in ("table", "view"), f"{engine} compiles a {obj.kind} ({obj.name}): no shim for it"
             conn.execute(postgres_text(obj.sql))
             if obj.kind == "table" and copy_rows:

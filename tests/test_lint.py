@@ -502,7 +502,13 @@ def test_materialize_transaction_classes():
 
     assert run("select 1", "select 2") == []
     assert run("insert into t values (1)", "copy t from stdin") == []
-    assert run("create table t (a int)", "create index i on t (a)") == []
+    # DDL runs alone, except renames and swaps, which Materialize commits together (a DDL transaction)
+    assert rule_names(run("create table t (a int)", "create index i on t (a)")) == {"ddl-transaction"}
+    assert rule_names(run("alter materialized view v rename to v__old", "drop materialized view v__old")) \
+        == {"ddl-transaction"}
+    assert run("create table t (a int)") == []
+    assert run("alter materialized view v rename to v__old", "alter materialized view v__next rename to v",
+               "alter index i__next rename to i", "alter schema blue swap with green") == []
     assert rule_names(run("select a from t", "insert into t values (1)")) == {"transaction-class"}
     assert rule_names(run("insert into t values (1)", "insert into u values (1)")) == {"transaction-class"}
     assert rule_names(run("delete from t", "insert into t values (1)")) == {"transaction-class"}
@@ -514,15 +520,17 @@ def test_push_apply_and_training_set_pass(engine):
     statement at a time), training-set (refused before any statement) and serve's change feed (a
     read-only DECLARE/FETCH block on Materialize; statements alone on RisingWave) obey the transaction rules."""
     runs = [r for r in command_runs(DESIGN, engine) if not r.command.startswith("reference")]
+    replacements = {f"apply ({v} changed)" for v in (*DESIGN.feature_views, "fraud_model__scored")
+                    } if engine == "materialize" else set()
     assert {r.command for r in runs} == {"apply", "push transactions", "push predictions", "training-set",
-                                         "serve (stream of fraud_model)"}
+                                         "serve (stream of fraud_model)", *replacements}
     assert [f for f in lint(project_statements(DESIGN, engine), engine, runs, check_syntax=False)
             if f.object in {r.command for r in runs}] == []
 
 
 def test_every_rule_cites_its_source():
     for rule in rules():
-        assert rule.source and any(word in rule.source for word in (".md", ".mdx", ".yaml", ".slt", "DESIGN")), \
+        assert rule.source and any(word in rule.source for word in (".md", ".mdx", ".yaml", ".slt", ".rs", "DESIGN")), \
             rule.name
 
 
@@ -667,3 +675,16 @@ def test_risingwave_subscription_statements_are_checked(sql):
         assert parse(good, "risingwave").errors == [], good
     errors = parse(sql, "risingwave").errors
     assert len(errors) == 1 and ("not in the documented form" in errors[0] or "is not parsed" in errors[0]), errors
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_project_with_its_own_clusters(engine):
+    """`deployment:` with two sized clusters: `create cluster`, the views in the compute cluster, the lookup
+    indexes in the serving one, and (Materialize) the modeled replacement of each view lint clean."""
+    raw = yaml.safe_load(DESIGN_EXAMPLE) | {
+        "deployment": {"compute_cluster": {"name": "compute", "size": "M.1-small"},
+                       "serving_cluster": {"name": "serving", "size": "25cc"}}}
+    spec = parse_project(raw)
+    statements = project_statements(spec, engine)
+    assert any(s.sql.startswith("create cluster serving") for s in statements) == (engine == "materialize")
+    check_known(engine, "deployed", lint_project(spec, engine))

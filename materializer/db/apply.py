@@ -38,7 +38,10 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from materializer.db.clusters import missing_clusters
 from materializer.db.connection import server_message, translate_error
+from materializer.db.swap import await_hydrated, hydration_query, index_move_steps, swap_steps
+from materializer.definitions import names
 from materializer.engines import Engine
 from materializer.errors import DatabaseError, MaterializerError
 from materializer.sql.compile import DbObject, compile_project, maintenance_drop, maintenance_tables
@@ -69,9 +72,16 @@ class Action:
     obj: DbObject | None = None
     #: tried when ``statements`` fail (in a savepoint): e.g. drop + create when `create or replace` cannot
     fallback: list[str] = field(default_factory=list)
+    #: run the statements in one transaction block (Materialize: the renames of a swap, db/swap.py)
+    block: bool = False
+    #: wait until these objects are hydrated before the statements (Materialize, db/swap.py)
+    hydrate: tuple[str, ...] = ()
+    #: objects recorded once the action ran, besides ``obj`` (a swap records every view it puts in place)
+    records: tuple[DbObject, ...] = ()
 
     def describe(self) -> str:
-        sign = {"create": "+", "replace": "~", "alter": "~", "drop": "-"}[self.verb]
+        sign = {"create": "+", "replace": "~", "alter": "~", "drop": "-", "build": "~", "await": "=",
+                "swap": "~"}[self.verb]
         why = f" ({self.reason})" if self.reason else ""
         return f"{sign} {self.verb} {self.kind.replace('_', ' ')} {self.name}{why}"
 
@@ -100,7 +110,12 @@ class Plan:
         return "\n".join([*lines, counts])
 
     def sql(self) -> str:
-        statements = [*self.prelude, *(s for a in self.actions for s in a.statements)]
+        statements = list(self.prelude)
+        for a in self.actions:
+            if a.hydrate:
+                statements.append(f"-- wait until hydrated, polling: {', '.join(a.hydrate)}\n"
+                                  + hydration_query(len(a.hydrate)))
+            statements += ["begin", *a.statements, "commit"] if a.block else a.statements
         return "\n\n".join(s.rstrip(";") + ";" for s in statements)
 
 
@@ -274,6 +289,8 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
     later: list[Action] = []
     setup: list[Action] = []
     rebuilt: set[str] = set()
+    swapped: list[DbObject] = []  # views replaced by a swap (Materialize, db/swap.py), in creation order
+    swap_reasons: dict[str, str] = {}
     ours = sorted({o.name for o in desired} | set(state))
 
     def foreign(view: str) -> list[str]:
@@ -281,6 +298,10 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
         return [] if lock_mode is None else _foreign_dependents(conn, view, ours)
 
     _check_external_sources(project, lock_mode is not None)
+    if engine.has_clusters:
+        for cluster in missing_clusters(conn, project.spec, project.db.where):
+            setup.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
+                                reason=f"size {cluster.size}"))
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -362,10 +383,19 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 later.append(action)
             continue
+        if obj.kind == "cluster":  # created when absent (never altered or dropped): db/clusters.py
+            continue
+        if obj.kind == "view_index" and obj.name in {names.view_index(v.name) for v in swapped}:
+            continue  # built on the new view and renamed with it
         if obj.kind in ("index", "view_index"):
             exists = _index_exists(conn, obj.name) if not engine.materialized or obj.kind == "index" else (
                 obj.name in state)
-            if obj.source in recreated_sources or not exists or state.get(obj.name, (None, None))[1] != obj.sql:
+            if (obj.kind == "view_index" and engine.replaces_by_swap and exists and obj.source not in recreated_sources
+                    and state[obj.name][1] != obj.sql):
+                # moved (another serving cluster): the new index is built and hydrated before the old one goes
+                later += [Action(s.verb, obj.kind, s.name, s.statements, reason=s.reason, hydrate=s.hydrate,
+                                 records=s.records) for s in index_move_steps(obj, engine)]
+            elif obj.source in recreated_sources or not exists or state.get(obj.name, (None, None))[1] != obj.sql:
                 later.append(Action("create", obj.kind, obj.name, [obj.sql], obj=obj))
             else:
                 result.unchanged += 1
@@ -385,6 +415,11 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
                 project, obj.name, info[1] if info else None)
             if not exists:
                 later.append(Action("create", "view", obj.name, [obj.sql], obj=obj))
+                rebuilt.add(obj.name)
+            elif engine.replaces_by_swap and obj.source not in recreated_sources and (
+                    rebuilt_inputs or changed or edited):
+                swap_reasons[obj.name] = f"{rebuilt_inputs[0]} is rebuilt" if rebuilt_inputs else reason
+                swapped.append(obj)
                 rebuilt.add(obj.name)
             elif obj.source in recreated_sources:
                 later.append(Action("create", "view", obj.name, [obj.sql], reason="its source was recreated",
@@ -412,6 +447,11 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
             else:
                 result.unchanged += 1
 
+    indexes = {v.name: o for v in swapped for o in desired
+               if o.kind == "view_index" and o.name == names.view_index(v.name)}
+    for step in swap_steps(swapped, indexes, engine, swap_reasons, taken={o.name for o in desired} | set(state)):
+        later.append(Action(step.verb, "view", step.name, step.statements, reason=step.reason, block=step.block,
+                            hydrate=step.hydrate, records=step.records))
     wanted_names = {o.name for o in desired}
     for name, (kind, _sql) in sorted(state.items(), key=lambda item: _drop_rank(item[0])):
         if name in wanted_names:
@@ -624,6 +664,11 @@ def _edited(conn: psycopg.Connection, obj: DbObject) -> bool:
 
 
 def _record(conn: psycopg.Connection, action: Action) -> None:
+    for obj in action.records:
+        conn.execute(f"delete from {STATE_TABLE} where name = %s", [obj.name])
+        conn.execute(f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)", [obj.name, obj.kind, obj.sql])
+    if action.records:
+        return
     if action.verb == "drop":
         conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.name])
     elif action.obj is not None:
@@ -665,6 +710,13 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                             conn.execute(statement)
                     _record(conn, action)
         else:
+            created = []
+            if engine.has_clusters:  # first: reading the bookkeeping table needs the session's cluster
+                for cluster in missing_clusters(conn, project.spec, project.db.where):
+                    doing = f"create cluster {cluster.name}"
+                    conn.execute(cluster.create_sql() or "")
+                    created.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
+                                          reason=f"size {cluster.size}"))
             for statement in STATE_DDL:
                 conn.execute(statement)
             result = _plan(project, allow_drop_data, lock_mode=None)
@@ -673,9 +725,17 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                 conn.execute(statement)
             for action in result.actions:
                 doing = _doing(action)
-                for statement in action.statements:
-                    conn.execute(statement)
+                if action.hydrate:
+                    await_hydrated(conn, action.hydrate, engine.hydration_query(len(action.hydrate)))
+                if action.block:
+                    with conn.transaction():
+                        for statement in action.statements:
+                            conn.execute(statement)
+                else:
+                    for statement in action.statements:
+                        conn.execute(statement)
                 _record(conn, action)
+            result.actions = created + result.actions
     except psycopg.Error as exc:
         outcome = "and changed nothing" if engine.transactional_ddl else "part way (rerun apply to finish)"
         translated = translate_error(exc, project.db.dsn)

@@ -259,7 +259,7 @@ class Database:
     def for_project(cls, project: "Project") -> "Database":
         engine = get_engine(project.engine)
         dsn = resolve_dsn(project.root, project._dsn, engine=engine)
-        return cls(dsn, engine, project.spec.cluster)
+        return cls(dsn, engine, project.spec.serving_cluster)
 
     @property
     def where(self) -> str:

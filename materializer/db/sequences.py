@@ -10,6 +10,9 @@ with the model:
   the bookkeeping DDL, the catalog reads of the plan, every create and its record in
   ``materializer.applied`` (a delete and an insert); on engines without transactional DDL the same
   statements one by one.
+- ``apply`` after a feature view changed, on Materialize (db/swap.py): each statement building the
+  ``__next`` views and indexes alone, the hydration reads alone, the renames in one block, the drops
+  of the ``__old`` views alone.
 - ``push SOURCE FILE`` (db/push.py): a CSV is one ``COPY ... FROM STDIN`` in a block; on engines
   without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH; a
   ``kafka:`` or ``webhook:`` source on a streaming engine sends no SQL (rows go to the topic or the
@@ -32,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from materializer.db.apply import STATE_DDL, STATE_TABLE
+from materializer.definitions import names
 from materializer.definitions.spec import ProjectSpec
 from materializer.engines import Engine, get_engine
 from materializer.monitoring.metrics import reference_insert
@@ -85,6 +89,30 @@ def apply_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
             statements.append(f"alter table {obj.check[0]} validate constraint {obj.name}")
         statements += RECORD
     return CommandRun("apply", _units(statements, engine))
+
+
+def replace_run(spec: ProjectSpec, engine_name: str, view: str) -> CommandRun:
+    """``apply`` after view ``view`` changed, on an engine that replaces by a swap (Materialize): the
+    steps of db/swap.py for the view and every project view reading it, then their records."""
+    from materializer.db.swap import hydration_query, replaced_views, swap_steps
+
+    engine = get_engine(engine_name)
+    objects = compile_project(spec, engine_name)
+    changed = replaced_views(objects, {view})
+    indexes = {o.name: i for o in changed for i in objects
+               if i.kind == "view_index" and i.name == names.view_index(o.name)}
+    units: list[Unit] = [*(Unit((s,), False) for s in STATE_DDL),
+                         Unit((f"select name, kind, sql from {STATE_TABLE}",), False)]
+    for step in swap_steps(changed, indexes, engine):
+        if step.hydrate:
+            units.append(Unit((hydration_query(len(step.hydrate)),), False))
+        if step.block:
+            units.append(Unit(tuple(step.statements), True))
+        else:
+            units += [Unit((s,), False) for s in step.statements]
+        for _ in step.records:
+            units += [Unit((r,), False) for r in RECORD]
+    return CommandRun(f"apply ({view} changed)", tuple(units))
 
 
 def push_run(spec: ProjectSpec, engine_name: str, source: str) -> CommandRun:
@@ -162,6 +190,9 @@ def command_runs(spec: ProjectSpec, engine_name: str) -> list[CommandRun]:
     """The modeled runs of apply, push (each managed source), reference (each monitor with one),
     training-set and serve's change feeds for a project on ``engine_name``."""
     runs = [apply_run(spec, engine_name)]
+    if get_engine(engine_name).replaces_by_swap:
+        runs += [replace_run(spec, engine_name, name) for name in spec.feature_views]
+        runs += [replace_run(spec, engine_name, m.view("scored")) for m in spec.monitors.values()]
     runs += [push_run(spec, engine_name, name) for name, s in spec.sources.items() if s.managed]
     runs += [reference_run(spec, engine_name, name) for name, m in spec.monitors.items() if m.reference_relation]
     runs.append(training_set_run(spec, engine_name))

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from materializer.definitions.deployment import DEFAULT_CLUSTER, Cluster, Deployment
 from materializer.definitions.durations import Duration
 
 ENGINES = ("postgres", "materialize", "risingwave")
@@ -171,6 +172,17 @@ class ProjectSpec:
     monitors: dict[str, "Monitor"] = field(default_factory=dict)
     feature_services: dict[str, list[str]] = field(default_factory=dict)
     on_demand: dict[str, "OnDemandView"] = field(default_factory=dict)
+    #: Materialize's compute and serving clusters (``deployment:``); ``cluster`` is the compute cluster's name
+    deployment: Deployment = field(default_factory=Deployment)
+
+    def __post_init__(self) -> None:
+        if self.deployment == Deployment() and self.cluster != DEFAULT_CLUSTER:  # built with `cluster=` alone
+            self.deployment = Deployment(Cluster(self.cluster), Cluster(self.cluster))
+
+    @property
+    def serving_cluster(self) -> str:
+        """The cluster holding the lookup indexes, which sessions that read features use."""
+        return self.deployment.serving.name
 
 
 TASKS = ("binary_classification", "regression")

@@ -28,6 +28,7 @@ from materializer.definitions.checks import (
     numeric_problem,
     relation,
 )
+from materializer.definitions.deployment import parse_deployment
 from materializer.definitions.durations import Duration
 from materializer.definitions.filters import expression_problems, filter_problems
 from materializer.definitions.monitors import parse_monitors
@@ -45,8 +46,8 @@ from materializer.definitions.spec import (
 )
 from materializer.errors import ProjectError, did_you_mean
 
-TOP_KEYS = ("name", "engine", "cluster", "sources", "feature_views", "on_demand_features", "feature_services",
-            "monitors")
+TOP_KEYS = ("name", "engine", "cluster", "deployment", "sources", "feature_views", "on_demand_features",
+            "feature_services", "monitors")
 REFERENCE = re.compile(r"\{([^{}]*)\}")
 SOURCE_KEYS = ("columns", "relation", "timestamp", "kafka", "webhook", "backfill")
 VIEW_KEYS = ("source", "entity", "windows", "max_age", "tie_break", "features", "description")
@@ -119,8 +120,7 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     engine = raw.get("engine", "postgres")
     if engine not in ENGINES:
         p.add("engine", f"unknown engine {engine!r}{did_you_mean(str(engine), ENGINES)}; use one of {', '.join(ENGINES)}")
-    cluster = raw.get("cluster", "quickstart")
-    identifier(p, "cluster", cluster, "cluster")
+    deployment = parse_deployment(p, raw.get("deployment"), raw.get("cluster"))
 
     sources = _parse_sources(p, raw.get("sources") or {})
     p.broken_sources = _declared(raw.get("sources")) - set(sources)
@@ -139,7 +139,8 @@ def parse_project(raw: Any, file: str = "materializer.yml") -> ProjectSpec:
     p.broken_views |= _declared(raw.get("on_demand_features")) - set(on_demand)
     services = _parse_services(p, raw.get("feature_services") or {}, {**views, **on_demand})
     spec = ProjectSpec(name=str(name), engine=str(engine), sources=sources, feature_views=views,
-                       cluster=str(cluster), monitors=monitors, feature_services=services, on_demand=on_demand)
+                       cluster=deployment.compute.name, monitors=monitors, feature_services=services,
+                       on_demand=on_demand, deployment=deployment)
     check_names(p, spec)
     p.raise_if_any()
     return spec

@@ -43,6 +43,12 @@ class Engine:
     max_atomic_insert_rows: int | None = None
     #: Significant digits before the decimal point a ``numeric`` holds (None: PostgreSQL's 131072).
     numeric_max_integer_digits: int | None = None
+    #: Compute runs in named clusters (Materialize): views and indexes say where, apply creates the
+    #: clusters of ``deployment:`` that have a size, and sessions reading features use the serving one.
+    has_clusters = False
+    #: A changed view is built under another name, awaited until hydrated, then renamed into place
+    #: (db/swap.py) instead of being dropped and created again.
+    replaces_by_swap = False
     #: Why training sets (and verify) cannot run on this engine, or None when they can (features/training.py).
     training_sets_refused: str | None = None
 
@@ -85,6 +91,11 @@ class Engine:
     def lookup_param(self, column_type: str | None) -> str:
         """The placeholder of a key value in a lookup (typed, so indexes apply)."""
         return f"%s::{self.ddl_type(column_type)}" if column_type else "%s"
+
+    def hydration_query(self, count: int) -> str | None:
+        """A query of ``count`` object names (parameters) giving (name, ready) rows: what a swap waits on
+        before it renames new views into place (db/swap.py); None on engines without swaps."""
+        return None
 
     def after_insert(self) -> list[str]:
         """Statements run after push's batched INSERTs (RisingWave: FLUSH, so that reads see them)."""

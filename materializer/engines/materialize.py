@@ -47,6 +47,8 @@ class Materialize(Engine):
     # src/catalog/src/builtin/information_schema.rs, src/pgrepr/src/types.rs,
     # test/sqllogictest/information_schema_columns.slt (NULL precision and scale).
     catalog_numeric_precision = False
+    has_clusters = True
+    replaces_by_swap = True
     insert_transactions = True
     training_sets_refused = ("they number the spine's rows with an identity column and build their work tables "
                              "with CREATE TABLE AS, which Materialize's CREATE TABLE does not have")
@@ -60,5 +62,13 @@ class Materialize(Engine):
     def view_index(self, view: str, columns: list[str], cluster: str) -> str | None:
         return f"create index if not exists {view_index(view)} in cluster {cluster} on {view} ({', '.join(columns)})"
 
+    def hydration_query(self, count: int) -> str | None:
+        from materializer.db.swap import hydration_query
+
+        return hydration_query(count)
+
     def session_setup(self, cluster: str) -> list[str]:
+        # the serving cluster, whose indexes the lookups read: "To switch your active cluster, use the SET
+        # command: SET cluster = other_cluster" (doc/user/content/sql/create-cluster.md); indexes are
+        # local to a cluster (doc/user/content/concepts/indexes.md)
         return ["set timezone to 'UTC'", f"set cluster = {cluster}"]

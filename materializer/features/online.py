@@ -61,8 +61,19 @@ def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
+def read_columns(view: FeatureView) -> str:
+    """The columns a lookup reads, named (not ``v.*``): a prepared lookup then keeps its result type when
+    ``apply`` adds features to the view (a ``select *`` prepared before fails afterwards with "cached plan
+    must not change result type", on PostgreSQL as on Materialize)."""
+    within = ["_within_max_age"] if view.max_age is not None else []
+    return ", ".join(f"v.{c}" for c in [*view.entity, "_event_ts", *within, *view.feature_names])
+
+
 def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
-    """The lookup query of a view: the clock reading and the view's row for bound key values."""
+    """The lookup query of a view: the clock reading and the view's row for bound key values. Each key is
+    cast to its declared type: Materialize reads an index directly (its fast path) only when every key
+    column is compared with a value of exactly its type (doc/user/content/transform-data/optimization.md,
+    "WHERE point lookups")."""
     from materializer.engines import get_engine
 
     engine = get_engine(engine_name)
@@ -70,8 +81,9 @@ def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
         f"v.{k} = {engine.lookup_param(view.source.column_type(k))}" for k in view.entity
     )
     if clock is None:
-        return f"select v.* from {view.relation} as v where {cond}"
-    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.relation} as v on {cond}"
+        return f"select {read_columns(view)} from {view.relation} as v where {cond}"
+    return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
+            f"left join {view.relation} as v on {cond}")
 
 
 def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +226,9 @@ def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, cou
             conds.append(f"v.{k} in ({', '.join([engine.lookup_param(column_type)] * count)})")
     cond = " and ".join(conds)
     if clock is None:
-        return f"select v.* from {view.relation} as v where {cond}"
-    return f"select {clock} as _as_of, v.* from (select 1) as _one left join {view.relation} as v on {cond}"
+        return f"select {read_columns(view)} from {view.relation} as v where {cond}"
+    return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
+            f"left join {view.relation} as v on {cond}")
 
 
 def batch_params(view: FeatureView, engine_name: str, keys: list[tuple[Any, ...]]) -> list[Any]:

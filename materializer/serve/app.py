@@ -286,7 +286,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state["pool"] = ConnectionPool(dsn, engine, project.spec.cluster, size=settings.pool_size,
+        state["pool"] = ConnectionPool(dsn, engine, project.spec.serving_cluster, size=settings.pool_size,
                                        statement_timeout=settings.statement_timeout, as_of=pinned)
         state["monitors"] = MonitorReader(project, dsn)
         state["hub"] = StreamHub(state["monitors"], interval=settings.stream_interval,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from materializer.definitions import names
+from materializer.definitions.deployment import Deployment
 from materializer.definitions.row_checks import row_checks
 from materializer.definitions.spec import FeatureView, Monitor, ProjectSpec
 from materializer.definitions.validate import latest_needs_max_age
@@ -28,7 +29,7 @@ REFERENCE_COLUMNS = {"column_name": "text", "bin": "integer", "lower_bound": "do
 class DbObject:
     """One database object and the statement that creates it."""
 
-    kind: str  # schema | function | table | index | check | view | view_index | maintenance
+    kind: str  # cluster | schema | function | table | index | check | view | view_index | maintenance
     #            | connection | source | stream_table | source_view | backfill_view (sql/streams.py)
     name: str
     sql: str
@@ -189,6 +190,8 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
     engine: Engine = get_engine(engine_name or spec.engine)
     r = renderer(engine.name)
     objects: list[DbObject] = []
+    if engine.has_clusters:  # created by apply when given a size and absent (definitions/deployment.py)
+        objects += [DbObject("cluster", c.name, c.create_sql()) for c in spec.deployment.clusters if c.create_sql()]
     clock = r.call("clock_function").strip()
     if clock:
         objects.append(DbObject("schema", "materializer", "create schema if not exists materializer"))
@@ -223,7 +226,8 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
         objects.append(DbObject("view", view.name,
                                 engine.create_view(view.name, view_body(view, engine.name), spec.cluster),
                                 view.source.name, depends_on=backfills(view.source)))
-        index = engine.view_index(view.name, list(view.entity), spec.cluster)
+        # the lookup index lives in the serving cluster, on a view maintained in the compute cluster
+        index = engine.view_index(view.name, list(view.entity), spec.serving_cluster)
         if index:
             objects.append(DbObject("view_index", names.view_index(view.name), index, view.source.name))
     for monitor in spec.monitors.values():
@@ -235,4 +239,6 @@ def compile_sql(spec: ProjectSpec, engine_name: str | None = None) -> str:
     """The whole project as one SQL script, statements separated by blank lines."""
     engine = engine_name or spec.engine
     header = f"-- materializer: project {spec.name}, engine {engine}\n"
+    if spec.deployment != Deployment() and not get_engine(engine).has_clusters:
+        header += f"-- deployment: ignored on {engine}, which has no clusters (Materialize only)\n"
     return header + "\n" + "\n\n".join(o.statement for o in compile_project(spec, engine)) + "\n"

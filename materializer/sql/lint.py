@@ -588,6 +588,29 @@ def mz_transaction_class(run: CommandRun, ctx: Context) -> Iterator[tuple[str, s
                        "one table per insert-only transaction")
 
 
+_RENAME_OR_SWAP = re.compile(r"^alter\s+[a-z ]+?\s+[\w.\"]+\s+(rename\s+to|swap\s+with)\s+[\w\"]+$")
+
+
+@command_rule("ddl-transaction", "materialize")
+def mz_ddl_transaction(run: CommandRun, ctx: Context) -> Iterator[tuple[str, str]]:
+    """Materialize: the only DDL statements a transaction block may hold together are ``ALTER ... RENAME
+    TO`` and ``ALTER ... SWAP WITH`` (a DDL transaction, committed atomically at COMMIT); CREATE, DROP
+    and the other ALTERs run alone (``BEGIN; <one statement>; COMMIT`` at most), else "... cannot be run
+    inside a transaction block". Source: MaterializeInc/materialize src/adapter/src/coord/
+    command_handler.rs (``handle_execute_inner``: AlterObjectRename and AlterObjectSwap open a DDL
+    transaction, the other DDL statements "must be run singly"); dbt-materialize's deploy_promote
+    sends its ALTER ... SWAP statements as one block."""
+    for unit in run.units:
+        if not unit.block or len(unit.statements) < 2:
+            continue
+        for sql in unit.statements:
+            text = " ".join(re.sub(r"--[^\n]*", "", sql).split()).lower().rstrip(";")
+            if _command(sql)[0] == "ddl" and not _RENAME_OR_SWAP.match(text):
+                yield (f"{text[:60]} in a transaction block with other statements",
+                       "run it alone (autocommit); only ALTER ... RENAME TO and ALTER ... SWAP WITH go together")
+                break
+
+
 def _short(statements: Iterable[str]) -> str:
     return " -> ".join(_command(s)[0].upper().replace("-", " ") for s in statements)
 
@@ -675,8 +698,25 @@ def lint_project(spec: ProjectSpec, engine: str | None = None) -> list[Finding]:
     """Lint a project's rendered statements, the statements serve's change feeds send, and the statements its
     commands send, for ``engine`` (default: the project's)."""
     engine = engine or spec.engine
-    return lint(project_statements(spec, engine) + serve_statements(spec, engine), engine,
-                command_runs(spec, engine), growing=growing_relations(spec), created_grow=False)
+    runs = command_runs(spec, engine)
+    return lint(project_statements(spec, engine) + serve_statements(spec, engine) + replace_statements(runs),
+                engine, runs, growing=growing_relations(spec), created_grow=False)
+
+
+def replace_statements(runs: Iterable[CommandRun]) -> list[Statement]:
+    """The DDL of the modeled replacements (db/swap.py: the ``__next`` views and indexes, the renames, the
+    drops), to parse like the compiled statements; the new views' queries are maintained queries."""
+    out: dict[str, Statement] = {}
+    for run in runs:
+        if not run.command.startswith("apply ("):
+            continue
+        for unit in run.units:
+            for sql in unit.statements:
+                if _command(sql)[0] == "ddl" and sql not in out:
+                    view = re.match(r"create materialized view (\S+)", sql)
+                    out[sql] = Statement(f"{run.command}: {view.group(1) if view else sql.split()[0]}", sql,
+                                         maintained=view is not None)
+    return list(out.values())
 
 
 def growing_relations(spec: ProjectSpec) -> set[str]:

@@ -114,7 +114,7 @@ latest as (
 {%- for c in entity %}
         {{ c }},
 {%- endfor %}
-        {{ timestamp }} as _event_ts,
+        max({{ timestamp }}) as _event_ts,
 {%- for f in features %}
         max(events.{{ f.column }}) as {{ f.name }}{{ "," if not loop.last }}
 {%- endfor %}
@@ -126,7 +126,11 @@ latest as (
 {%- else %}
     inner join latest_ts using ({{ tie_keys | join(', ') }})
 {%- endif %}
-    group by {{ (entity + [timestamp]) | join(', ') }}
+    {#- grouped by the entity alone (every row left has its latest time): RisingWave makes the group
+        keys of a view's last aggregation its primary key (risingwavelabs/risingwave planner tests
+        src/frontend/planner_test/tests/testdata/output/agg.yaml: `select v1, ... group by v1` is
+        `StreamMaterialize { ..., pk_columns: [v1] }`), so a lookup by entity is a point get #}
+    group by {{ keys }}
 ),
 
 final as (

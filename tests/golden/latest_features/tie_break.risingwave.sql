@@ -30,13 +30,13 @@ latest_tie as (
 latest as (
     select
         cc_num,
-        ts as _event_ts,
+        max(ts) as _event_ts,
         max(events.amount) as last_amount
     from events
     inner join latest_tie using (cc_num, ts)
     -- rows whose tie-break is null win only when every tied row's is null (as `nulls last`)
     where events.tx_id is not distinct from latest_tie.tx_id
-    group by cc_num, ts
+    group by cc_num
 ),
 
 final as (

@@ -118,12 +118,12 @@ latest_ts as (
 latest as (
     select
         cc_num,
-        ts as _event_ts,
+        max(ts) as _event_ts,
         max(events.amount) as last_amount,
         max(events.merchant) as last_merchant
     from events
     inner join latest_ts using (cc_num, ts)
-    group by cc_num, ts
+    group by cc_num
 ),
 
 final as (
