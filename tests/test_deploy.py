@@ -448,7 +448,8 @@ def test_missing_clusters_with_a_size_are_created_and_without_one_refused(pg_con
         missing_clusters(pg_conn, unsized, "localhost:6875/materialize")
     assert str(info.value) == (
         "deployment.serving_cluster: cluster fast does not exist on localhost:6875/materialize; give it a size "
-        "(deployment.serving_cluster.size, for example 25cc or M.1-small) for apply to create it, or create it "
+        "(deployment.serving_cluster.size, for example 25cc; M.1 sizes on Materialize Cloud only) for apply to "
+        "create it, or create it "
         "with CREATE CLUSTER")
 
 
@@ -509,3 +510,48 @@ def test_a_prepared_lookup_outlives_new_features_on_postgresql(make_project, pg_
     assert pg_conn.execute(served, ["a"], prepare=True).fetchall()[0][-1] == 2
     with pytest.raises(psycopg.errors.FeatureNotSupported, match="cached plan must not change result type"):
         pg_conn.execute(star, ["a"], prepare=True)
+
+
+# ---------------------------------------------------------------- review fixes (REVIEW.md)
+
+
+def test_the_documented_deployment_examples_use_sizes_the_pinned_emulator_accepts():
+    """The emulator's entrypoint allows exactly these sizes (misc/images/materialized/entrypoint.sh,
+    ``allowed_cluster_replica_sizes``); an M.1 size fails there with "unknown cluster replica size", so
+    an example a reader copies must not use one."""
+    from pathlib import Path
+
+    from materializer.definitions import deployment
+
+    emulator = ["25cc", "50cc", "100cc", "200cc", "300cc", "400cc", "600cc", "800cc", "1200cc", "1600cc", "3200cc"]
+    assert list(deployment.EMULATOR_SIZES) == emulator
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples = [deployment.__doc__] + re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    sizes = [size for text in examples if "deployment:" in text
+             for size in re.findall(r"\bsize: \"?([\w.-]+)\"?[,}]", text)]
+    assert sizes and all(size in emulator for size in sizes), sizes
+
+
+def test_the_wait_reads_the_new_views_of_this_database_only(pg_conn):
+    """The hydration query on tables shaped as Materialize's catalog: another database with the same
+    schema name holds a hydrated ``v__next``; this database's ``v__next`` is not hydrated yet."""
+    for statement in [
+        "create schema mz_catalog", "create schema mz_internal",
+        "create table mz_catalog.mz_databases (id text, name text)",
+        "create table mz_catalog.mz_schemas (id text, database_id text, name text)",
+        "create table mz_catalog.mz_objects (id text, schema_id text, name text)",
+        "create table mz_internal.mz_hydration_statuses (object_id text, replica_id text, hydrated boolean)",
+        "insert into mz_catalog.mz_databases values ('u1', current_database()), ('u2', 'other')",
+        "insert into mz_catalog.mz_schemas values ('s1', 'u1', current_schema()), ('s2', 'u2', current_schema())",
+        "insert into mz_catalog.mz_objects values ('o1', 's1', 'v__next'), ('o2', 's2', 'v__next'), "
+        "('o3', 's1', 'w__next')",
+        "insert into mz_internal.mz_hydration_statuses values ('o1', 'r1', false), ('o2', 'r1', true), "
+        "('o3', 'r1', false), ('o3', 'r2', true)",
+    ]:
+        pg_conn.execute(statement)
+    rows = dict(pg_conn.execute(swap.hydration_query(2), ["v__next", "w__next"]).fetchall())
+    assert rows == {"v__next": False, "w__next": True}
+    from materializer.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match=r"^v__next did not hydrate"):
+        swap.await_hydrated(pg_conn, ("v__next", "w__next"), timeout=0, interval=0)

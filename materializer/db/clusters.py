@@ -36,7 +36,7 @@ def missing_clusters(conn: psycopg.Connection, spec: ProjectSpec, where: str) ->
         if not cluster.size:
             raise MaterializerError(
                 f"deployment.{key}: cluster {cluster.name} does not exist on {where}; give it a size "
-                f"(deployment.{key}.size, for example 25cc or M.1-small) for apply to create it, or create it "
+                f"(deployment.{key}.size, for example 25cc; M.1 sizes on Materialize Cloud only) for apply to create it, or create it "
                 "with CREATE CLUSTER")
         missing.append(cluster)
     return missing

@@ -56,12 +56,16 @@ def hydration_query(count: int) -> str:
     """The hydration of ``count`` objects of the current schema named by parameters: one row per object
     found, (name, hydrated on at least one replica). An object of a cluster without replicas has no
     status row and reads as not hydrated (mz_internal.mz_hydration_statuses: doc/user/content/sql/
-    system-catalog/mz_internal.md)."""
+    system-catalog/mz_internal.md). The schema is the current database's: ``mz_schemas`` lists the
+    schemas of every database (its ``database_id``: doc/user/content/sql/system-catalog/mz_catalog.md),
+    and another database's ``public.<view>__next`` must not answer for this one's."""
     placeholders = ", ".join(["%s"] * count)
     return ("select o.name, count(*) filter (where h.hydrated) > 0 from mz_catalog.mz_objects as o "
             "join mz_catalog.mz_schemas as s on s.id = o.schema_id "
+            "join mz_catalog.mz_databases as d on d.id = s.database_id "
             "left join mz_internal.mz_hydration_statuses as h on h.object_id = o.id "
-            f"where s.name = current_schema() and o.name in ({placeholders}) group by o.name")
+            "where d.name = current_database() and s.name = current_schema() "
+            f"and o.name in ({placeholders}) group by o.name")
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 ```yaml
 deployment:
-  compute_cluster: {name: compute, size: M.1-small}   # materialized views (IN CLUSTER compute)
-  serving_cluster: {name: serving, size: 25cc}        # lookup indexes (IN CLUSTER serving); serve uses it
+  compute_cluster: {name: compute, size: 100cc}   # materialized views (IN CLUSTER compute)
+  serving_cluster: {name: serving, size: 25cc}    # lookup indexes (IN CLUSTER serving); serve uses it
 ```
 
 Materialize's clusters are pools of compute; an index lives in the memory of one cluster and only a
@@ -43,6 +43,13 @@ M1_SIZES = ("M.1-nano", "M.1-micro", "M.1-xsmall", "M.1-small", "M.1-medium", "M
 CC_SIZES = ("25cc", "50cc", "100cc", "200cc", "300cc", "400cc", "600cc", "800cc", "1200cc", "1600cc", "3200cc",
             "6400cc", "128C", "256C", "512C")
 SIZES = M1_SIZES + CC_SIZES
+#: The sizes the emulator accepts (the image the compose file pins): its entrypoint sets
+#: ``allowed_cluster_replica_sizes`` to 25cc ... 3200cc (misc/images/materialized/entrypoint.sh,
+#: ``MZ_CLUSTER_REPLICA_SIZES`` and ``MZ_SYSTEM_PARAMETER_DEFAULT``); self-managed Materialize's defaults
+#: are these and 6400cc (doc/user/data/self_managed/self_managed_cluster_sizes.yml). The M.1 sizes,
+#: 128C, 256C and 512C exist on Materialize Cloud only: "unknown cluster replica size" elsewhere
+#: (test/testdrive/cc_cluster_sizes.td). So the examples use cc sizes, which every deployment has.
+EMULATOR_SIZES = CC_SIZES[:CC_SIZES.index("3200cc") + 1]
 
 
 @dataclass(frozen=True)

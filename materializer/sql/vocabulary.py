@@ -48,6 +48,9 @@ MATERIALIZE_FUNCTIONS: dict[str, frozenset[str]] = {
         "digest", "hmac", "md5", "sha224", "sha256", "sha384", "sha512"}),
     "doc/user/data/sql_funcs.yml (Window)": frozenset({
         "dense_rank", "first_value", "lag", "last_value", "lead", "row_number"}),
+    # "current_database() -> text: Returns the name of the current database" (unmaterializable: read in
+    # apply's hydration wait, never in a view)
+    "doc/user/data/sql_funcs.yml (System information)": frozenset({"current_database", "current_schema"}),
 }
 
 RISINGWAVE_FUNCTIONS: dict[str, frozenset[str]] = {
