@@ -30,6 +30,7 @@ from materializer.sql.lint import lint, lint_project
 from materializer.sql.syntax import parse
 from tests.test_deploy import BASE, CHANGED
 from tests.test_golden import DESIGN_EXAMPLE, MANAGED_MONITOR
+from tests.test_sequences import recorder  # noqa: F401 (a fixture)
 
 DELETE = f"delete from {STATE_TABLE} where name = %s"
 INSERT = f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)"
@@ -59,6 +60,7 @@ def test_a_changed_view_is_built_swapped_and_the_old_one_dropped():
         "alter materialized view card_activity swap with card_activity__next",
         DELETE, INSERT,
         "drop materialized view if exists card_activity__next",  # the old version, under the swapped name
+        DELETE,  # the drop step's bookkeeping
     ]
     assert not any("cascade" in s or "mz_" in s or s.startswith("begin") for s in texts)
     assert lint([], "risingwave", [run]) == []
@@ -80,7 +82,7 @@ def test_views_reading_a_changed_view_are_rebuilt_on_the_new_one_and_swapped_in_
     swaps = [s for s in texts if " swap with " in s]
     assert swaps == [f"alter materialized view {n} swap with {n}__next" for n in order]
     drops = [f"drop materialized view if exists {n}__next" for n in reversed(order)]  # readers first
-    assert texts[texts.index(swaps[-1]) + 3:] == drops
+    assert texts[texts.index(swaps[-1]) + 3:] == [*drops, DELETE]
     assert texts[texts.index("set background_ddl = false") + 1:][:5] == drops  # leftovers, before any create
     assert texts.index(creates[-1]) < texts.index(swaps[0])
     assert lint_project(spec, "risingwave") == []
@@ -253,3 +255,28 @@ def test_a_run_stopped_between_two_swaps_is_finished_by_the_next_apply(make_proj
     # every view in the database is the project's (apply on PostgreSQL compares each view's definition)
     assert make_project(COSTLIER, name="check.yml").plan().empty
     assert make_project(COSTLIER, name="again.yml").plan().empty
+
+
+def test_the_modeled_run_is_what_apply_sends(make_project, recorder):
+    """From the first leftover drop on, apply with the swapping engine sends the modeled RisingWave run
+    (the statements as the test engine spells them: ``view`` for ``materialized view``, the swap as the
+    emulating block, no ``set background_ddl``; a created view compared by its first line)."""
+    make_project(BASE).apply()
+    changed = make_project(CHANGED, name="changed.yml")
+    changed.db.engine = ExchangingPostgres()
+    with recorder.recording() as rec:
+        changed.apply()
+    spec = parse_project(yaml.safe_load(CHANGED) | {"engine": "risingwave"})
+    model = list(replace_run(spec, "risingwave", "activity").units)
+    model = model[[u.statements for u in model].index(("set background_ddl = false",)) + 1:]
+    expected = []
+    for unit in model:
+        (sql,) = unit.statements
+        if " swap with " in sql:
+            name, other = sql.split()[3], sql.split()[-1]
+            expected.append(Unit(tuple(ExchangingPostgres().swap_names(name, other)[0]), True))
+        else:
+            expected.append(Unit((sql.replace("materialized view", "view").split("\n")[0],), False))
+    sent = [Unit(tuple(s.split("\n")[0] for s in u.statements), u.block) for u in rec.units]
+    first = sent.index(Unit(("drop view if exists activity__next",), False))
+    assert sent[first:] == expected

@@ -117,6 +117,8 @@ def replace_run(spec: ProjectSpec, engine_name: str, view: str) -> CommandRun:
             units += [Unit((s,), False) for s in step.statements]
         for _ in step.records:
             units += [Unit((r,), False) for r in RECORD]
+        if step.verb == "drop":  # a drop's record goes (db/apply.py _record; the step's name has none)
+            units.append(Unit((RECORD[0],), False))
     return CommandRun(f"apply ({view} changed)", tuple(units))
 
 
