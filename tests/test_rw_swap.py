@@ -280,3 +280,36 @@ def test_the_modeled_run_is_what_apply_sends(make_project, recorder):
     sent = [Unit(tuple(s.split("\n")[0] for s in u.statements), u.block) for u in rec.units]
     first = sent.index(Unit(("drop view if exists activity__next",), False))
     assert sent[first:] == expected
+
+
+class LostAfterFirstSwap(ExchangingPostgres):
+    """The connection lost right after the swap of ``fraud_model__metrics``, before its record: the swap
+    commits (statements alone), then a real error stops apply before the record is written."""
+
+    def swap_names(self, name: str, other: str) -> tuple[list[str], bool] | None:
+        statements, _ = super().swap_names(name, other)
+        if name == "fraud_model__metrics":
+            return [*statements, "select * from no_such_relation"], False
+        return statements, True
+
+
+def test_a_swap_left_unrecorded_stops_the_next_apply_until_swapped_back_by_hand(make_project, pg_conn):
+    make_project(MONITOR).apply()
+    lost = make_project(COSTLIER, name="lost.yml")
+    lost.db.engine = LostAfterFirstSwap()
+    with pytest.raises(Exception, match="swap view fraud_model__metrics"):
+        lost.apply()
+    again = make_project(COSTLIER, name="again.yml")
+    again.db.engine = ExchangingPostgres()
+    # PostgreSQL says "other objects depend on it"; RisingWave names them ("materialized view
+    # public.fraud_model__versions depends on it": src/meta/src/controller/utils.rs,
+    # check_object_refer_for_drop)
+    with pytest.raises(Exception, match="drop view fraud_model__metrics__next because other objects depend on it"):
+        again.apply()
+    assert pg_conn.execute("select count(*) from pg_class where relname = 'fraud_model__versions'").fetchone() == (1,)
+    # what the README says to do: swap the two versions back, then apply
+    for sql in ExchangingPostgres().swap_names("fraud_model__metrics", "fraud_model__metrics__next")[0]:
+        pg_conn.execute(sql)
+    again.apply()
+    assert _next_views(pg_conn) == []
+    assert make_project(COSTLIER, name="check.yml").plan().empty

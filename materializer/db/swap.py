@@ -45,6 +45,11 @@ later), the engine's hooks (``Engine.swap_names``, ``Engine.build_setup``) make 
    so the next apply rebuilds and swaps them on the new views already in place;
 3. **drops** the old versions, now named ``<view>__next``, readers first, without ``cascade``; then
    any ``__next`` view left by such a stopped run of a view that the replaced ones read.
+   A drop refused names what still reads the view ("materialized view <schema>.<name> depends on
+   it": src/meta/src/controller/utils.rs ``check_object_refer_for_drop``). If a run stops between a
+   swap and its record, the next apply's build cannot drop that ``<view>__next`` (the old version, read
+   by the old versions of its readers) and stops there; swapping the two back by hand lets it start
+   over (README, "Changing a view on RisingWave without downtime").
 
 Nothing of this runs here against Materialize (no engine runs where the project is built): the
 statements pass ``materializer lint`` (the parsers and the Materialize command rules, which model the
