@@ -28,9 +28,11 @@ from materializer.engines.postgres import Postgres
 from materializer.sql.compile import compile_project
 from materializer.sql.lint import lint, lint_project
 from materializer.sql.syntax import parse
+from tests import test_sequences
 from tests.test_deploy import BASE, CHANGED
 from tests.test_golden import DESIGN_EXAMPLE, MANAGED_MONITOR
-from tests.test_sequences import recorder  # noqa: F401 (a fixture)
+
+recorder = test_sequences.recorder  # the fixture recording what apply sends
 
 DELETE = f"delete from {STATE_TABLE} where name = %s"
 INSERT = f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)"
