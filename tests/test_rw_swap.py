@@ -315,3 +315,14 @@ def test_a_swap_left_unrecorded_stops_the_next_apply_until_swapped_back_by_hand(
     again.apply()
     assert _next_views(pg_conn) == []
     assert make_project(COSTLIER, name="check.yml").plan().empty
+
+
+def test_an_engine_that_swaps_views_refuses_to_leave_their_indexes_behind():
+    from materializer.errors import MaterializerError
+
+    spec = parse_project(yaml.safe_load(DESIGN_EXAMPLE) | {"engine": "materialize"})
+    objects = compile_project(spec, "materialize")
+    changed = swap.replaced_views(objects, {"card_activity"})
+    index = next(o for o in objects if o.name == "card_activity__lookup_idx")
+    with pytest.raises(MaterializerError, match=r"swaps views, not the lookup indexes on them \(card_activity__lookup_idx\)"):
+        swap.swap_steps(changed, {"card_activity": index}, get_engine("risingwave"))

@@ -1,4 +1,5 @@
-"""Replacing changed views on Materialize without downtime: build under new names, wait, rename, drop.
+"""Replacing changed views on Materialize and RisingWave without downtime: build under new names, wait,
+swap the names, drop.
 
 On PostgreSQL apply replaces a changed view in one transaction (``create or replace view``, or drop
 and create), so readers never miss it. Materialize runs DDL outside transaction blocks and a
@@ -51,10 +52,11 @@ later), the engine's hooks (``Engine.swap_names``, ``Engine.build_setup``) make 
    by the old versions of its readers) and stops there; swapping the two back by hand lets it start
    over (README, "Changing a view on RisingWave without downtime").
 
-Nothing of this runs here against Materialize (no engine runs where the project is built): the
-statements pass ``materializer lint`` (the parsers and the Materialize command rules, which model the
-transaction classes above), and the create-under-new-name-then-rename sequence is executed on
-PostgreSQL by the tests, with lookups running throughout.
+Nothing of this runs here against Materialize or RisingWave (no engine runs where the project is
+built): the statements pass ``materializer lint`` (the parsers and the command rules, which model the
+transaction classes above; ``SWAP WITH`` in its documented form, sql/syntax.py), and both sequences
+are executed on PostgreSQL by the tests, with lookups running throughout (RisingWave's swap emulated
+there by three renames in one transaction).
 """
 
 from __future__ import annotations
@@ -157,6 +159,9 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
                     f"{engine.title}, and the project already has an object of that name; rename it")
     reasons = reasons or {}
     if exchanging:
+        if indexes:  # RisingWave creates none: a feature view's group keys are its primary key
+            raise MaterializerError(f"{engine.title} swaps views, not the lookup indexes on them "
+                                    f"({', '.join(i.name for i in indexes.values())})")
         return _exchange_steps(changed, engine, reasons, upstream)
     renames = {o.name: o.name + NEXT for o in changed}
     index_renames = {indexes[o.name].name: names.fit(indexes[o.name].name + NEXT) for o in changed if o.name in indexes}
