@@ -229,7 +229,7 @@ def _exchange_steps(changed: list[DbObject], engine: Engine, reasons: dict[str, 
     drops = [f"drop {engine.view_keyword} if exists {o.name}{NEXT}" for o in reversed(changed)]
     drops += [f"drop {engine.view_keyword} if exists {name}{NEXT}" for name in reversed(list(upstream))]
     steps.append(SwapStep("drop", ", ".join(o.name + NEXT for o in reversed(changed)), drops,
-                          reason="the replaced views"))
+                          reason="the old versions, named so since the swap"))
     return steps
 
 
