@@ -40,7 +40,7 @@ import psycopg
 
 from materializer.db.clusters import missing_clusters
 from materializer.db.connection import server_message, translate_error
-from materializer.db.swap import await_hydrated, hydration_query, index_move_steps, swap_steps
+from materializer.db.swap import await_hydrated, hydration_query, index_move_steps, swap_steps, upstream_views
 from materializer.definitions import names
 from materializer.engines import Engine
 from materializer.errors import DatabaseError, MaterializerError
@@ -78,6 +78,8 @@ class Action:
     hydrate: tuple[str, ...] = ()
     #: objects recorded once the action ran, besides ``obj`` (a swap records every view it puts in place)
     records: tuple[DbObject, ...] = ()
+    #: names whose records are deleted before the statements (RisingWave's swaps, db/swap.py)
+    forgets: tuple[str, ...] = ()
 
     def describe(self) -> str:
         sign = {"create": "+", "replace": "~", "alter": "~", "drop": "-", "build": "~", "await": "=",
@@ -449,9 +451,10 @@ def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> P
 
     indexes = {v.name: o for v in swapped for o in desired
                if o.kind == "view_index" and o.name == names.view_index(v.name)}
-    for step in swap_steps(swapped, indexes, engine, swap_reasons, taken={o.name for o in desired} | set(state)):
+    for step in swap_steps(swapped, indexes, engine, swap_reasons, taken={o.name for o in desired} | set(state),
+                           upstream=upstream_views(desired, swapped)):
         later.append(Action(step.verb, "view", step.name, step.statements, reason=step.reason, block=step.block,
-                            hydrate=step.hydrate, records=step.records))
+                            hydrate=step.hydrate, records=step.records, forgets=step.forgets))
     wanted_names = {o.name for o in desired}
     for name, (kind, _sql) in sorted(state.items(), key=lambda item: _drop_rank(item[0])):
         if name in wanted_names:
@@ -663,6 +666,11 @@ def _edited(conn: psycopg.Connection, obj: DbObject) -> bool:
     return ours != theirs
 
 
+def _forget(conn: psycopg.Connection, action: Action) -> None:
+    for name in action.forgets:
+        conn.execute(f"delete from {STATE_TABLE} where name = %s", [name])
+
+
 def _record(conn: psycopg.Connection, action: Action) -> None:
     for obj in action.records:
         conn.execute(f"delete from {STATE_TABLE} where name = %s", [obj.name])
@@ -697,6 +705,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                     conn.execute(statement)
                 for action in result.actions:
                     doing = _doing(action)
+                    _forget(conn, action)
                     if action.fallback:
                         try:
                             with conn.transaction():  # a savepoint
@@ -727,6 +736,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                 doing = _doing(action)
                 if action.hydrate:
                     await_hydrated(conn, action.hydrate, engine.hydration_query(len(action.hydrate)))
+                _forget(conn, action)
                 if action.block:
                     with conn.transaction():
                         for statement in action.statements:

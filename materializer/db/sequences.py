@@ -12,7 +12,10 @@ with the model:
   statements one by one.
 - ``apply`` after a feature view changed, on Materialize (db/swap.py): each statement building the
   ``__next`` views and indexes alone, the hydration reads alone, the renames in one block, the drops
-  of the ``__old`` views alone.
+  of the ``__old`` views alone. On RisingWave (``ALTER MATERIALIZED VIEW ... SWAP WITH``): ``set
+  background_ddl = false``, the drops of leftover ``__next`` views and the builds, each alone (CREATE
+  returns once backfilled: no wait); the records of the views to swap deleted; each swap alone,
+  followed by its record; the drops of the old versions (named ``__next`` after the swap) alone.
 - ``push SOURCE FILE`` (db/push.py): a CSV is one ``COPY ... FROM STDIN`` in a block; on engines
   without ``COPY FROM STDIN`` (RisingWave) batched INSERTs, each its own transaction, then FLUSH; a
   ``kafka:`` or ``webhook:`` source on a streaming engine sends no SQL (rows go to the topic or the
@@ -92,9 +95,10 @@ def apply_run(spec: ProjectSpec, engine_name: str) -> CommandRun:
 
 
 def replace_run(spec: ProjectSpec, engine_name: str, view: str) -> CommandRun:
-    """``apply`` after view ``view`` changed, on an engine that replaces by a swap (Materialize): the
-    steps of db/swap.py for the view and every project view reading it, then their records."""
-    from materializer.db.swap import hydration_query, replaced_views, swap_steps
+    """``apply`` after view ``view`` changed, on an engine that replaces by a swap (Materialize,
+    RisingWave): the steps of db/swap.py for the view and every project view reading it, with the
+    bookkeeping each step does (records deleted before, written after)."""
+    from materializer.db.swap import hydration_query, replaced_views, swap_steps, upstream_views
 
     engine = get_engine(engine_name)
     objects = compile_project(spec, engine_name)
@@ -103,7 +107,8 @@ def replace_run(spec: ProjectSpec, engine_name: str, view: str) -> CommandRun:
                if i.kind == "view_index" and i.name == names.view_index(o.name)}
     units: list[Unit] = [*(Unit((s,), False) for s in STATE_DDL),
                          Unit((f"select name, kind, sql from {STATE_TABLE}",), False)]
-    for step in swap_steps(changed, indexes, engine):
+    for step in swap_steps(changed, indexes, engine, upstream=upstream_views(objects, changed)):
+        units += [Unit((RECORD[0],), False) for _ in step.forgets]
         if step.hydrate:
             units.append(Unit((hydration_query(len(step.hydrate)),), False))
         if step.block:
@@ -112,6 +117,8 @@ def replace_run(spec: ProjectSpec, engine_name: str, view: str) -> CommandRun:
             units += [Unit((s,), False) for s in step.statements]
         for _ in step.records:
             units += [Unit((r,), False) for r in RECORD]
+        if step.verb == "drop":  # a drop's record goes (db/apply.py _record; the step's name has none)
+            units.append(Unit((RECORD[0],), False))
     return CommandRun(f"apply ({view} changed)", tuple(units))
 
 

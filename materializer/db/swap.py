@@ -1,4 +1,5 @@
-"""Replacing changed views on Materialize without downtime: build under new names, wait, rename, drop.
+"""Replacing changed views on Materialize and RisingWave without downtime: build under new names, wait,
+swap the names, drop.
 
 On PostgreSQL apply replaces a changed view in one transaction (``create or replace view``, or drop
 and create), so readers never miss it. Materialize runs DDL outside transaction blocks and a
@@ -25,10 +26,37 @@ view takes to compute. So for each changed view and every view of the project th
 4. **drops** the ``__old`` views (and their indexes), readers first, without ``cascade``: a view of the
    user's own that still reads one makes the drop fail with its name, rather than being dropped with it.
 
-Nothing of this runs here against Materialize (no engine runs where the project is built): the
-statements pass ``materializer lint`` (the parsers and the Materialize command rules, which model the
-transaction classes above), and the create-under-new-name-then-rename sequence is executed on
-PostgreSQL by the tests, with lookups running throughout.
+On RisingWave, which documents ``ALTER MATERIALIZED VIEW name SWAP WITH target_name`` (risingwave-docs
+sql/commands/sql-alter-materialized-view.mdx, sql/commands/sql-alter-swap.mdx; RisingWave v2.2.0 and
+later), the engine's hooks (``Engine.swap_names``, ``Engine.build_setup``) make the same plan:
+
+1. **builds** every ``<view>__next`` after ``set background_ddl = false``: RisingWave's foreground DDL
+   "will be blocking and only return until the backfill process is completed" (sql/commands/
+   sql-set-background-ddl.mdx), so once the builds have returned the new views hold their results and
+   there is nothing to poll (no await step). Leftover ``__next`` views of an interrupted run are
+   dropped first, readers first, without ``cascade``;
+2. **swaps** each view with its ``__next`` one, in creation order (the views read first), one
+   statement each: RisingWave has no transaction blocks for DDL (``BEGIN`` starts none: sql/commands/
+   sql-begin.mdx), and each swap is atomic in its catalog. What reads a view follows the view, not the
+   name (the swap rewrites its readers' definitions: src/meta/src/controller/catalog/alter_op.rs), so
+   every old view keeps reading old views and every new view new ones, whatever the order; between
+   two swaps a lookup of a swapped view reads the new version and one of a view not yet swapped the
+   old one. Before the first swap the records of every view to swap are deleted, and each is recorded
+   after its own swap: a run stopped between two swaps leaves the views not yet swapped unrecorded,
+   so the next apply rebuilds and swaps them on the new views already in place;
+3. **drops** the old versions, now named ``<view>__next``, readers first, without ``cascade``; then
+   any ``__next`` view left by such a stopped run of a view that the replaced ones read.
+   A drop refused names what still reads the view ("materialized view <schema>.<name> depends on
+   it": src/meta/src/controller/utils.rs ``check_object_refer_for_drop``). If a run stops between a
+   swap and its record, the next apply's build cannot drop that ``<view>__next`` (the old version, read
+   by the old versions of its readers) and stops there; swapping the two back by hand lets it start
+   over (README, "Changing a view on RisingWave without downtime").
+
+Nothing of this runs here against Materialize or RisingWave (no engine runs where the project is
+built): the statements pass ``materializer lint`` (the parsers and the command rules, which model the
+transaction classes above; ``SWAP WITH`` in its documented form, sql/syntax.py), and both sequences
+are executed on PostgreSQL by the tests, with lookups running throughout (RisingWave's swap emulated
+there by three renames in one transaction).
 """
 
 from __future__ import annotations
@@ -79,6 +107,7 @@ class SwapStep:
     hydrate: tuple[str, ...] = ()
     records: tuple[DbObject, ...] = ()  # what apply records once the step ran (the swap: the served objects)
     reason: str = ""
+    forgets: tuple[str, ...] = ()  # names whose records apply deletes before the step's statements
 
 
 def _rename_all(sql: str, renames: dict[str, str]) -> str:
@@ -103,20 +132,41 @@ def replaced_views(objects: list[DbObject], changed: set[str]) -> list[DbObject]
     return out
 
 
+def upstream_views(objects: list[DbObject], changed: list[DbObject]) -> list[str]:
+    """The views of ``objects`` (in creation order) that the views ``changed`` read, directly or through
+    others, and that are not among them."""
+    wanted = {d for o in changed for d in o.depends_on}
+    out: list[str] = []
+    for obj in reversed(objects):
+        if obj.kind == "view" and obj.name in wanted:
+            wanted.update(obj.depends_on)
+            if obj not in changed:
+                out.append(obj.name)
+    return out[::-1]
+
+
 def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: Engine,
-               reasons: dict[str, str] | None = None, taken: Collection[str] = ()) -> list[SwapStep]:
+               reasons: dict[str, str] | None = None, taken: Collection[str] = (),
+               upstream: Collection[str] = ()) -> list[SwapStep]:
     """The steps replacing the views ``changed`` (every changed view and every project view reading one,
     in creation order) with new ones; ``indexes`` maps a view to its lookup index object. ``taken``: the
-    names of the project's objects, none of which may be a name the swap uses for a while."""
+    names of the project's objects, none of which may be a name the swap uses for a while.
+    ``upstream``: the views the replaced ones read (``upstream_views``), on an engine that swaps names."""
     if not changed:
         return []
+    exchanging = engine.swap_names(changed[0].name, changed[0].name + NEXT) is not None
     for obj in changed:
-        for temporary in (obj.name + NEXT, obj.name + OLD):
+        for temporary in (obj.name + NEXT,) if exchanging else (obj.name + NEXT, obj.name + OLD):
             if temporary in taken:
                 raise MaterializerError(
                     f"{temporary} is the name apply gives a version of {obj.name} while it replaces it on "
                     f"{engine.title}, and the project already has an object of that name; rename it")
     reasons = reasons or {}
+    if exchanging:
+        if indexes:  # RisingWave creates none: a feature view's group keys are its primary key
+            raise MaterializerError(f"{engine.title} swaps views, not the lookup indexes on them "
+                                    f"({', '.join(i.name for i in indexes.values())})")
+        return _exchange_steps(changed, engine, reasons, upstream)
     renames = {o.name: o.name + NEXT for o in changed}
     index_renames = {indexes[o.name].name: names.fit(indexes[o.name].name + NEXT) for o in changed if o.name in indexes}
     steps: list[SwapStep] = []
@@ -160,6 +210,30 @@ def swap_steps(changed: list[DbObject], indexes: dict[str, DbObject], engine: En
         drops.append(f"drop {engine.view_keyword} if exists {o.name}{OLD}")
     steps.append(SwapStep("drop", ", ".join(o.name + OLD for o in reversed(changed)), drops,
                           reason="the replaced views"))
+    return steps
+
+
+def _exchange_steps(changed: list[DbObject], engine: Engine, reasons: dict[str, str],
+                    upstream: Collection[str]) -> list[SwapStep]:
+    """The steps on an engine that exchanges two views' names in one statement (RisingWave: see the
+    module's docstring): build, swap each view, drop the old versions."""
+    renames = {o.name: o.name + NEXT for o in changed}
+    leftovers = [f"drop {engine.view_keyword} if exists {o.name}{NEXT}" for o in reversed(changed)]
+    steps: list[SwapStep] = []
+    for i, obj in enumerate(changed):
+        first = [*engine.build_setup(), *leftovers] if i == 0 else []
+        why = reasons.get(obj.name, "definition changed")
+        steps.append(SwapStep("build", obj.name, [*first, _rename_all(obj.sql, renames)],
+                              reason=f"{why}; built as {obj.name}{NEXT}"))
+    for i, obj in enumerate(changed):
+        statements, block = engine.swap_names(obj.name, obj.name + NEXT) or ([], False)
+        steps.append(SwapStep("swap", obj.name, statements, block=block, records=(obj,),
+                              forgets=tuple(o.name for o in changed) if i == 0 else (),
+                              reason=f"with {obj.name}{NEXT}"))
+    drops = [f"drop {engine.view_keyword} if exists {o.name}{NEXT}" for o in reversed(changed)]
+    drops += [f"drop {engine.view_keyword} if exists {name}{NEXT}" for name in reversed(list(upstream))]
+    steps.append(SwapStep("drop", ", ".join(o.name + NEXT for o in reversed(changed)), drops,
+                          reason="the old versions, named so since the swap"))
     return steps
 
 

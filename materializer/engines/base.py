@@ -97,6 +97,17 @@ class Engine:
         before it renames new views into place (db/swap.py); None on engines without swaps."""
         return None
 
+    def swap_names(self, name: str, other: str) -> tuple[list[str], bool] | None:
+        """Statements exchanging the names of views ``name`` and ``other`` at once (each keeps what it is
+        and what reads it), and whether they run in one transaction block; None where the engine has
+        no such statement and a swap renames the old views to ``__old`` instead (Materialize, db/swap.py)."""
+        return None
+
+    def build_setup(self) -> list[str]:
+        """Statements run before a swap builds its ``__next`` views, where creating a view returns only
+        once it holds its results (so that the swap needs no wait, db/swap.py)."""
+        return []
+
     def after_insert(self) -> list[str]:
         """Statements run after push's batched INSERTs (RisingWave: FLUSH, so that reads see them)."""
         return []

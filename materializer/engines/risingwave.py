@@ -17,6 +17,15 @@
 - ``information_schema.columns`` reports ``NULL::integer AS numeric_precision`` for every column and
   `character varying` for varchar (src/frontend/src/catalog/system_catalog/information_schema/columns.rs):
   apply compares `uuid` and `text` as text, `numeric(p, s)` as numeric.
+- A changed view is replaced without downtime (db/swap.py): ``CREATE MATERIALIZED VIEW`` returns only
+  once its backfill is done while the session's ``BACKGROUND_DDL`` is false, the default
+  (sql/commands/sql-set-background-ddl.mdx: "The DDL commands will be blocking and only return until
+  the backfill process is completed"), and ``ALTER MATERIALIZED VIEW name SWAP WITH target_name``
+  exchanges two views' names (sql/commands/sql-alter-materialized-view.mdx, sql/commands/
+  sql-alter-swap.mdx; since v2.2.0, changelog/release-notes.mdx). The meta service renames both in one
+  catalog transaction and rewrites the names in what reads them, which keeps reading the same view
+  (src/meta/src/controller/catalog/alter_op.rs ``alter_swap_rename``); a view with dependents
+  swaps (e2e_test/ddl/alter_swap_rename.slt swaps ``mv1``, read by a sink and a subscription).
 - No temporary tables: ``CREATE TEMPORARY TABLE`` is "not implemented" (src/frontend/src/handler/mod.rs).
 Source paths are of risingwavelabs/risingwave at v2.7.0 (the compose file's image); doc paths of
 risingwavelabs/risingwave-docs.
@@ -37,6 +46,7 @@ class RisingWave(Engine):
     view_keyword = "materialized view"
     title = "RisingWave"
     embedded = False
+    replaces_by_swap = True
     local_server = "docker compose up -d risingwave"
     local_dsn = "postgresql://root@localhost:4566/dev"
     # information_schema.columns selects ``NULL::integer AS numeric_precision`` (and scale) for every
@@ -57,6 +67,14 @@ class RisingWave(Engine):
 
     def drop_view(self, name: str) -> str:
         return f"drop materialized view if exists {name} cascade"
+
+    def swap_names(self, name: str, other: str) -> tuple[list[str], bool] | None:
+        # one statement, applied in one catalog transaction (see the module's docstring)
+        return [f"alter materialized view {name} swap with {other}"], False
+
+    def build_setup(self) -> list[str]:
+        # foreground DDL, whatever the session's defaults: CREATE returns once the view is backfilled
+        return ["set background_ddl = false"]
 
     def after_insert(self) -> list[str]:
         return ["flush"]
