@@ -342,6 +342,9 @@ def serve_urls() -> list[tuple[str, str, str | None]]:
             continue
         body = words[words.index("-d") + 1] if "-d" in words else None
         out.append(("POST" if body is not None else "GET", url, body))
+    # addresses of serve in the text (http://localhost:8000/dashboard)
+    for url in re.findall(r"https?://localhost:8000(/[\w/{}.-]*)", prose()):
+        out.append(("GET", f"localhost:8000{url}", None))
     return out
 
 
@@ -394,6 +397,9 @@ def test_every_serve_url_is_a_route_and_answers(applied, pg_dsn) -> None:
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             answer = client.request(method, target, content=body, headers={"Content-Type": "application/json"})
             assert answer.status_code == 200, (url, answer.text)
+            if parts.path.startswith("/dashboard"):
+                assert "fraud_model" in answer.text
+                continue
             doc = answer.json()
             if parts.path == "/get-online-features":
                 # a lookup right after push: every feature found, the hour's count not empty
@@ -444,3 +450,19 @@ def test_init_data_fills_the_windows_a_real_time_engine_computes(tmp_path, monke
             matured = sum(now - window < p + maturity <= now for p in predicted)
             assert matured >= at_least, (later, window, matured)
     assert rows("chargebacks")
+
+
+@pytest.mark.parametrize("message", ["Catalog error: table or source not found: card_activity",
+                                     "unknown catalog item 'card_activity'"])
+def test_a_streaming_engines_missing_view_says_to_apply(message) -> None:
+    """Serve started before `apply` on RisingWave or Materialize: their "no such relation" errors (whatever
+    SQLSTATE comes with them) answer 503 saying to run apply, as PostgreSQL's 42P01 does above."""
+    import psycopg
+
+    from materializer.errors import DatabaseUnavailable
+    from materializer.serve.database import translate
+
+    error = translate(psycopg.errors.InternalError_(message), "postgresql://root@localhost:4566/dev")
+    assert isinstance(error, DatabaseUnavailable) and "run `materializer apply`" in str(error)
+    other = translate(psycopg.errors.InternalError_("division by zero"), "postgresql://root@localhost:4566/dev")
+    assert not isinstance(other, DatabaseUnavailable)
