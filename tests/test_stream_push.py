@@ -255,6 +255,34 @@ def test_http_push_rows_go_to_the_topic(make_project, producers, pg_dsn):
         ("predictions", b"t2", {"tx_id": "t2", "predicted_at": "2026-01-10T00:00:00Z", "score": None})]
 
 
+@pytest.mark.parametrize("side, want", [(None, "localhost:19092"), ("client_broker", "localhost:19092"),
+                                        ("broker", "redpanda:9092")])
+def test_push_broker_env_picks_the_address(make_project, tmp_path, producers, monkeypatch, side, want):
+    """MATERIALIZER_PUSH_BROKER=broker (the compose file's serve services, inside the network) sends to the
+    engine's address; by default push uses client_broker, as it reaches the broker from this machine."""
+    made, _ = producers
+    if side is not None:
+        monkeypatch.setenv("MATERIALIZER_PUSH_BROKER", side)
+    project = make_project(PROJECT.format(engine="materialize"))
+    path = tmp_path / "tx.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert project.push("transactions", path) == 3
+    assert [b for b, _ in made] == [want]
+
+
+def test_a_bad_push_broker_env_is_one_clear_error(make_project, tmp_path, producers, monkeypatch):
+    from materializer.errors import MaterializerError
+
+    made, _ = producers
+    monkeypatch.setenv("MATERIALIZER_PUSH_BROKER", "engine")
+    project = make_project(PROJECT.format(engine="materialize"))
+    path = tmp_path / "tx.csv"
+    path.write_text(CSV, encoding="utf-8")
+    with pytest.raises(MaterializerError, match=r"MATERIALIZER_PUSH_BROKER='engine': use broker .* or client_broker"):
+        project.push("transactions", path)
+    assert made == []
+
+
 # ---------------------------------------------------------------- webhooks
 
 

@@ -12,11 +12,16 @@ messages: row checks, types, the engine's limits). A topic is not a transaction:
 every message, then flushes; a failed delivery is reported with exactly how many rows were
 delivered. The Kafka client is the ``kafka`` extra (confluent-kafka):
 ``pip install "materializer[kafka]"``.
+
+Messages go to ``client_broker`` (the broker as this machine reaches it), or to ``broker`` when
+``MATERIALIZER_PUSH_BROKER=broker``: a process that runs next to the engine, such as the serve
+services of docker-compose.yml inside the compose network, reaches the broker as the engine does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -30,7 +35,7 @@ from psycopg import conninfo
 from materializer.db.inserts import Record, _check_record, canonical
 from materializer.definitions.spec import ProjectSpec, Source
 from materializer.engines import Engine
-from materializer.errors import PushError
+from materializer.errors import MaterializerError, PushError
 from materializer.extras import optional
 
 if TYPE_CHECKING:
@@ -42,6 +47,8 @@ FLUSH_TIMEOUT = 30.0
 MESSAGE_TIMEOUT = 25.0
 #: Materialize's HTTP port, where webhook sources listen (the compose file publishes it)
 WEBHOOK_PORT = 6876
+#: which address of a ``kafka:`` source push writes to: ``client_broker`` (default) or ``broker``
+PUSH_BROKER_ENV = "MATERIALIZER_PUSH_BROKER"
 _NUMBERS = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
 
 
@@ -54,6 +61,17 @@ class Producer(Protocol):
     def poll(self, timeout: float) -> int: ...
 
     def flush(self, timeout: float) -> int: ...
+
+
+def push_broker(kafka: Any) -> str:
+    """The broker push writes a ``kafka:`` source's messages to (see ``MATERIALIZER_PUSH_BROKER``)."""
+    side = os.environ.get(PUSH_BROKER_ENV, "").strip() or "client_broker"
+    if side == "client_broker":
+        return kafka.push_broker
+    if side == "broker":
+        return kafka.broker
+    raise MaterializerError(f"{PUSH_BROKER_ENV}={side!r}: use broker (the address the engine reaches) or "
+                            "client_broker (the default)")
 
 
 def kafka_producer(broker: str) -> Producer:
@@ -206,7 +224,7 @@ def send_file(project: "Project", source: Source, engine: Engine, path: Path, co
     if not messages:
         return 0
     if source.kafka is not None:
-        broker = source.kafka.push_broker
+        broker = push_broker(source.kafka)
         return produce(kafka_producer(broker), source.kafka.topic, broker, path, messages)
     database, schema = project.db.conn.execute("select current_database(), current_schema()").fetchone()
     from materializer.sql.streams import raw_name
@@ -253,7 +271,7 @@ def send_rows(spec: ProjectSpec, source: Source, names: list[str], rows: list[li
     messages = row_documents(source, names, rows, message_key(spec, source))
     where = Path(f"push {source.name}")
     if source.kafka is not None:
-        broker = source.kafka.push_broker
+        broker = push_broker(source.kafka)
         return produce(kafka_producer(broker), source.kafka.topic, broker, where, messages)
     from materializer.sql.streams import raw_name
 

@@ -13,6 +13,7 @@ server as ``host:port/dbname``, never with its password.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,10 +30,18 @@ from materializer.errors import DatabaseUnavailable, MaterializerError
 RETRY_AFTER = 1.0
 
 
+#: A missing relation in the engines' own words, whatever SQLSTATE they send with it: RisingWave's
+#: catalog error is "{kind} not found: {name}" (src/frontend/src/catalog/mod.rs, CatalogError::NotFound),
+#: "table or source not found: <name>" for a relation; Materialize's is "unknown catalog item '<name>'"
+#: (doc/user/content/sql/drop-type.md shows it).
+MISSING_RELATION = re.compile(r"table or source not found|unknown catalog item")
+
+
 def translate(exc: psycopg.Error, dsn: str) -> MaterializerError:
     """One of our errors for a psycopg error (no password in it): ``db.connection.translate_error``, and a
     missing view or function (the project is not applied there) is DatabaseUnavailable saying to apply."""
-    if isinstance(exc, (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.InvalidSchemaName)):
+    if isinstance(exc, (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.InvalidSchemaName)) or \
+            MISSING_RELATION.search(str(exc)):
         return DatabaseUnavailable(f"the project's views are missing at {describe_dsn(dsn)} "
                                    f"({server_message(exc, dsn)}); run `materializer apply`")
     if isinstance(exc, pg_errors.QueryCanceled):  # over the statement timeout: busy, try again
