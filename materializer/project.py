@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from materializer.db.connection import MISSING_RELATION
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
 from materializer.errors import DatabaseError, InputError, NotFoundError, ProjectError
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 PROJECT_FILE = "materializer.yml"
 # SQLSTATEs of a read that names an object the database lacks: undefined table, schema, column; and
-# undefined function when it is one of materializer's (42883 is also "operator does not exist")
+# undefined function when it is one of materializer's (42883 is also "operator does not exist"); the
+# streaming engines' own wording of a missing relation (MISSING_RELATION) counts too, whatever its code
 MISSING_OBJECT = frozenset({"42P01", "3F000", "42703"})
 UNDEFINED_FUNCTION = "42883"
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -112,7 +114,8 @@ def _reads_views(method: _Method) -> _Method:
         except Exception as exc:
             code = getattr(exc, "sqlstate", None)
             primary = str(getattr(getattr(exc, "diag", None), "message_primary", None) or "")
-            if code in MISSING_OBJECT or (code == UNDEFINED_FUNCTION and "materializer." in primary):
+            if code in MISSING_OBJECT or (code == UNDEFINED_FUNCTION and "materializer." in primary) \
+                    or MISSING_RELATION.search(primary or str(exc)):
                 raise self._not_applied(exc) from None
             if _is_data_error(exc):
                 raise _unreadable(exc) from None

@@ -211,3 +211,30 @@ on_demand_features:
     project.db.conn.execute("drop function materializer.clock() cascade")
     with pytest.raises(DatabaseError, match=r"does not exist .*run `materializer apply` first"):
         project.online_features("odd", {"account": 1}, request={"amount": 1})
+
+
+@pytest.mark.parametrize("message", ["Catalog error: table or source not found: totals",
+                                     "unknown catalog item 'totals'"])
+def test_a_streaming_engines_missing_relation_says_to_apply(make_project, message):
+    """RisingWave and Materialize name a missing relation in their own words, with a SQLSTATE other than
+    PostgreSQL's 42P01: a read still says to run `materializer apply` (the error comes from the real
+    database here, raised by the view with the engine's message and an internal-error code)."""
+    from materializer.errors import DatabaseError
+
+    project = make_project("""
+name: t
+sources:
+  events: {columns: {account: bigint, ts: timestamptz}, timestamp: ts}
+feature_views:
+  totals: {source: events, entity: [account], windows: [1d], features: {n: {agg: count}}}
+""")
+    project.apply()
+    conn = project.db.conn
+    conn.execute("create table shadow as select * from totals limit 0")
+    conn.execute("drop view totals cascade")
+    conn.execute("create function boom() returns setof shadow language plpgsql as $$ begin "
+                 f"raise exception using message = '{message.replace(chr(39), chr(39) * 2)}', errcode = 'XX000'; "
+                 "end $$")
+    conn.execute("create view totals as select * from boom()")
+    with pytest.raises(DatabaseError, match=r"run `materializer apply` first"):
+        project.online_features("totals", {"account": 1})

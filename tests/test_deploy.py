@@ -556,3 +556,42 @@ def test_the_wait_reads_the_new_views_of_this_database_only(pg_conn):
 
     with pytest.raises(DatabaseError, match=r"^v__next did not hydrate"):
         swap.await_hydrated(pg_conn, ("v__next", "w__next"), timeout=0, interval=0)
+
+
+@pytest.mark.parametrize("aborts, succeeds", [(1, True), (4, False)])
+def test_a_swap_aborted_by_concurrent_ddl_is_tried_again(make_project, pg_conn, monkeypatch, aborts, succeeds):
+    """The block of renames aborted by another session's DDL (SQLSTATE 40001) changed nothing and is
+    run again, at most four times in all; here PostgreSQL raises the serialization failure itself, from an
+    event trigger on the first renames."""
+    from materializer.db import apply as apply_module
+    from materializer.errors import MaterializerError
+
+    monkeypatch.setattr(apply_module, "BLOCK_BACKOFF", 0.01)
+    project = make_project(BASE)
+    project.apply()
+    pg_conn.execute("create table aborts (left_ int)")
+    pg_conn.execute("insert into aborts values (%s)", [aborts])
+    # nextval is not rolled back with the aborted block, so each try counts
+    pg_conn.execute("create sequence tries")
+    pg_conn.execute("create function abort_rename() returns event_trigger language plpgsql as $$ begin "
+                    "if nextval('tries') <= (select left_ from aborts) then "
+                    "raise exception 'could not serialize access' using errcode = '40001'; end if; end $$")
+    pg_conn.execute("create event trigger abort_rename on ddl_command_end when tag in ('ALTER VIEW') "
+                    "execute function abort_rename()")
+    changed = make_project(CHANGED, name="changed.yml")
+    changed.db.engine = SwappingPostgres()
+    try:
+        if succeeds:
+            done = changed.apply()
+            assert [a.verb for a in done.actions] == ["build", "await", "swap", "drop"]
+            assert pg_conn.execute("select last_value from tries").fetchone()[0] == aborts + 2  # two renames
+            assert [d.name for d in pg_conn.execute("select * from activity limit 0").description][-1] == \
+                "amount_max_1d"
+        else:
+            with pytest.raises(MaterializerError, match="could not serialize access"):
+                changed.apply()
+            assert pg_conn.execute("select last_value from tries").fetchone()[0] == 4  # four tries, no more
+            # nothing served changed: the old view still answers, without the new feature
+            assert "amount_max_1d" not in [d.name for d in pg_conn.execute("select * from activity limit 0").description]
+    finally:
+        pg_conn.execute("drop event trigger abort_rename")

@@ -686,3 +686,15 @@ def test_a_project_with_its_own_clusters(engine):
     statements = project_statements(spec, engine)
     assert any(s.sql.startswith("create cluster serving") for s in statements) == (engine == "materialize")
     check_known(engine, "deployed", lint_project(spec, engine))
+
+
+def test_serve_follows_a_monitor_from_the_serving_cluster():
+    """The change feed's session is set to the serving cluster, like the lookups' sessions: SUBSCRIBE runs
+    where the serving work runs, not in the cluster that computes the views."""
+    raw = yaml.safe_load(MANAGED_MONITOR) | {"engine": "materialize", "deployment": {
+        "compute_cluster": {"name": "compute", "size": "100cc"}, "serving_cluster": {"name": "serving", "size": "25cc"}}}
+    spec = parse_project(raw)
+    feed = next(r for r in command_runs(spec, "materialize") if r.command.startswith("serve"))
+    statements = [s for u in feed.units for s in u.statements]
+    assert any("cluster" in s and "serving" in s for s in statements), statements
+    assert not any("compute" in s for s in statements), statements

@@ -33,8 +33,9 @@ the dry run takes a share lock for the same reason and rolls back.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -738,9 +739,7 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
                     await_hydrated(conn, action.hydrate, engine.hydration_query(len(action.hydrate)))
                 _forget(conn, action)
                 if action.block:
-                    with conn.transaction():
-                        for statement in action.statements:
-                            conn.execute(statement)
+                    _run_block(conn, action.statements, retry=not engine.transactional_ddl)
                 else:
                     for statement in action.statements:
                         conn.execute(statement)
@@ -754,6 +753,29 @@ def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
         raise type(translated)(f"apply failed on {project.db.where} {outcome}: {at}{message}") from None
     result.applied = True
     return result
+
+
+#: tries of a block of renames that another session's DDL aborted (SQLSTATE 40001): the first and three
+#: retries, a second apart, as dbt-materialize 1.9.11 retries its swap (macros/deploy/deploy_promote.sql:
+#: max_retries 3, retry_backoff 1.0)
+BLOCK_TRIES = 4
+BLOCK_BACKOFF = 1.0
+
+
+def _run_block(conn: Any, statements: list[str], retry: bool) -> None:
+    """``statements`` in one transaction block. On an engine without transactional DDL (Materialize: a
+    swap's renames) a block aborted by a concurrent catalog change (serialization failure, 40001)
+    changed nothing and is tried again, at most BLOCK_TRIES times in all; other errors are not retried."""
+    for attempt in range(1, BLOCK_TRIES + 1):
+        try:
+            with conn.transaction():
+                for statement in statements:
+                    conn.execute(statement)
+            return
+        except psycopg.errors.SerializationFailure:
+            if not retry or attempt == BLOCK_TRIES:
+                raise
+            time.sleep(BLOCK_BACKOFF)
 
 
 def _doing(action: Action) -> str:

@@ -20,6 +20,12 @@ from psycopg import conninfo
 from materializer.engines import Engine, get_engine
 from materializer.errors import DatabaseError, DatabaseUnavailable, MaterializerError
 
+#: A missing relation in the engines' own words, whatever SQLSTATE they send with it: RisingWave's
+#: catalog error is "{kind} not found: {name}" (src/frontend/src/catalog/mod.rs, CatalogError::NotFound),
+#: "table or source not found: <name>" for a relation; Materialize's is "unknown catalog item '<name>'"
+#: (doc/user/content/sql/drop-type.md shows it).
+MISSING_RELATION = re.compile(r"table or source not found|unknown catalog item")
+
 if TYPE_CHECKING:
     from materializer.project import Project
 

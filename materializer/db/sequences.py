@@ -168,7 +168,7 @@ def serve_runs(spec: ProjectSpec, engine_name: str) -> list[CommandRun]:
     for name, m in spec.monitors.items():
         if engine_name == "postgres" and not maintained(m, engine):
             continue  # no triggers, no feed: the stream reads on a timer
-        statements = feed_statements(m, engine, spec.cluster)
+        statements = feed_statements(m, engine, spec.serving_cluster)
         alone = [Unit((s,), False) for s, block in statements if not block and s != "begin"]
         block = tuple(s for s, inside in statements if inside)
         runs.append(CommandRun(f"serve (stream of {name})", (*alone, *((Unit(block, True),) if block else ()))))

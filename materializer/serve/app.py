@@ -292,7 +292,7 @@ def create_app(project: "Project", settings: ServeSettings | None = None, dsn: s
         state["hub"] = StreamHub(state["monitors"], interval=settings.stream_interval,
                                  heartbeat=settings.stream_heartbeat, as_of=pinned, fallback=settings.stream_fallback,
                                  feeds=lambda name: feed_for(project.spec.monitors[name], dsn, engine,
-                                                             project.spec.cluster))
+                                                             project.spec.serving_cluster))
         log.info("serving project %s (%s) from %s", project.name, project.engine, where)
         try:
             yield

@@ -13,7 +13,6 @@ server as ``host:port/dbname``, never with its password.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.numeric import FloatLoader
 
-from materializer.db.connection import describe_dsn, server_message, translate_error
+from materializer.db.connection import MISSING_RELATION, describe_dsn, server_message, translate_error
 from materializer.engines import Engine
 from materializer.errors import DatabaseUnavailable, MaterializerError
 
@@ -30,11 +29,6 @@ from materializer.errors import DatabaseUnavailable, MaterializerError
 RETRY_AFTER = 1.0
 
 
-#: A missing relation in the engines' own words, whatever SQLSTATE they send with it: RisingWave's
-#: catalog error is "{kind} not found: {name}" (src/frontend/src/catalog/mod.rs, CatalogError::NotFound),
-#: "table or source not found: <name>" for a relation; Materialize's is "unknown catalog item '<name>'"
-#: (doc/user/content/sql/drop-type.md shows it).
-MISSING_RELATION = re.compile(r"table or source not found|unknown catalog item")
 
 
 def translate(exc: psycopg.Error, dsn: str) -> MaterializerError:

@@ -689,7 +689,7 @@ def serve_statements(spec: ProjectSpec, engine: str) -> list[Statement]:
     from materializer.db.sequences import serve_runs
     from materializer.engines import get_engine
 
-    setup = set(get_engine(engine).session_setup(spec.cluster))  # the session settings every connection sends
+    setup = set(get_engine(engine).session_setup(spec.serving_cluster))  # the session settings every connection sends
     return [Statement(f"serve:{run.command.removeprefix('serve (stream of ').rstrip(')')}", sql)
             for run in serve_runs(spec, engine) for unit in run.units for sql in unit.statements if sql not in setup]
 
