@@ -322,10 +322,9 @@ def fetch_cursor(conn: Any) -> tuple[Any, Any, datetime]:
 def _copy_csv(conn: Any, sql: str, t: datetime) -> io.BytesIO:
     buf = io.BytesIO()
     query = sql.replace("%s", "'" + t.isoformat() + "'::timestamptz")
-    with conn.cursor() as cur:
-        with cur.copy(f"copy ({query}) to stdout (format csv)") as copy:
-            for block in copy:
-                buf.write(block)
+    with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format csv)") as copy:
+        for block in copy:
+            buf.write(block)
     buf.seek(0)
     return buf
 
@@ -772,7 +771,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
     print("|---|---|---|---|---|---|")
     for r in results:
         d, w = r["data"], r["writes"]
-        cell = lambda k: (f"{w['plain_' + k]['p50_ms']} · {w['plain_' + k]['p99_ms']} → "  # noqa: E731
+        cell = lambda k: (f"{w['plain_' + k]['p50_ms']} · {w['plain_' + k]['p99_ms']} → "
                           f"{w['maintained_' + k]['p50_ms']} · {w['maintained_' + k]['p99_ms']}")
         print(f"| {r['size']:,} | {d['plain_insert_s']} | {d['rebuild_s']} | {d['maintained_insert_s']} "
               f"| {cell('prediction')} | {cell('outcome')} |")

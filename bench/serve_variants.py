@@ -66,7 +66,7 @@ pool = Pool()
 
 
 @asynccontextmanager
-async def lifespan(app: Any):  # noqa: ANN201
+async def lifespan(app: Any):
     await pool.open()
     yield
 

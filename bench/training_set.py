@@ -326,7 +326,7 @@ def worker_feast(job: dict[str, Any]) -> dict[str, Any]:
         "entity_key_serialization_version: 3\n", encoding="utf-8")
     (repo / "definitions.py").write_text(FEAST_REPO_PY.format(source=source), encoding="utf-8")
     sys.path.insert(0, str(repo))
-    import definitions  # noqa: E402  (the repo written just above)
+    import definitions
 
     store = FeatureStore(repo_path=str(repo))
     store.apply([definitions.card, definitions.card_last_tx])

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -19,7 +19,6 @@ from materializer.console import err_console, out_console
 from materializer.db import embedded
 from materializer.errors import InputError, MaterializerError
 from materializer.project import PROJECT_FILE, Project, project_file
-
 
 # control characters (a newline or an escape sequence in a file name or a value), line and paragraph
 # separators, invisible and bidirectional formatting characters, and lone surrogates
@@ -83,7 +82,7 @@ state = _State()
 @app.callback()
 def _main(
     project: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--project", "-p", help="The project file, or a folder holding materializer.yml.",
                      envvar="MATERIALIZER_PROJECT", show_default=False),
     ] = None,
@@ -113,7 +112,7 @@ def _root() -> Path:
     return _project_file().resolve().parent
 
 
-def _load(dbt_manifest: Optional[Path] = None) -> Project:
+def _load(dbt_manifest: Path | None = None) -> Project:
     """The project of --project, or the feature views and monitors of a dbt manifest."""
     from materializer.project import load_project
 
@@ -122,7 +121,7 @@ def _load(dbt_manifest: Optional[Path] = None) -> Project:
 
 #: ``--dbt-manifest``: read the feature views and monitors a dbt project deployed instead of materializer.yml
 DbtManifest = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--dbt-manifest", envvar="MATERIALIZER_DBT_MANIFEST", show_default=False,
                  help="Read the feature views and monitors of a dbt project from its target/manifest.json "
                       "(models with meta.materializer) instead of materializer.yml."),
@@ -249,10 +248,10 @@ def validate(
 
 
 @app.command()
-def compile(  # noqa: A001 - the command's name
-    engine: Annotated[Optional[str], typer.Option("--engine", "-e",
+def compile(
+    engine: Annotated[str | None, typer.Option("--engine", "-e",
                                                   help="postgres, materialize or risingwave (default: the project's).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one .sql file per object here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write one .sql file per object here.")] = None,
 ) -> None:
     """Print (or write) the SQL of the project for any engine, without a database.
 
@@ -273,7 +272,7 @@ def compile(  # noqa: A001 - the command's name
 
 @app.command()
 def lint(
-    engine: Annotated[Optional[str], typer.Option("--engine", "-e",
+    engine: Annotated[str | None, typer.Option("--engine", "-e",
                                                   help="postgres, materialize or risingwave (default: the project's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -355,9 +354,9 @@ def _parse_keys(keys: list[str], option: str = "--key") -> dict[str, str]:
 def features(
     view: Annotated[str, typer.Argument(help="A feature view of the project.")],
     key: Annotated[list[str], typer.Option("--key", "-k", help="An entity key, COLUMN=VALUE (repeat for each key).")],
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    request: Annotated[Optional[list[str]], typer.Option("--request", "-r", help="A request field of an on-demand "
+    request: Annotated[list[str] | None, typer.Option("--request", "-r", help="A request field of an on-demand "
                                                                               "view, NAME=VALUE (repeat).")] = None,
     dbt_manifest: DbtManifest = None,
 ) -> None:
@@ -391,11 +390,11 @@ def features(
 def training_set(
     features: Annotated[str, typer.Option("--features", "-f", help="view:feature, view:* or feature services, "
                                                                      "comma-separated.")],
-    spine: Annotated[Optional[Path], typer.Option("--spine", help="A CSV or Parquet file of entity keys and "
+    spine: Annotated[Path | None, typer.Option("--spine", help="A CSV or Parquet file of entity keys and "
                                                                   "timestamps.")] = None,
-    spine_sql: Annotated[Optional[str], typer.Option("--spine-sql", help="A query giving the spine, run on the "
+    spine_sql: Annotated[str | None, typer.Option("--spine-sql", help="A query giving the spine, run on the "
                                                                           "engine.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here (.csv or .parquet); "
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (.csv or .parquet); "
                                                                     "default stdout.")] = None,
     timestamp_column: Annotated[str, typer.Option("--timestamp-column", help="The spine's time column.")] =
         "event_timestamp",
@@ -416,7 +415,7 @@ def training_set(
 @app.command()
 def verify(
     entities: Annotated[int, typer.Option("--entities", "-n", help="Entities sampled per feature view.")] = 20,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Compare at this time (default: now).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Compare at this time (default: now).")] = None,
 ) -> None:
     """Check that online values equal training-set values (train/serve skew); exit 1 on any mismatch.
 
@@ -443,8 +442,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _metrics_view(project: Project, monitor: str, window: Optional[str], by: Optional[str],
-                  as_of: Optional[str]) -> Any:
+def _metrics_view(project: Project, monitor: str, window: str | None, by: str | None,
+                  as_of: str | None) -> Any:
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -484,16 +483,16 @@ def _metrics_view(project: Project, monitor: str, window: Optional[str], by: Opt
 @app.command()
 def metrics(
     monitor: Annotated[str, typer.Argument(help="A monitor of the project.")],
-    window: Annotated[Optional[str], typer.Option("--window", "-w", help="One of the monitor's windows "
+    window: Annotated[str | None, typer.Option("--window", "-w", help="One of the monitor's windows "
                                                                          "(default: its first).")] = None,
-    by: Annotated[Optional[str], typer.Option("--by", help="Slice by `version` or a segment column.")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Slice by `version` or a segment column.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate at this time (PostgreSQL only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    watch: Annotated[Optional[float], typer.Option("--watch", help="Refresh every N seconds until Ctrl-C.",
+    watch: Annotated[float | None, typer.Option("--watch", help="Refresh every N seconds until Ctrl-C.",
                                                    show_default=False)] = None,
     show: Annotated[str, typer.Option("--show", help="metrics, timeseries (per bucket), versions (compared) or "
                                                      "drift.")] = "metrics",
-    since: Annotated[Optional[str], typer.Option("--since", help="With --show timeseries: leave out older "
+    since: Annotated[str | None, typer.Option("--since", help="With --show timeseries: leave out older "
                                                                  "buckets.")] = None,
     dbt_manifest: DbtManifest = None,
 ) -> None:
@@ -528,8 +527,8 @@ def metrics(
                 pass
 
 
-def _monitor_rows(project: Project, monitor: str, show: str, window: Optional[str], by: Optional[str],
-                  as_of: Optional[str], since: Optional[str], as_json: bool) -> None:
+def _monitor_rows(project: Project, monitor: str, show: str, window: str | None, by: str | None,
+                  as_of: str | None, since: str | None, as_json: bool) -> None:
     """``metrics --show timeseries|versions|drift``: the JSON of the HTTP routes of the same names, or a table."""
     from rich.markup import escape
     from rich.table import Table
@@ -589,7 +588,7 @@ def serve(
         "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (one per core serves the most requests).")] = 1,
-    token: Annotated[Optional[str], typer.Option(envvar="MATERIALIZER_API_TOKEN", show_default=False,
+    token: Annotated[str | None, typer.Option(envvar="MATERIALIZER_API_TOKEN", show_default=False,
                                                  help="Require Authorization: Bearer TOKEN on every route but "
                                                       "/healthz and /readyz.")] = None,
     max_entities: Annotated[int, typer.Option(help="Entity rows allowed in one lookup request.")] = 1000,
@@ -597,7 +596,7 @@ def serve(
     max_push: Annotated[int, typer.Option(help="Largest push body, in bytes.")] = 32 << 20,
     statement_timeout: Annotated[float, typer.Option(help="Seconds a query may run (PostgreSQL).")] = 5.0,
     pool_size: Annotated[int, typer.Option(help="Database connections per worker.")] = 4,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Serve the state at this time (PostgreSQL only): "
                                                                  "replays, audits.")] = None,
     stream_interval: Annotated[float, typer.Option(help="Seconds between two readings of a streamed monitor "
                                                         "whose changes the engine does not push (a PostgreSQL "
@@ -710,9 +709,9 @@ def _age(seconds: float | None) -> str:
 def dashboards_grafana(
     out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (created if missing): "
                                                           "Grafana reads its datasources/ and dashboards/.")],
-    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="postgres, materialize or risingwave "
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="postgres, materialize or risingwave "
                                                                          "(default: the project's).")] = None,
-    dsn: Annotated[Optional[str], typer.Option("--dsn", help="The database as Grafana reaches it, without a "
+    dsn: Annotated[str | None, typer.Option("--dsn", help="The database as Grafana reaches it, without a "
                                                "password (default: the engine's service in docker-compose.yml).",
                                                show_default=False)] = None,
 ) -> None:

@@ -47,7 +47,7 @@ def project_file(path: str | Path) -> Path:
 
 
 def load_project(project: str | Path = PROJECT_FILE, dbt_manifest: str | Path | None = None,
-                 dsn: str | None = None) -> "Project":
+                 dsn: str | None = None) -> Project:
     """A project from its project file, or from a dbt manifest when one is given."""
     if dbt_manifest is not None:
         return Project.from_dbt_manifest(dbt_manifest, dsn)
@@ -108,7 +108,7 @@ def _reads_views(method: _Method) -> _Method:
     that says to run ``materializer apply`` (or to create a missing external relation)."""
 
     @functools.wraps(method)
-    def read(self: "Project", *args: Any, **kwargs: Any) -> Any:
+    def read(self: Project, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
@@ -137,7 +137,7 @@ class Project:
         self._cache: dict[Any, Any] = {}
 
     @classmethod
-    def load(cls, path: str | Path = PROJECT_FILE, dsn: str | None = None) -> "Project":
+    def load(cls, path: str | Path = PROJECT_FILE, dsn: str | None = None) -> Project:
         """Load and validate ``materializer.yml`` (a file, or a folder that holds one).
 
         ``dsn`` overrides ``MATERIALIZER_DSN``; without either, the embedded
@@ -159,7 +159,7 @@ class Project:
         return cls(spec, path.resolve().parent, dsn)
 
     @classmethod
-    def from_dbt_manifest(cls, path: str | Path, dsn: str | None = None) -> "Project":
+    def from_dbt_manifest(cls, path: str | Path, dsn: str | None = None) -> Project:
         """The feature views and monitors a dbt project deployed, from its ``target/manifest.json``
         (``definitions/dbt_manifest.py``). The embedded PostgreSQL is the dbt project's (the folder
         holding dbt_project.yml above target/), as ``materializer db env`` run there starts it."""
@@ -193,7 +193,7 @@ class Project:
             ) from None
 
     @property
-    def db(self) -> "Database":
+    def db(self) -> Database:
         """The project's database connection (opened on first use)."""
         if self._db is None:
             from materializer.db.connection import Database
@@ -206,10 +206,10 @@ class Project:
             self._db.close()
             self._db = None
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Project:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _not_applied(self, exc: Any) -> DatabaseError:
@@ -231,13 +231,13 @@ class Project:
 
         return compile_sql(self.spec, engine)
 
-    def plan(self, allow_drop_data: bool = False) -> "Plan":
+    def plan(self, allow_drop_data: bool = False) -> Plan:
         """What ``apply`` would do, without doing it."""
         from materializer.db.apply import plan
 
         return plan(self, allow_drop_data=allow_drop_data)
 
-    def apply(self, allow_drop_data: bool = False) -> "Plan":
+    def apply(self, allow_drop_data: bool = False) -> Plan:
         """Create or replace the project's objects (idempotent; never drops data unless allowed)."""
         from materializer.db.apply import apply
 
@@ -263,7 +263,7 @@ class Project:
 
     @_reads_views
     def metrics(self, monitor: str, window: str | None = None, by: str | None = None,
-                as_of: datetime | str | None = None) -> "MetricsResult":
+                as_of: datetime | str | None = None) -> MetricsResult:
         """Live metrics of a monitor for one window, overall or ``by`` ``version`` or a segment column."""
         from materializer.monitoring.metrics import metrics
 
@@ -326,7 +326,7 @@ class Project:
                          timestamp_column=timestamp_column, spine_sql=spine_sql, progress=progress)
 
     @_reads_views
-    def verify(self, entities: int = 20, as_of: datetime | str | None = None) -> "VerifyReport":
+    def verify(self, entities: int = 20, as_of: datetime | str | None = None) -> VerifyReport:
         """Online values against training-set values for a sample of entities of every view (the
         train/serve skew check); ``report.ok`` is False on any mismatch."""
         from materializer.features.verify import verify
@@ -337,7 +337,7 @@ class Project:
     def online_features(
         self, view: str, entity: dict[str, Any], as_of: datetime | str | None = None,
         request: dict[str, Any] | None = None,
-    ) -> "OnlineResult":
+    ) -> OnlineResult:
         """The current feature values of one entity, with Feast-style statuses.
 
         For an on-demand view, ``request`` gives the request fields (bound as parameters).

@@ -49,7 +49,7 @@ def write_project(folder: Path, engine: str = "postgres") -> None:
     (folder / "materializer.yml").write_text(PROJECT.format(engine=engine), encoding="utf-8")
 
 
-def one_line_error(result) -> str:  # noqa: ANN001 - a click Result
+def one_line_error(result) -> str:
     assert result.exit_code == 1, (result.output, result.exception)
     assert isinstance(result.exception, SystemExit), result.exception  # printed, not a traceback
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -112,9 +112,8 @@ def dsn_with_password(pg_dsn: str) -> str:
 
 def test_translate_error_of_a_refused_statement_is_database_error_with_the_server_message(
         dsn_with_password: str) -> None:
-    with psycopg.connect(dsn_with_password, autocommit=True) as conn:
-        with pytest.raises(psycopg.Error) as raw:
-            conn.execute("select * from no_such_table")
+    with psycopg.connect(dsn_with_password, autocommit=True) as conn, pytest.raises(psycopg.Error) as raw:
+        conn.execute("select * from no_such_table")
     error = translate_error(raw.value, dsn_with_password)
     assert type(error) is DatabaseError
     message = str(error)

@@ -527,7 +527,7 @@ def test_the_documented_deployment_examples_use_sizes_the_pinned_emulator_accept
     emulator = ["25cc", "50cc", "100cc", "200cc", "300cc", "400cc", "600cc", "800cc", "1200cc", "1600cc", "3200cc"]
     assert list(deployment.EMULATOR_SIZES) == emulator
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    examples = [deployment.__doc__] + re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    examples = [deployment.__doc__] + re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL)
     sizes = [size for text in examples if "deployment:" in text
              for size in re.findall(r"\bsize: \"?([\w.-]+)\"?[,}]", text)]
     assert sizes and all(size in emulator for size in sizes), sizes

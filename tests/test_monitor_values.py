@@ -145,7 +145,7 @@ class Generator:
         if self.task == ref.BINARY:
             return int(self.rng.random() < 0.2) if positive is None else int(positive)
         if self.rng.random() < 0.04:
-            return Decimal("0")
+            return Decimal(0)
         return Decimal(self.rng.randrange(-5000, 50000)) / 100
 
     def score_for(self, truth: object, version: str) -> float:
@@ -863,7 +863,7 @@ def test_invalid_scores_are_excluded_and_counted(small) -> None:
     assert (late["n"], late["n_invalid"], late["pending"]) == (3, 3, 0)
     # regression: a negative prediction is a prediction like any other (null, NaN and infinity are not)
     add(small, [("r1", T - h, -5.0), ("r2", T - h, None), ("r3", T - h, 3.0)],
-        [("r1", T - h, Decimal("5")), ("r2", T - h, Decimal("1")), ("r3", T - h, Decimal("0"))],
+        [("r1", T - h, Decimal(5)), ("r2", T - h, Decimal(1)), ("r3", T - h, Decimal(0))],
         "forecasts", "actuals", "actual")
     r = small.metrics("demand", as_of=T).groups[0]["metrics"]
     assert (r["n"], r["n_invalid"]) == (2, 1)
@@ -937,14 +937,14 @@ def test_nan_and_infinite_scores_and_labels_are_invalid_in_every_form(small, kin
                  ("r_inf", T - 5 * h, INF), ("r_ninf", T - 5 * h, -INF), ("r_ynan", T - 5 * h, 4.0),
                  ("r_yinf", T - 5 * h, 4.0), ("r_yninf", T - 5 * h, 4.0), ("r_tie", tie, 3.0), ("r_tie", tie, NAN),
                  ("r_fixed", T - 5 * h, 6.0), ("r_broken", T - 5 * h, 6.0), ("r_late", T - 5 * h, 6.0)]
-        outs = [("r_ok", T - 4 * h, Decimal("12")), ("r_ok2", T - 4 * h, Decimal("0")),
-                ("r_nan", T - 4 * h, Decimal("1")), ("r_inf", T - 4 * h, Decimal("1")),
-                ("r_ninf", T - 4 * h, Decimal("1")), ("r_ynan", T - 4 * h, Decimal("NaN")),
+        outs = [("r_ok", T - 4 * h, Decimal(12)), ("r_ok2", T - 4 * h, Decimal(0)),
+                ("r_nan", T - 4 * h, Decimal(1)), ("r_inf", T - 4 * h, Decimal(1)),
+                ("r_ninf", T - 4 * h, Decimal(1)), ("r_ynan", T - 4 * h, Decimal("NaN")),
                 ("r_yinf", T - 4 * h, Decimal("Infinity")), ("r_yninf", T - 4 * h, Decimal("-Infinity")),
-                ("r_tie", T - 4 * h, Decimal("2")),
-                ("r_fixed", T - 4 * h, Decimal("NaN")), ("r_fixed", T - 3 * h, Decimal("7")),     # corrected
-                ("r_broken", T - 4 * h, Decimal("7")), ("r_broken", T - 3 * h, Decimal("NaN")),   # broken
-                ("r_late", T - 4 * h, Decimal("8")), ("r_late", T + h, Decimal("NaN"))]           # broken after t
+                ("r_tie", T - 4 * h, Decimal(2)),
+                ("r_fixed", T - 4 * h, Decimal("NaN")), ("r_fixed", T - 3 * h, Decimal(7)),     # corrected
+                ("r_broken", T - 4 * h, Decimal(7)), ("r_broken", T - 3 * h, Decimal("NaN")),   # broken
+                ("r_late", T - 4 * h, Decimal(8)), ("r_late", T + h, Decimal("NaN"))]           # broken after t
         add(small, preds, outs, "forecasts", "actuals", "actual")
         monitors = {"demand": ref.Spec(ref.REGRESSION)}
     deduped = ref.dedup_predictions([{"tx_id": k, "predicted_at": at, "score": sc, "model_version": "v1",
@@ -1022,8 +1022,8 @@ def test_the_label_at_t_is_the_one_dated_exactly_at_t(small) -> None:
          ("only", T, 1), ("only", T + h, 0),                                      # 1 at t, then 0
          ("flip", T, 1), ("flip", T, 0), ("flip", T + 2 * h, 0)])                 # a tie at t: the greater
     add(small, [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)],
-        [("r_earlier", T - h, Decimal("1")), ("r_earlier", T, Decimal("4")), ("r_earlier", T + h, Decimal("9")),
-         ("r_only", T, Decimal("8")), ("r_only", T + h, Decimal("2"))], "forecasts", "actuals", "actual")
+        [("r_earlier", T - h, Decimal(1)), ("r_earlier", T, Decimal(4)), ("r_earlier", T + h, Decimal(9)),
+         ("r_only", T, Decimal(8)), ("r_only", T + h, Decimal(2))], "forecasts", "actuals", "actual")
     preds = {"fraud": [("earlier", T - 2 * h, 0.9), ("only", T - 2 * h, 0.8), ("flip", T - 3 * h, 0.2)],
              "demand": [("r_earlier", T - 2 * h, 5.0), ("r_only", T - 2 * h, 6.0)]}
     outs = {"fraud": [("earlier", T - h, 0), ("earlier", T, 1), ("earlier", T + h, 0), ("only", T, 1),

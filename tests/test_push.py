@@ -154,7 +154,7 @@ def test_header_may_list_a_subset_of_columns_in_any_order(project, pg_conn, tmp_
     path = write_csv(tmp_path / "tx.csv", [["2026-01-01T00:00:00+00:00", "c9", "7"]], header=["ts", "cc_num", "amount"])
     assert project.push("transactions", path) == 1
     row = pg_conn.execute("select tx_id, cc_num, amount, ts from transactions").fetchone()
-    assert row == (None, "c9", Decimal("7"), T0)
+    assert row == (None, "c9", Decimal(7), T0)
 
 
 STRANGE_KEYS = ["O'Brien \"x\"", "a,b,c", "カード-ü-💳", " padded ", "back\\slash", "semi;colon--"]
@@ -780,7 +780,7 @@ def test_http_push_without_transactions_says_which_rows_stay(project, pg_conn, p
     source = project.spec.sources["transactions"]
     rows = [[f"t{i}", "c1", "poison" if i == 25 else "m", Decimal(1), "ok", T0] for i in range(30)]
 
-    async def push(engine) -> int:  # noqa: ANN001
+    async def push(engine) -> int:
         pool = ConnectionPool(pg_dsn, engine)
         try:
             return await insert(pool, source, TX_COLUMNS, rows)

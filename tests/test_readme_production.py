@@ -25,10 +25,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import typer
-from typer import _click as click  # the click that typer builds its commands with (vendored)
 import yaml
 from starlette.routing import Match
 from starlette.testclient import TestClient
+from typer import _click as click  # the click that typer builds its commands with (vendored)
 from typer.testing import CliRunner
 
 from materializer.cli import app as cli

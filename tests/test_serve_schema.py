@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.test_serve import served  # noqa: E402,F401 - the loaded project, shared with this module
-from tests.test_serve_process import Server  # noqa: E402
+from tests.test_serve import served  # noqa: F401 - the loaded project, shared with this module
+from tests.test_serve_process import Server
 
 
 def test_api_conforms_to_its_schema(served):  # noqa: F811
@@ -28,7 +28,7 @@ def test_api_conforms_to_its_schema(served):  # noqa: F811
             @given(case=operation.as_strategy())
             @settings(max_examples=25, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck))
-            def run(case):  # noqa: ANN001
+            def run(case):
                 # a request can fit the schema and still name a view's key wrongly: refusing it (4xx)
                 # is right, so the "schema-valid data must be accepted" check is left out
                 case.call_and_validate(excluded_checks=[positive_data_acceptance])

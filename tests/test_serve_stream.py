@@ -36,7 +36,7 @@ def read_events(response: httpx.Response, stop: threading.Event, out: list[dict]
                 fields = {}
                 continue
             name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
+            fields[name] = value.removeprefix(" ")
     except (httpx.HTTPError, RuntimeError):
         return
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from decimal import Decimal
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -98,7 +98,7 @@ class FakeProducer:
     def _serve(self, keep: int) -> int:
         served = self.pending[:len(self.pending) - keep] if keep else self.pending
         for n, callback in served:
-            callback(f"KafkaError{{code=MSG_TIMED_OUT,val=7,str=\"Local: Message timed out\"}}" if self.fail(n)
+            callback("KafkaError{code=MSG_TIMED_OUT,val=7,str=\"Local: Message timed out\"}" if self.fail(n)
                      else None, object())
         self.pending = self.pending[len(served):]
         return len(self.pending)
@@ -290,7 +290,7 @@ class Receiver(BaseHTTPRequestHandler):
     bodies: list[tuple[str, bytes]] = []
     refuse_at: int | None = None
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if Receiver.refuse_at is not None and len(Receiver.bodies) + 1 == Receiver.refuse_at:
             self.send_response(400)

@@ -247,7 +247,7 @@ def test_spine_sql(loaded):
 
 def test_time_zone_rule_is_utc(make_project):
     project = make_project(PROJECT)
-    load(project, [{"tx_id": "a", "cc_num": "k", "merchant": "alpha", "amount": Decimal("1"), "status": None,
+    load(project, [{"tx_id": "a", "cc_num": "k", "merchant": "alpha", "amount": Decimal(1), "status": None,
                     "seq": 1, "ts": datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)}])
     spine = pd.DataFrame({"cc_num": ["k", "k"], "event_timestamp": ["2026-01-01 11:59:59", "2026-01-01 12:00:00"]})
     frame = project.training_set(spine, ["activity:n_10m"])

@@ -290,9 +290,9 @@ def test_unpinned_clock_reads_now(make_project):
     project = make_project(PROJECT)
     now = datetime.now(timezone.utc)
     load(project, [
-        {"tx_id": "a", "cc_num": "k", "merchant": "alpha", "amount": Decimal("1"), "status": None, "seq": 1,
+        {"tx_id": "a", "cc_num": "k", "merchant": "alpha", "amount": Decimal(1), "status": None, "seq": 1,
          "ts": now - timedelta(seconds=5)},
-        {"tx_id": "b", "cc_num": "k", "merchant": "alpha", "amount": Decimal("2"), "status": None, "seq": 1,
+        {"tx_id": "b", "cc_num": "k", "merchant": "alpha", "amount": Decimal(2), "status": None, "seq": 1,
          "ts": now - timedelta(hours=2)},
     ])
     got = project.online_features("activity", {"cc_num": "k"})
@@ -307,8 +307,8 @@ def test_null_tie_breaks_in_every_form(make_project):
 
     project = make_project(PROJECT)
     ts = T0 - timedelta(minutes=1)
-    rows = [("a", Decimal("1"), "alpha", None), ("a", Decimal("5"), "bravo", 3), ("a", Decimal("9"), "charlie", None),
-            ("b", Decimal("2"), "alpha", None), ("b", Decimal("7"), None, None)]
+    rows = [("a", Decimal(1), "alpha", None), ("a", Decimal(5), "bravo", 3), ("a", Decimal(9), "charlie", None),
+            ("b", Decimal(2), "alpha", None), ("b", Decimal(7), None, None)]
     events = [{"tx_id": f"n{i}", "cc_num": k, "merchant": m, "amount": a, "status": None, "seq": s, "ts": ts}
               for i, (k, a, m, s) in enumerate(rows)]
     load(project, events)

@@ -260,7 +260,7 @@ def _drop_rank(name: str) -> int:
     return len(_READERS_FIRST)
 
 
-def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
+def plan(project: Project, allow_drop_data: bool = False) -> Plan:
     """Compare the project with the database and list the actions apply would take (changes nothing).
 
     On PostgreSQL the comparison runs in a transaction that is rolled back, taking share locks on
@@ -279,7 +279,7 @@ def plan(project: "Project", allow_drop_data: bool = False) -> Plan:
         raise type(translated)(f"planning apply failed on {project.db.where}: {message}") from None
 
 
-def _plan(project: "Project", allow_drop_data: bool, lock_mode: str | None) -> Plan:
+def _plan(project: Project, allow_drop_data: bool, lock_mode: str | None) -> Plan:
     """The plan; ``lock_mode`` locks each table that may be dropped before its rows are counted."""
     conn = project.db.conn
     engine = project.db.engine
@@ -525,7 +525,7 @@ def _stream_action(conn: psycopg.Connection, obj: DbObject, state: dict[str, tup
         f"also drops the views that read it) and rerun apply to create it and its views again")
 
 
-def _check_external_sources(project: "Project", postgres: bool) -> None:
+def _check_external_sources(project: Project, postgres: bool) -> None:
     """Refuse, before anything is created, a project whose views read an external relation that is missing."""
     conn = project.db.conn
     spec = project.spec
@@ -563,7 +563,7 @@ def _kept_columns_note(table: str, columns: list[str]) -> str:
             f"to drop by hand: alter table {table} {drop}")
 
 
-def _view_change(project: "Project", name: str, existing: dict[str, str] | None) -> str:
+def _view_change(project: Project, name: str, existing: dict[str, str] | None) -> str:
     """Why a view is replaced: the features added and removed of a feature view, else `definition changed`."""
     view = project.spec.feature_views.get(name)
     if view is None or not existing:
@@ -687,7 +687,7 @@ def _record(conn: psycopg.Connection, action: Action) -> None:
                      [action.obj.name, action.obj.kind, action.obj.sql])
 
 
-def apply(project: "Project", allow_drop_data: bool = False) -> Plan:
+def apply(project: Project, allow_drop_data: bool = False) -> Plan:
     """Run the plan: on PostgreSQL in one transaction, elsewhere statement by statement."""
     conn = project.db.conn
     engine = project.db.engine

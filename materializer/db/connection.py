@@ -132,7 +132,7 @@ def _malformed_error(reason: str) -> DatabaseError:
 
 # libpq rejects some option values only when it connects
 _BAD_SETTING = re.compile(r"invalid (?:\w+ )*value|invalid port number|invalid integer value|"
-                          r"invalid connection option|unrecognized \w+ mode|invalid \w+ mode", re.I)
+                          r"invalid connection option|unrecognized \w+ mode|invalid \w+ mode", re.IGNORECASE)
 
 
 def server_message(exc: psycopg.Error, dsn: str) -> str:
@@ -262,7 +262,7 @@ class Database:
         self.conn = connect(dsn, engine, cluster)
 
     @classmethod
-    def for_project(cls, project: "Project") -> "Database":
+    def for_project(cls, project: Project) -> Database:
         engine = get_engine(project.engine)
         dsn = resolve_dsn(project.root, project._dsn, engine=engine)
         return cls(dsn, engine, project.spec.serving_cluster)

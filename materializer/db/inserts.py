@@ -57,7 +57,7 @@ def csv_records(path: Path) -> Iterator[Record]:
             start = reader.line_num + 1
 
 
-def insert_file(project: "Project", source: Source, path: Path, columns: list[str],
+def insert_file(project: Project, source: Source, path: Path, columns: list[str],
                 records: Callable[[], Iterable[Record]], rules: dict[str, tuple[str, ...]]) -> int:
     """Check every record (``records()`` is read twice: checked, then written), then INSERT them;
     returns the row count."""

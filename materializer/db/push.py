@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 # The COPY line of the context; a jsonb value's own "JSON data, line 1" context may precede it.
-_CONTEXT = re.compile(r'COPY [^,\n]+, line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.S)
+_CONTEXT = re.compile(r'COPY [^,\n]+, line (\d+)(?:, column (\w+)(?:: "(.*)")?)?', re.DOTALL)
 _TIME_WORDS = tuple(w.encode() for w in TIME_WORDS)
 _TIME_WORD = re.compile(rb"\b(?:" + b"|".join(_TIME_WORDS) + rb")\b")
 _LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))  # twice as fast as bytes.lower()
@@ -94,7 +94,7 @@ class UnknownSource(PushError, NotFoundError):
     """A push to a source the project does not declare (HTTP 404)."""
 
 
-def managed_source(project: "Project", name: object) -> Source:
+def managed_source(project: Project, name: object) -> Source:
     """The managed source called ``name``: an unknown name or an external source is refused."""
     sources = project.spec.sources
     if not isinstance(name, str) or name not in sources:
@@ -124,7 +124,7 @@ def _check_header(path: Path, source: Source, header: list[str]) -> list[str]:
     return names
 
 
-def _progress(path: Path, enabled: bool):  # noqa: ANN202
+def _progress(path: Path, enabled: bool):
     if not wants_progress(enabled, path.stat().st_size, PROGRESS_MIN_BYTES):
         return progress_bar(False)
     from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -217,7 +217,7 @@ def _check_csv(path: Path, names: list[str], rules: dict[str, tuple[str, ...]]) 
             start = reader.line_num + 1
 
 
-def push_file(project: "Project", source_name: str, path: Path, progress: bool = False) -> int:
+def push_file(project: Project, source_name: str, path: Path, progress: bool = False) -> int:
     """Load ``path`` (``.csv`` or ``.jsonl``/``.ndjson``) into a managed source; returns the row count."""
     source = managed_source(project, source_name)
     if not path.exists():
@@ -260,7 +260,7 @@ def push_file(project: "Project", source_name: str, path: Path, progress: bool =
         return _copy_csv(project, source, path, names, checks, progress, scan=False)
 
 
-def _copy_csv(project: "Project", source: Source, path: Path, names: list[str], checks: list[RowCheck],
+def _copy_csv(project: Project, source: Source, path: Path, names: list[str], checks: list[RowCheck],
               progress: bool, scan: bool) -> int:
     """Stream the file to COPY; with ``scan``, stop (raising _TimeWord) at the first time word in it."""
     conn = project.db.conn
@@ -333,7 +333,7 @@ def _text(value: Any, json_column: bool = False) -> str | None:
     return str(value)
 
 
-def _load_rows(project: "Project", source: Source, path: Path, columns: list[str], rows: Any,
+def _load_rows(project: Project, source: Source, path: Path, columns: list[str], rows: Any,
                line_of: dict[int, int] | None, checks: list[RowCheck]) -> int:
     """Rows of text through one COPY (JSONL on engines with COPY FROM STDIN): all or nothing."""
     conn = project.db.conn

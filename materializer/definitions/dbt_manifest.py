@@ -269,7 +269,7 @@ class _Discovery:
             return f"{self.file}: {self.where.get(key, key)}"
 
         return re.sub(rf"^{re.escape(self.file)}: (feature_views|monitors)\.([A-Za-z0-9_]+)", point, message,
-                      flags=re.M)
+                      flags=re.MULTILINE)
 
 
 def spec_from_manifest(manifest: dict[str, Any], file: str = "manifest.json") -> ProjectSpec:

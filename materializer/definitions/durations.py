@@ -25,7 +25,7 @@ class Duration:
     text: str
 
     @classmethod
-    def parse(cls, value: object) -> "Duration":
+    def parse(cls, value: object) -> Duration:
         """Parse ``'90s'``, ``'10m'``, ``'1h'``, ``'1d'`` or ``'2w'``; raise ValueError otherwise."""
         text = str(value).strip()
         match = _PATTERN.match(text)

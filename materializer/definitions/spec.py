@@ -169,9 +169,9 @@ class ProjectSpec:
     sources: dict[str, Source]
     feature_views: dict[str, FeatureView]
     cluster: str = "quickstart"
-    monitors: dict[str, "Monitor"] = field(default_factory=dict)
+    monitors: dict[str, Monitor] = field(default_factory=dict)
     feature_services: dict[str, list[str]] = field(default_factory=dict)
-    on_demand: dict[str, "OnDemandView"] = field(default_factory=dict)
+    on_demand: dict[str, OnDemandView] = field(default_factory=dict)
     #: Materialize's compute and serving clusters (``deployment:``); ``cluster`` is the compute cluster's name
     deployment: Deployment = field(default_factory=Deployment)
 

@@ -33,7 +33,6 @@ from materializer.definitions.durations import Duration
 from materializer.definitions.filters import expression_problems, filter_problems
 from materializer.definitions.monitors import parse_monitors
 from materializer.definitions.names import check_names
-from materializer.definitions.streams import WEBHOOK_ENGINES, parse_streams, webhook_refused
 from materializer.definitions.spec import (
     AGGREGATES,
     ENGINES,
@@ -44,6 +43,7 @@ from materializer.definitions.spec import (
     ProjectSpec,
     Source,
 )
+from materializer.definitions.streams import WEBHOOK_ENGINES, parse_streams, webhook_refused
 from materializer.errors import ProjectError, did_you_mean
 
 TOP_KEYS = ("name", "engine", "cluster", "deployment", "sources", "feature_views", "on_demand_features",
@@ -95,7 +95,7 @@ def load_yaml(path: Path) -> Any:
         raise ProjectError(f"{path}: no such project file; run `materializer init` to create one, "
                            "or pass --project PATH") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

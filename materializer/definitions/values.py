@@ -120,9 +120,7 @@ def _integer(value: Any, kind: str, fail: str) -> int:
         raise InputError(f"{fail}; give a whole number, not true/false")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    elif isinstance(value, float) and value.is_integer() or isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         number = int(value)
     elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         number = int(value.strip())

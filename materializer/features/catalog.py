@@ -45,7 +45,7 @@ def _view_kinds(monitor: Monitor) -> list[str]:
             *(["drift"] if monitor.reference_relation else [])]
 
 
-def describe(project: "Project") -> dict[str, Any]:
+def describe(project: Project) -> dict[str, Any]:
     """The project's definitions as one JSON-ready document (no database needed)."""
     spec = project.spec
     views = []
@@ -111,7 +111,7 @@ def describe(project: "Project") -> dict[str, Any]:
     }
 
 
-def freshness_sql(project: "Project") -> str | None:
+def freshness_sql(project: Project) -> str | None:
     """One query: ``(source, newest event time)`` for every source a feature view reads (None: no views).
     Events dated after the clock are left out: no view sees them yet."""
     sources = {v.source.name: v.source for v in project.spec.feature_views.values()}
@@ -139,7 +139,7 @@ def _stamp(item: dict[str, Any], newest: datetime | None, now: datetime) -> None
     item["age_seconds"] = round((now - newest).total_seconds(), 3) if newest else None
 
 
-def catalog(project: "Project") -> dict[str, Any]:
+def catalog(project: Project) -> dict[str, Any]:
     """``describe`` with freshness read from the database (``materializer catalog``)."""
     doc = describe(project)
     sql = freshness_sql(project)

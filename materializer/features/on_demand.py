@@ -65,7 +65,7 @@ def check_request(od: OnDemandView, request: dict[str, Any] | None) -> dict[str,
     return {f: coerce(native(request[f]), od.request[f], f"request field {f}") for f in od.request}
 
 
-def online_on_demand(project: "Project", name: str, entity: dict[str, Any], request: dict[str, Any] | None,
+def online_on_demand(project: Project, name: str, entity: dict[str, Any], request: dict[str, Any] | None,
                      as_of: datetime | str | None = None) -> OnlineResult:
     """Evaluate an on-demand view for one entity and one request, reading the online views."""
     od = project.spec.on_demand[name]

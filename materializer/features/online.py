@@ -150,7 +150,7 @@ class RowReader:
 
 
 def online_features(
-    project: "Project", view_name: str, entity: dict[str, Any], as_of: datetime | str | None = None
+    project: Project, view_name: str, entity: dict[str, Any], as_of: datetime | str | None = None
 ) -> OnlineResult:
     """Look up one entity's features in a view; ``as_of`` pins the clock (PostgreSQL only)."""
     view = project.view(view_name)

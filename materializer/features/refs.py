@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from materializer.project import Project
 
 
-def expand_features(project: "Project", refs: list[str]) -> list[tuple[str, str]]:
+def expand_features(project: Project, refs: list[str]) -> list[tuple[str, str]]:
     """``view:feature``, ``view:*`` or feature service names -> ``(view, feature)`` pairs in request order,
     each once. Unknown names are NotFoundErrors listing the candidates."""
     services = project.spec.feature_services
@@ -45,7 +45,7 @@ def expand_features(project: "Project", refs: list[str]) -> list[tuple[str, str]
     return list(pairs)
 
 
-def resolve_features(project: "Project", refs: list[str]) -> dict[str, list[str]]:
+def resolve_features(project: Project, refs: list[str]) -> dict[str, list[str]]:
     """``view:feature``, ``view:*`` or a feature service name -> {view: [feature, ...]} in request order."""
     wanted: dict[str, list[str]] = {}
     for view_name, feature in expand_features(project, refs):

@@ -181,7 +181,7 @@ def _load_rows(conn: psycopg.Connection, header: list[str], rows: Iterator[list[
             copy.write_row(texts)
 
 
-def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = None,
+def load_spine(project: Project, spine: Any = None, spine_sql: str | None = None,
                typed: dict[str, str | None] | None = None) -> list[str]:
     """Load the spine into a temporary table; returns its column names. ``typed``: the SQL types of
     the key and request columns, whose Python values (DataFrame, Parquet, dicts) are checked."""
@@ -230,7 +230,7 @@ def load_spine(project: "Project", spine: Any = None, spine_sql: str | None = No
                             "dicts (one per row), or --spine-sql")
 
 
-def _check_spine(project: "Project", header: list[str], views: list[FeatureView], ts_column: str
+def _check_spine(project: Project, header: list[str], views: list[FeatureView], ts_column: str
                  ) -> tuple[dict[str, int], int]:
     """The position of each spine column, and how many spine times have no time zone."""
     position = {name: i for i, name in enumerate(header)}
@@ -254,7 +254,7 @@ def _check_spine(project: "Project", header: list[str], views: list[FeatureView]
     return position, naive
 
 
-def _check_types(project: "Project", position: dict[str, int], typed: dict[str, str | None],
+def _check_types(project: Project, position: dict[str, int], typed: dict[str, str | None],
                  spine: Any) -> None:
     """Every non-null value of a key or request column must be valid input for its type: the first
     that is not is an InputError naming the spine line (CSV) or row and the column."""
@@ -388,7 +388,7 @@ def _create_points(conn: psycopg.Connection, view: FeatureView, position: dict[s
     conn.execute(f"analyze {points}")
 
 
-def _evaluate_points(project: "Project", conn: psycopg.Connection, view: FeatureView, points: str, result: str,
+def _evaluate_points(project: Project, conn: psycopg.Connection, view: FeatureView, points: str, result: str,
                      kind: str = "temporary", outputs: list[str] | None = None) -> None:
     """One view at the given points into the table ``result``."""
     method = "frames" if view.kind == "latest" else _windowed_method(conn, view, points, outputs)
@@ -398,7 +398,7 @@ def _evaluate_points(project: "Project", conn: psycopg.Connection, view: Feature
     conn.execute(f"analyze {result}")  # the final query then hash-joins the results to the spine
 
 
-def _evaluate_view(project: "Project", view: FeatureView, position: dict[str, int], timestamp_column: str,
+def _evaluate_view(project: Project, view: FeatureView, position: dict[str, int], timestamp_column: str,
                    outputs: list[str] | None = None) -> str:
     """Evaluate one feature view (``outputs``: only these features) at every spine row into a
     temporary table; returns its name."""
@@ -426,7 +426,7 @@ def _drop(conn: psycopg.Connection, tables: list[str]) -> None:
     tables.clear()
 
 
-def _evaluate_shared(project: "Project", views: list[FeatureView], position: dict[str, int],
+def _evaluate_shared(project: Project, views: list[FeatureView], position: dict[str, int],
                      timestamp_column: str, outputs: dict[str, list[str] | None],
                      created: list[str]) -> dict[str, str]:
     """Evaluate the views on WORKERS connections at once, each view in PARTS by a hash of its first
@@ -485,7 +485,7 @@ def _evaluate_shared(project: "Project", views: list[FeatureView], position: dic
     return tables
 
 
-def _evaluate_on_demand(project: "Project", od: OnDemandView, position: dict[str, int], tables: dict[str, str],
+def _evaluate_on_demand(project: Project, od: OnDemandView, position: dict[str, int], tables: dict[str, str],
                         header: list[str]) -> str:
     """Evaluate an on-demand view at every spine row: request fields from the spine's columns."""
     from materializer.features.on_demand import REQUEST, select_list
@@ -513,7 +513,7 @@ def _spine_size(spine: Any) -> tuple[int | None, int]:
     return None, PROGRESS_MIN_ROWS
 
 
-def refuse_engine(project: "Project", what: str) -> None:
+def refuse_engine(project: Project, what: str) -> None:
     """A one-line MaterializerError, before any connection, when the project's engine cannot run
     training sets (``Engine.training_sets_refused`` says why); ``what`` names what needs them.
 
@@ -535,7 +535,7 @@ def refuse_engine(project: "Project", what: str) -> None:
         "the same definitions give the same values")
 
 
-def build(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
+def build(project: Project, spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
           spine_sql: str | None = None, phases: Phases | None = None,
           as_text: bool = False, cleanup: list[str] | None = None) -> tuple[list[str], list[str], str]:
     """Load the spine and evaluate the features; returns (spine header, feature columns, the final query).
@@ -607,7 +607,7 @@ def build(project: "Project", spine: Any, features: list[str], timestamp_column:
     return header, out_names, query
 
 
-def stream_rows(project: "Project", query: str, batch: int = 10000) -> Iterator[tuple]:
+def stream_rows(project: Project, query: str, batch: int = 10000) -> Iterator[tuple]:
     """Rows of the final query through a server-side cursor (constant memory)."""
     conn = project.db.conn
     with conn.transaction(), conn.cursor(name="materializer_training_set") as cur:
@@ -616,7 +616,7 @@ def stream_rows(project: "Project", query: str, batch: int = 10000) -> Iterator[
         yield from cur
 
 
-def write_csv(project: "Project", spine: Any, features: list[str], out: Path | None = None,
+def write_csv(project: Project, spine: Any, features: list[str], out: Path | None = None,
               timestamp_column: str = TIMESTAMP_COLUMN, spine_sql: str | None = None,
               progress: bool = False, console: Any = None) -> int:
     """Write the training set as CSV to ``out`` (stdout when None); returns the number of rows.
@@ -680,7 +680,7 @@ def check_output(out: Path) -> None:
         raise InputError(f"--out {out}: the folder {out.parent} does not exist")
 
 
-def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = None) -> int:
+def copy_csv(project: Project, query: str, fh: Any, phases: Phases | None = None) -> int:
     """Stream the CSV rows of ``query`` into the binary file ``fh`` (constant memory); returns the count."""
     conn = project.db.conn
     with conn.transaction(), conn.cursor() as cur:
@@ -692,7 +692,7 @@ def copy_csv(project: "Project", query: str, fh: Any, phases: Phases | None = No
         return cur.rowcount
 
 
-def to_frame(project: "Project", header: list[str], names: list[str], query: str, phases: Phases | None = None) -> Any:
+def to_frame(project: Project, header: list[str], names: list[str], query: str, phases: Phases | None = None) -> Any:
     pd = optional("pandas", "a training set as a DataFrame or Parquet file")
 
     rows = []
@@ -707,7 +707,7 @@ def to_frame(project: "Project", header: list[str], names: list[str], query: str
     return frame
 
 
-def training_frame(project: "Project", spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
+def training_frame(project: Project, spine: Any, features: list[str], timestamp_column: str = TIMESTAMP_COLUMN,
                    spine_sql: str | None = None) -> Any:
     """The training set as a pandas DataFrame: a DataFrame spine keeps its own columns and dtypes."""
     pd = optional("pandas", "project.training_set() (it returns a DataFrame; project.write_training_set() "

@@ -116,7 +116,7 @@ def absent_key(conn: psycopg.Connection, view: FeatureView) -> Any | None:
     return None
 
 
-def verify(project: "Project", entities: int = 20, as_of: datetime | str | None = None, seed: float = 0.42
+def verify(project: Project, entities: int = 20, as_of: datetime | str | None = None, seed: float = 0.42
            ) -> VerifyReport:
     """Compare online and training-set values of every feature for sampled entities at one time."""
     from materializer.features.training import build, refuse_engine, stream_rows

@@ -48,7 +48,7 @@ class MetricsResult:
                 "groups": self.groups}
 
 
-def get_monitor(project: "Project", name: str) -> Monitor:
+def get_monitor(project: Project, name: str) -> Monitor:
     monitors = project.spec.monitors
     if name not in monitors:
         raise NotFoundError(f"unknown monitor {name!r}{did_you_mean(str(name), monitors)}; "
@@ -68,7 +68,7 @@ def _plain(value: Any) -> Any:
     return float(value) if not isinstance(value, (int, bool, str, datetime)) else value
 
 
-def _select(project: "Project", sql: str, params: list[Any], as_of: datetime | str | None,
+def _select(project: Project, sql: str, params: list[Any], as_of: datetime | str | None,
             since: datetime | None = None) -> tuple[datetime, list[dict[str, Any]]]:
     """Rows of a query and the clock reading, in one transaction (pinned by ``as_of`` on PostgreSQL;
     ``since`` bounds the time series' oldest bucket there, see monitor_timeseries)."""
@@ -118,7 +118,7 @@ def _empty_metrics(monitor: Monitor) -> dict[str, Any]:
     return out
 
 
-def metrics(project: "Project", name: str, window: str | None = None, by: str | None = None,
+def metrics(project: Project, name: str, window: str | None = None, by: str | None = None,
             as_of: datetime | str | None = None) -> MetricsResult:
     """Metrics of one window (default: the monitor's first), overall or ``by`` version or a segment."""
     monitor = get_monitor(project, name)
@@ -137,7 +137,7 @@ def metrics(project: "Project", name: str, window: str | None = None, by: str | 
     return MetricsResult(monitor=name, window=window, as_of=now, groups=groups)
 
 
-def timeseries_doc(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+def timeseries_doc(project: Project, name: str, by: str | None = None, as_of: datetime | str | None = None,
                    since: datetime | str | None = None) -> dict[str, Any]:
     """``{"monitor", "by", "as_of", "buckets": [{"bucket_start", "by", "metrics"}, ...]}``, oldest first
     (``materializer metrics --show timeseries --json`` and ``GET /monitors/{name}/timeseries``)."""
@@ -160,13 +160,13 @@ def timeseries_doc(project: "Project", name: str, by: str | None = None, as_of: 
     return {"monitor": name, "by": by, "as_of": now.isoformat(), "buckets": buckets}
 
 
-def timeseries(project: "Project", name: str, by: str | None = None, as_of: datetime | str | None = None,
+def timeseries(project: Project, name: str, by: str | None = None, as_of: datetime | str | None = None,
                since: datetime | str | None = None) -> list[dict[str, Any]]:
     """One record per bucket (and slice value): ``{"bucket_start", "by", "metrics"}``, oldest first."""
     return timeseries_doc(project, name, by=by, as_of=as_of, since=since)["buckets"]
 
 
-def versions_doc(project: "Project", name: str, window: str | None = None,
+def versions_doc(project: Project, name: str, window: str | None = None,
                  as_of: datetime | str | None = None) -> dict[str, Any]:
     """``{"monitor", "window", "as_of", "comparisons": [...]}``: model versions compared pairwise in a window
     (no comparisons without a version column)."""
@@ -181,13 +181,13 @@ def versions_doc(project: "Project", name: str, window: str | None = None,
             "comparisons": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
-def versions(project: "Project", name: str, window: str | None = None,
+def versions(project: Project, name: str, window: str | None = None,
              as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """Pairwise comparisons of model versions in a window (empty without a version column)."""
     return versions_doc(project, name, window=window, as_of=as_of)["comparisons"]
 
 
-def drift_doc(project: "Project", name: str, window: str | None = None,
+def drift_doc(project: Project, name: str, window: str | None = None,
               as_of: datetime | str | None = None) -> dict[str, Any]:
     """``{"monitor", "window", "as_of", "columns": [...]}``: psi, js and ks of the score and the watched
     features in a window (none without a reference)."""
@@ -202,7 +202,7 @@ def drift_doc(project: "Project", name: str, window: str | None = None,
             "columns": [{k: _plain(v) for k, v in row.items()} for row in rows]}
 
 
-def drift(project: "Project", name: str, window: str | None = None,
+def drift(project: Project, name: str, window: str | None = None,
           as_of: datetime | str | None = None) -> list[dict[str, Any]]:
     """psi, js and ks of the score and the watched features in a window (empty without a reference)."""
     return drift_doc(project, name, window=window, as_of=as_of)["columns"]
@@ -246,7 +246,7 @@ def reference_insert(table: str, rows: list[tuple[str, int, float, float, float]
     return sql, [x for row in rows for x in row]
 
 
-def store_reference(project: "Project", name: str) -> dict[str, int]:
+def store_reference(project: Project, name: str) -> dict[str, int]:
     """Compute the fixed bins of the monitor's reference and append them as its newest version; returns rows
     read per column.
 

@@ -27,7 +27,7 @@ def headline_metrics(binary: bool) -> tuple[str, ...]:
     return ("accuracy", "roc_auc") if binary else ("mae", "rmse")
 
 
-def summary(project: "Project", name: str, window: str | None = None,
+def summary(project: Project, name: str, window: str | None = None,
             as_of: datetime | str | None = None) -> dict[str, Any]:
     """The dashboard document of monitor ``name`` (its first window unless ``window``)."""
     from materializer.features.catalog import freshness_sql

@@ -37,8 +37,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from materializer.errors import (DatabaseError, DatabaseUnavailable, InputError, LimitExceeded, MaterializerError,
-                                 NotFoundError, did_you_mean)
+from materializer.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    InputError,
+    LimitExceeded,
+    MaterializerError,
+    NotFoundError,
+    did_you_mean,
+)
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -249,19 +256,19 @@ class Guard:
             t.errors.labels(route, kind).inc()
 
 
-def create_app(project: "Project", settings: ServeSettings | None = None, dsn: str | None = None) -> Any:
+def create_app(project: Project, settings: ServeSettings | None = None, dsn: str | None = None) -> Any:
     """The ASGI app serving ``project``. ``dsn`` overrides the project's (``MATERIALIZER_DSN``, or the
     embedded PostgreSQL, started if needed). Connections open in the app's lifespan."""
     from materializer.db.connection import describe_dsn, resolve_dsn
     from materializer.engines import get_engine
     from materializer.features.catalog import describe, freshness_sql, with_freshness
     from materializer.serve import push as push_rows
+    from materializer.serve.changes import feed_for
+    from materializer.serve.dashboard import page as dashboard_page
     from materializer.serve.database import ConnectionPool
     from materializer.serve.lookup import OnlineLookup, feast_response
     from materializer.serve.monitors import MonitorReader, monitor_list
-    from materializer.serve.dashboard import page as dashboard_page
     from materializer.serve.openapi import docs_page, openapi_schema
-    from materializer.serve.changes import feed_for
     from materializer.serve.stream import StreamHub
     from materializer.serve.telemetry import CONTENT_TYPE, Telemetry
 

@@ -30,10 +30,10 @@ from materializer.features.online import (
     NOT_FOUND,
     NULL_VALUE,
     PRESENT,
+    RowReader,
     batch_lookup_sql,
     batch_params,
     key_param,
-    RowReader,
     rows_by_key,
 )
 from materializer.features.refs import expand_features
@@ -84,7 +84,7 @@ class Plan:
 class OnlineLookup:
     """The lookups of one project on one engine; plans and SQL are cached per request shape."""
 
-    def __init__(self, project: "Project", max_entities: int = 1000) -> None:
+    def __init__(self, project: Project, max_entities: int = 1000) -> None:
         self.project = project
         self.engine = project.engine
         self.max_entities = max_entities
@@ -231,7 +231,7 @@ class OnlineLookup:
                 f"{lateral} order by {REQUEST}._ord")
         return sql
 
-    async def read(self, pool: "ConnectionPool", plan: Plan, count: int, entities: dict[str, list[Any]],
+    async def read(self, pool: ConnectionPool, plan: Plan, count: int, entities: dict[str, list[Any]],
                    as_of: datetime | None = None) -> tuple[datetime | None, dict[str, list[tuple[Any, str, str]]]]:
         """Values, statuses and event times of every requested feature for ``count`` entity rows."""
         out: dict[str, list[tuple[Any, str, str]]] = {}
@@ -252,7 +252,7 @@ class OnlineLookup:
                         clock = await self._read_view(conn, read, count, entities, out)
         return clock, out
 
-    async def _read_view(self, conn: "psycopg.AsyncConnection", read: ViewRead, count: int,
+    async def _read_view(self, conn: psycopg.AsyncConnection, read: ViewRead, count: int,
                          entities: dict[str, list[Any]], out: dict[str, list[tuple[Any, str, str]]]) -> datetime:
         view = read.view
         if isinstance(view, OnDemandView):
@@ -287,7 +287,7 @@ class OnlineLookup:
             out[name] = column
         return clock
 
-    async def _read_on_demand(self, conn: "psycopg.AsyncConnection", od: OnDemandView, read: ViewRead, count: int,
+    async def _read_on_demand(self, conn: psycopg.AsyncConnection, od: OnDemandView, read: ViewRead, count: int,
                               entities: dict[str, list[Any]], out: dict[str, list[tuple[Any, str, str]]]) -> datetime:
         params = [[key_param(v) for v in entities[f]] for f in od.request]
         params += [[key_param(v) for v in entities[k]] for k in od.entity]

@@ -40,7 +40,7 @@ def _path(name: str, values: list[str], description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-def openapi_schema(project: "Project", settings: "ServeSettings") -> dict[str, Any]:
+def openapi_schema(project: Project, settings: ServeSettings) -> dict[str, Any]:
     spec = project.spec
     views = [*spec.feature_views, *spec.on_demand]
     sources = [name for name, s in spec.sources.items() if s.managed]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 FEAST_TO = ("online", "offline", "online_and_offline")
 
 
-def managed(project: "Project", name: Any) -> Source:
+def managed(project: Project, name: Any) -> Source:
     """The managed source a push names (404 unknown, 422 external)."""
     from materializer.db.push import managed_source
 
@@ -99,12 +99,12 @@ def check_rows(spec: ProjectSpec, source: Source, rows: list[Any]) -> tuple[list
     return names, out
 
 
-def streamed(pool: "ConnectionPool", source: Source) -> bool:
+def streamed(pool: ConnectionPool, source: Source) -> bool:
     """Whether a push to ``source`` goes to its Kafka topic or webhook (db/streams.py), not to a table."""
     return pool.engine.materialized and source.streaming
 
 
-async def stream(pool: "ConnectionPool", spec: ProjectSpec, source: Source, names: list[str],
+async def stream(pool: ConnectionPool, spec: ProjectSpec, source: Source, names: list[str],
                  rows: list[list[Any]]) -> int:
     """Send checked rows to the source's topic or webhook (in a worker thread: the client blocks)."""
     import asyncio
@@ -119,7 +119,7 @@ async def stream(pool: "ConnectionPool", spec: ProjectSpec, source: Source, name
     return await asyncio.to_thread(send_rows, spec, source, names, rows, pool.dsn, place)
 
 
-async def insert(pool: "ConnectionPool", source: Source, names: list[str], rows: list[list[Any]]) -> int:
+async def insert(pool: ConnectionPool, source: Source, names: list[str], rows: list[list[Any]]) -> int:
     """Insert checked rows all or nothing; a value the database refuses is a PushError naming its row.
 
     Without COPY the rows go in multi-row INSERTs as large as the engine allows (db/inserts.py); on an

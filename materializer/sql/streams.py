@@ -41,7 +41,7 @@ def raw_name(source: Source) -> str:
     return f"{source.table}__raw"
 
 
-def stream_objects(spec: ProjectSpec, engine: "Engine", source: Source, renderer) -> list["DbObject"]:
+def stream_objects(spec: ProjectSpec, engine: Engine, source: Source, renderer) -> list[DbObject]:
     """The objects ingesting one streaming source on a streaming engine (empty on PostgreSQL, where
     the source is a managed table)."""
     from materializer.sql.compile import DbObject
@@ -68,7 +68,7 @@ def stream_objects(spec: ProjectSpec, engine: "Engine", source: Source, renderer
                      depends_on=(raw_name(source),))]
 
 
-def connection_objects(spec: ProjectSpec, engine: "Engine", renderer) -> list["DbObject"]:
+def connection_objects(spec: ProjectSpec, engine: Engine, renderer) -> list[DbObject]:
     """One Kafka connection per distinct broker of the project's sources (Materialize)."""
     from materializer.sql.compile import DbObject
 
@@ -84,7 +84,7 @@ def connection_objects(spec: ProjectSpec, engine: "Engine", renderer) -> list["D
     return out
 
 
-def backfill_object(engine: "Engine", source: Source, renderer) -> "DbObject | None":
+def backfill_object(engine: Engine, source: Source, renderer) -> DbObject | None:
     """The union view of a source with ``backfill:``: on PostgreSQL a view apply manages as the feature
     views (replaced when it changes; dropped with the views reading it, which are rebuilt, when the
     backfill is removed), a stream object elsewhere."""
