@@ -176,3 +176,28 @@ def test_catalog_rows_become_casts_only_for_exact_types(engine, rows, expected):
     cast = expected["k"]
     sql = lookup_sql(view, engine, None, expected)
     assert casts(sql) == {"k": get_engine(engine).ddl_type(cast) if cast else ""}, sql
+
+
+# what the streaming engines' catalogs answer for a column of every type (tests/engine_catalogs.py), and
+# the cast each becomes: the type the column has on the engine, or none where the catalog cannot tell it
+ENGINE_CASTS = {
+    "risingwave": {"c_text": "text", "c_smallint": "smallint", "c_integer": "integer", "c_bigint": "bigint",
+                   "c_numeric": None, "c_money": None, "c_real": "real", "c_double": "double precision",
+                   "c_boolean": "boolean", "c_ts": "timestamptz", "c_local": "timestamp", "c_date": "date",
+                   "c_json": "jsonb", "c_uuid": "text"},
+    "materialize": {"c_text": "text", "c_smallint": "smallint", "c_integer": "integer", "c_bigint": "bigint",
+                    "c_numeric": None, "c_money": None, "c_real": "real", "c_double": "double precision",
+                    "c_boolean": "boolean", "c_ts": "timestamptz", "c_local": "timestamp", "c_date": "date",
+                    "c_json": "jsonb", "c_uuid": "uuid"},
+}
+
+
+@pytest.mark.parametrize("engine", list(ENGINE_CASTS))
+def test_the_engines_catalog_rows_become_their_own_types(engine):
+    from tests.engine_catalogs import CATALOG_ROWS
+
+    columns = list(ENGINE_CASTS[engine])
+    spec = parse_project({**EXTERNAL, "engine": engine, "feature_views": {
+        "v": {"source": "events", "entity": columns, "windows": ["1d"], "features": {"n": {"agg": "count"}}}}})
+    view = spec.feature_views["v"]
+    assert catalog_key_types(view, get_engine(engine), [[], CATALOG_ROWS[engine]]) == ENGINE_CASTS[engine]

@@ -137,15 +137,16 @@ def catalog_key_types(view: FeatureView, engine: Engine,
 def resolved_key_types(project: Project, view: FeatureView) -> dict[str, str | None] | None:
     """The catalog types of a view's undeclared keys, read once per project object (cached once the
     view or its relation is in the catalog), or None when every key is declared."""
-    if not undeclared_keys(view):
-        return None
     cache_key = ("key_types", view.name)
-    types = project._cache.get(cache_key)
-    if types is None:
-        conn, engine = project.db.conn, project.db.engine
-        types = catalog_key_types(view, engine, [conn.execute(q, p).fetchall() for q, p in key_type_reads(view)])
-        if types is not None:
-            project._cache[cache_key] = types
+    if cache_key in project._cache:
+        return project._cache[cache_key]
+    if not undeclared_keys(view):
+        project._cache[cache_key] = None
+        return None
+    conn, engine = project.db.conn, project.db.engine
+    types = catalog_key_types(view, engine, [conn.execute(q, p).fetchall() for q, p in key_type_reads(view)])
+    if types is not None:  # in the catalog: never read again (before apply it is read on each lookup)
+        project._cache[cache_key] = types
     return types
 
 
