@@ -669,6 +669,9 @@ def catalog(
 
     now = datetime.fromisoformat(doc["as_of"])
     out_console.print(f"{escape(doc['project'])} ({doc['engine']}) as of {now:%Y-%m-%d %H:%M:%S %Z}")
+    for source in doc["sources"]:  # only the sources that read a stream or have a backfill
+        if line := _source_line(source):
+            out_console.print(escape(line))
     for view in doc["feature_views"]:
         newest = view["newest_event"]
         when = (f"newest event {datetime.fromisoformat(newest):%Y-%m-%d %H:%M:%S}, {_age(view['age_seconds'])} ago"
@@ -693,6 +696,19 @@ def catalog(
     for m in doc["monitors"]:
         out_console.print(f"\nmonitor {escape(m['name'])} ({m['task']}, {m['label_policy']}; windows "
                           f"{', '.join(m['windows'])}): views {escape(', '.join(m['views'].values()))}")
+
+
+def _source_line(source: dict) -> str | None:
+    """A source's stream and backfill settings in one line of the catalog's text (None: it has neither)."""
+    stream, backfill = source.get("stream"), source.get("backfill")
+    parts = []
+    if stream and stream["kind"] == "kafka":
+        parts.append(f"kafka topic {stream['topic']} at {stream['broker']} (start {stream['start']})")
+    elif stream:
+        parts.append(stream["kind"])
+    if backfill:
+        parts.append(f"backfill from {backfill['relation']} until {backfill['until']}")
+    return f"source {source['name']}: {'; '.join(parts)}" if parts else None
 
 
 def _age(seconds: float | None) -> str:

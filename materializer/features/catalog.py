@@ -1,6 +1,6 @@
 """The catalog: everything a project defines that can be asked for, with each view's freshness.
 
-``describe(project)`` lists sources, feature views (each feature with its reference, type,
+``describe(project)`` lists sources (with their stream and backfill settings), feature views (each feature with its reference, type,
 aggregate, window and the view's max age), on-demand features, feature services and monitors;
 it needs no database. ``freshness_sql(project)`` is one query giving the time of the newest
 event of every source that a feature view reads (the view's freshness: no value can be newer);
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from materializer.definitions.spec import NUMERIC_TYPES, FeatureView, Monitor, OutputFeature
+from materializer.definitions.spec import NUMERIC_TYPES, FeatureView, Monitor, OutputFeature, Source
 
 if TYPE_CHECKING:
     from materializer.project import Project
@@ -36,6 +36,19 @@ def output_type(view: FeatureView, out: OutputFeature) -> str | None:
             return "double precision"
         return "bigint" if base in ("smallint", "integer") else "numeric" if base in NUMERIC_TYPES else column_type
     return column_type  # min, max, latest
+
+
+def stream_settings(source: Source) -> dict[str, Any] | None:
+    """What a source's events arrive through, for the catalog: a Kafka topic (``kafka:``, the broker as
+    the engine reaches it), a webhook (``webhook:``), or None (a table push writes, an external relation).
+    The settings hold no secret today (hosts, a topic, a start offset); a credential added to them later
+    (SASL, say) must never be listed here."""
+    if source.kafka is not None:
+        k = source.kafka
+        return {"kind": "kafka", "topic": k.topic, "start": k.start, "broker": k.broker}
+    if source.webhook:
+        return {"kind": "webhook"}
+    return None
 
 
 def _view_kinds(monitor: Monitor) -> list[str]:
@@ -103,6 +116,8 @@ def describe(project: Project) -> dict[str, Any]:
             "managed": s.managed,
             "timestamp": s.timestamp,
             "columns": dict(s.columns) if s.columns is not None else None,
+            "stream": stream_settings(s),
+            "backfill": {"relation": s.backfill.relation, "until": s.backfill.until} if s.backfill else None,
         } for s in spec.sources.values()],
         "feature_views": views,
         "on_demand_features": on_demand,

@@ -20,12 +20,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from materializer.definitions.checks import canonical_type
 from materializer.definitions.spec import FeatureView
 from materializer.definitions.timeparse import parse_timestamp
 from materializer.definitions.values import coerce
 from materializer.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:
+    from materializer.engines.base import Engine
     from materializer.project import Project
 
 PRESENT = "PRESENT"
@@ -69,21 +71,83 @@ def read_columns(view: FeatureView) -> str:
     return ", ".join(f"v.{c}" for c in [*view.entity, "_event_ts", *within, *view.feature_names])
 
 
-def lookup_sql(view: FeatureView, engine_name: str, clock: str | None) -> str:
+def lookup_sql(view: FeatureView, engine_name: str, clock: str | None,
+               key_types: Mapping[str, str | None] | None = None) -> str:
     """The lookup query of a view: the clock reading and the view's row for bound key values. Each key is
-    cast to its declared type: Materialize reads an index directly (its fast path) only when every key
-    column is compared with a value of exactly its type (doc/user/content/transform-data/optimization.md,
-    "WHERE point lookups")."""
+    cast to its declared type (or, undeclared, to the type ``key_types`` read from the catalog):
+    Materialize reads an index directly (its fast path) only when every key column is compared with a
+    value of exactly its type (doc/user/content/transform-data/optimization.md, "WHERE point lookups")."""
     from materializer.engines import get_engine
 
     engine = get_engine(engine_name)
     cond = " and ".join(
-        f"v.{k} = {engine.lookup_param(view.source.column_type(k))}" for k in view.entity
+        f"v.{k} = {engine.lookup_param(key_type(view, k, key_types))}" for k in view.entity
     )
     if clock is None:
         return f"select {read_columns(view)} from {view.relation} as v where {cond}"
     return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
             f"left join {view.relation} as v on {cond}")
+
+
+def key_type(view: FeatureView, key: str, key_types: Mapping[str, str | None] | None) -> str | None:
+    """A key's declared type, else the one read from the catalog (``key_types``), else None (no cast)."""
+    declared = view.source.column_type(key)
+    return declared if declared is not None or key_types is None else key_types.get(key)
+
+
+def undeclared_keys(view: FeatureView) -> list[str]:
+    """The keys of a view without a declared type (an external ``relation:`` source, a dbt model)."""
+    return [k for k in view.entity if view.source.column_type(k) is None]
+
+
+def key_type_reads(view: FeatureView) -> list[tuple[str, list[str | None]]]:
+    """The catalog queries (sql, params) that read the types of a view's undeclared keys: the view's
+    own relation (it exists once applied), then the external relation of its source."""
+    from materializer.db.apply import COLUMNS_QUERY, _split
+
+    relations = list(dict.fromkeys([view.relation, view.source.relation]))
+    return [(COLUMNS_QUERY, list(_split(r))) for r in relations]
+
+
+def catalog_key_types(view: FeatureView, engine: Engine,
+                      answers: list[list[tuple[str, str, int | None, int | None]]]) -> dict[str, str | None] | None:
+    """{undeclared key: the type its lookup parameter is cast to, or None (no cast)} from the rows of
+    ``key_type_reads`` (in order), read as apply reads the catalog (Engine.catalog_type: RisingWave's
+    uuid is varchar). None when no relation is in the catalog yet (before apply: read again later).
+    A type is kept only when it is the column's exact type on the engine, else the key stays uncast:
+    an unsupported type (``USER-DEFINED``, arrays), a numeric whose precision the catalog does not
+    tell (Materialize, RisingWave), and on Materialize a ``character varying`` key (its ``text`` is
+    another type there)."""
+    if not any(answers):
+        return None
+    found: dict[str, str | None] = {}
+    for rows in answers:
+        for column, data_type, precision, scale in rows:
+            if column not in view.entity or column in found or canonical_type(data_type) is None:
+                continue
+            t = engine.catalog_type(data_type, precision, scale)
+            if t == "numeric" and not engine.catalog_numeric_precision:
+                continue
+            if engine.name == "materialize" and t == "text" and data_type.lower() != "text":
+                continue
+            found[column] = t
+    return {k: found.get(k) for k in undeclared_keys(view)}
+
+
+def resolved_key_types(project: Project, view: FeatureView) -> dict[str, str | None] | None:
+    """The catalog types of a view's undeclared keys, read once per project object (cached once the
+    view or its relation is in the catalog), or None when every key is declared."""
+    cache_key = ("key_types", view.name)
+    if cache_key in project._cache:
+        return project._cache[cache_key]
+    if not undeclared_keys(view):
+        project._cache[cache_key] = None
+        return None
+    conn, engine = project.db.conn, project.db.engine
+    types = catalog_key_types(view, engine, [conn.execute(q, p).fetchall() for q, p in key_type_reads(view)])
+    if types is not None:  # in the catalog: never read again (before apply it is read on each lookup)
+        project._cache[cache_key] = types
+    return types
 
 
 def check_entity(view: FeatureView, entity: dict[str, Any]) -> dict[str, Any]:
@@ -163,11 +227,14 @@ def online_features(
         )
     db = project.db
     params = [key_param(v) for v in keys.values()]
-    cache_key = ("lookup", view.name)
+    key_types = resolved_key_types(project, view)
+    cache_key = ("lookup", view.name, key_types is not None)
     sql = project._cache.get(cache_key)
     if sql is None:
         clock = "materializer.clock()" if db.engine.supports_as_of else None
-        sql = project._cache[cache_key] = lookup_sql(view, db.engine.name, clock)
+        sql = lookup_sql(view, db.engine.name, clock, key_types)
+        if key_types is not None or not undeclared_keys(view):
+            project._cache[cache_key] = sql
     if pinned is not None:
         with db.conn.transaction():
             db.conn.execute("select set_config('materializer.as_of', %s, true)", [pinned.isoformat()])
@@ -203,7 +270,8 @@ def online_features(
     )
 
 
-def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, count: int) -> str:
+def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, count: int,
+                     key_types: Mapping[str, str | None] | None = None) -> str:
     """One query for the rows of ``count`` entities of a view (one parameter per key column).
 
     On PostgreSQL each key column is bound as one array (``= any(%s::bigint[])``), which the planner
@@ -211,14 +279,14 @@ def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, cou
     placeholders, the form their indexed point lookups recognise. With composite keys the result
     may hold combinations that were not asked for: pick the wanted rows with ``rows_by_key``. With
     ``clock`` the first column is its reading and there is always at least one row (all nulls but
-    the clock when nothing matched), as in ``lookup_sql``.
+    the clock when nothing matched), as in ``lookup_sql``; ``key_types`` as there.
     """
     from materializer.engines import get_engine
 
     engine = get_engine(engine_name)
     conds = []
     for k in view.entity:
-        column_type = view.source.column_type(k)
+        column_type = key_type(view, k, key_types)
         if engine_name == "postgres":
             placeholder = engine.lookup_param(column_type) + "[]" if column_type else "%s"
             conds.append(f"v.{k} = any({placeholder})")

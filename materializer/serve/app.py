@@ -381,6 +381,7 @@ def create_app(project: Project, settings: ServeSettings | None = None, dsn: str
             raise InputError("the body has no \"entities\"; give the keys column-wise, for example "
                              "{\"cc_num\": [\"4111-0001\"]}")
         plan = lookup.plan(features, service, full)
+        await lookup.resolve_key_types(pool(), plan)
         count, checked = lookup.check_entities(plan, body["entities"])
         _, values = await lookup.read(pool(), plan, count, checked)
         return feast_response(plan, body["entities"], values)
@@ -404,6 +405,7 @@ def create_app(project: Project, settings: ServeSettings | None = None, dsn: str
                                  "own clock")
             as_of = coerce(params.pop("as_of"), "timestamptz", "as_of")
         plan = lookup.plan([f"{name}:*"], None, False)
+        await lookup.resolve_key_types(pool(), plan)
         count, checked = lookup.check_entities(plan, {k: [v] for k, v in params.items()})
         clock, values = await lookup.read(pool(), plan, count, checked, as_of=as_of)
         doc = {

@@ -33,8 +33,11 @@ from materializer.features.online import (
     RowReader,
     batch_lookup_sql,
     batch_params,
+    catalog_key_types,
     key_param,
+    key_type_reads,
     rows_by_key,
+    undeclared_keys,
 )
 from materializer.features.refs import expand_features
 
@@ -95,6 +98,12 @@ class OnlineLookup:
         self._sql: dict[tuple[str, int], str] = {}
         self._columns: dict[str, list[str]] = {}
         self._readers: dict[tuple[Any, ...], RowReader] = {}
+        # the catalog types of the keys a view does not declare (an external source's), read once on
+        # the first request that reads the view (serve may start before apply); views listed in
+        # _settled need no further catalog read, so a request adds no query once they are known
+        self._catalog_types: dict[str, dict[str, str | None]] = {}
+        spec = project.spec
+        self._settled = {*spec.on_demand, *(v.name for v in spec.feature_views.values() if not undeclared_keys(v))}
 
     # ------------------------------------------------------------------ planning
 
@@ -194,8 +203,9 @@ class OnlineLookup:
         for read in plan.reads.values():
             view = read.view
             source_view = view if isinstance(view, FeatureView) else self.project.spec.feature_views[view.inputs[0]]
+            read_types = self._catalog_types.get(source_view.name, {})
             for k in view.entity:
-                types.setdefault(k, source_view.source.column_type(k))
+                types.setdefault(k, source_view.source.column_type(k) or read_types.get(k))
         return types
 
     # ------------------------------------------------------------------ reading
@@ -205,7 +215,8 @@ class OnlineLookup:
         key = (view.name, count)
         sql = self._sql.get(key)
         if sql is None:
-            sql = self._sql[key] = batch_lookup_sql(view, self.engine, self.clock, count)
+            sql = self._sql[key] = batch_lookup_sql(view, self.engine, self.clock, count,
+                                                    self._catalog_types.get(view.name))
         return sql
 
     def _on_demand_sql(self, od: OnDemandView) -> str:
@@ -230,6 +241,26 @@ class OnlineLookup:
                 f"from unnest({', '.join(arrays)}) with ordinality as {REQUEST}({', '.join(columns)}, _ord) "
                 f"{lateral} order by {REQUEST}._ord")
         return sql
+
+    async def resolve_key_types(self, pool: ConnectionPool, plan: Plan) -> None:
+        """Read the catalog types of the undeclared keys of the plan's views not read yet (before the
+        entities are checked against them, outside any lookup transaction: once per view and process;
+        nothing once every view of the plan is known)."""
+        pending = [read.view for name, read in plan.reads.items() if name not in self._settled]
+        if not pending:
+            return
+        from materializer.engines import get_engine
+
+        engine = get_engine(self.engine)
+        async with pool.connection() as conn:
+            for view in pending:
+                answers = [await (await conn.execute(q, p)).fetchall() for q, p in key_type_reads(view)]
+                types = catalog_key_types(view, engine, answers)
+                if types is None:  # not applied yet: read again on the next request
+                    continue
+                self._catalog_types[view.name] = types
+                self._settled.add(view.name)
+                self._sql = {k: sql for k, sql in self._sql.items() if k[0] != view.name}
 
     async def read(self, pool: ConnectionPool, plan: Plan, count: int, entities: dict[str, list[Any]],
                    as_of: datetime | None = None) -> tuple[datetime | None, dict[str, list[tuple[Any, str, str]]]]:

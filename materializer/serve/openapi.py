@@ -17,6 +17,33 @@ if TYPE_CHECKING:
 
 STATUSES = ["PRESENT", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE"]
 ERROR = {"$ref": "#/components/schemas/Error"}
+_NULLABLE_OBJECT = ["object", "null"]
+#: A source in /catalog: its columns (null when not declared) and how its events arrive.
+SOURCE = {
+    "type": "object",
+    "required": ["name", "relation", "managed", "timestamp", "columns", "stream", "backfill"],
+    "properties": {
+        "name": {"type": "string"}, "relation": {"type": "string"}, "managed": {"type": "boolean"},
+        "timestamp": {"type": "string"},
+        "columns": {"type": _NULLABLE_OBJECT, "additionalProperties": {"type": "string"}},
+        "stream": {
+            "description": "The Kafka topic or webhook the source reads on a streaming engine; null for a table "
+                           "that push writes or an external relation. Holds no credentials.",
+            "oneOf": [
+                {"type": "null"},
+                {"type": "object", "required": ["kind", "topic", "start", "broker"], "properties": {
+                    "kind": {"const": "kafka"}, "topic": {"type": "string"},
+                    "start": {"type": "string", "enum": ["earliest", "latest"]},
+                    "broker": {"type": "string", "description": "host:port as the engine reaches it"}}},
+                {"type": "object", "required": ["kind"], "properties": {"kind": {"const": "webhook"}}},
+            ]},
+        "backfill": {
+            "description": "History read before the cutover: `relation` holds the events before `until`.",
+            "oneOf": [{"type": "null"},
+                      {"type": "object", "required": ["relation", "until"], "properties": {
+                          "relation": {"type": "string"}, "until": {"type": "string", "format": "date-time"}}}]},
+    },
+}
 ANY: dict[str, Any] = {}
 
 
@@ -105,7 +132,8 @@ def openapi_schema(project: Project, settings: ServeSettings) -> dict[str, Any]:
         }},
         "/catalog": {"get": {
             "summary": "Every source, feature view, feature, service and monitor, with freshness",
-            "responses": {"200": _json({"type": "object", "required": ["project", "engine", "feature_views"]}),
+            "responses": {"200": _json({"type": "object", "required": ["project", "engine", "feature_views"],
+                                        "properties": {"sources": {"type": "array", "items": SOURCE}}}),
                           **common}}},
         "/monitors": {"get": {"summary": "The project's monitors",
                               "responses": {"200": _json({"type": "object", "required": ["monitors"]}), **common}}},
