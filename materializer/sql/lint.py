@@ -22,8 +22,6 @@ from materializer.definitions.spec import ProjectSpec
 from materializer.sql import vocabulary
 from materializer.sql.syntax import Parsed, parse
 
-STREAMING = ("materialize", "risingwave")
-
 
 @dataclass(frozen=True)
 class Finding:
