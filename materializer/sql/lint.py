@@ -1,4 +1,4 @@
-"""``materializer lint``: the engine rules of ENGINES.md, checked by code on the rendered SQL.
+"""``materializer lint``: the streaming engines' documented rules, checked by code on the rendered SQL.
 
 Neither streaming engine runs where the SQL is written, so what each documents (or its tests show)
 about the SQL it accepts is checked here on every statement ``compile`` renders and on the
@@ -21,8 +21,6 @@ from materializer.db.sequences import CommandRun, command_runs
 from materializer.definitions.spec import ProjectSpec
 from materializer.sql import vocabulary
 from materializer.sql.syntax import Parsed, parse
-
-STREAMING = ("materialize", "risingwave")
 
 
 @dataclass(frozen=True)
