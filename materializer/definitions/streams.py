@@ -37,7 +37,8 @@ def webhook_refused(engine: str) -> str:
 
 
 def parse_broker(p: Problems, path: str, value: Any) -> str | None:
-    if not isinstance(value, str) or not BROKER.match(value) or not 0 < int(BROKER.match(value).group(1)) < 65536:
+    match = BROKER.match(value) if isinstance(value, str) else None
+    if match is None or not 0 < int(match.group(1)) < 65536:
         p.add(path, f"{value!r} is not a broker address; write host:port, for example redpanda:9092")
         return None
     return value

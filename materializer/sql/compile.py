@@ -191,7 +191,7 @@ def compile_project(spec: ProjectSpec, engine_name: str | None = None) -> list[D
     r = renderer(engine.name)
     objects: list[DbObject] = []
     if engine.has_clusters:  # created by apply when given a size and absent (definitions/deployment.py)
-        objects += [DbObject("cluster", c.name, c.create_sql()) for c in spec.deployment.clusters if c.create_sql()]
+        objects += [DbObject("cluster", c.name, sql) for c in spec.deployment.clusters if (sql := c.create_sql())]
     clock = r.call("clock_function").strip()
     if clock:
         objects.append(DbObject("schema", "materializer", "create schema if not exists materializer"))

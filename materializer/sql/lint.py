@@ -463,7 +463,7 @@ def documented_function(parsed: Parsed, stmt: Statement, ctx: Context) -> Iterat
     for name in sorted(set(_function_names(parsed.tree, ctx.engine))):
         if vocabulary.documented_function(ctx.engine, name) is None:
             yield (f"{name}() is not in {vocabulary.PAGES[ctx.engine]}",
-                   "use a documented function (ENGINES.md's portable choices), or cite its page in vocabulary.py")
+                   "use a documented function, or cite its page in materializer/sql/vocabulary.py")
 
 
 def _type_names(tree: Any, engine: str) -> Iterator[tuple[str, str]]:

@@ -196,7 +196,7 @@ select * from final
 {{ function }}({{ value }})
 {%- endmacro %}
 
-{#- Materialize and RisingWave: a one-off SELECT (ENGINES.md: never maintain training sets as views),
+{#- Materialize and RisingWave: a one-off SELECT (never maintained as views: a lateral join kept as a view may hold state quadratic in rows per key),
     each point reading its own window through correlated subqueries. Materialize documents no
     RANGE frames with offsets; RisingWave plans correlated subqueries as joins. `method` is
     PostgreSQL's choice and ignored here.
