@@ -71,6 +71,15 @@ def read_columns(view: FeatureView) -> str:
     return ", ".join(f"v.{c}" for c in [*view.entity, "_event_ts", *within, *view.feature_names])
 
 
+def _select(view: FeatureView, clock: str | None, cond: str) -> str:
+    """A lookup's query given its key condition: with ``clock`` its reading comes first and there is always
+    one row (all nulls but the clock when nothing matched)."""
+    if clock is None:
+        return f"select {read_columns(view)} from {view.relation} as v where {cond}"
+    return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
+            f"left join {view.relation} as v on {cond}")
+
+
 def lookup_sql(view: FeatureView, engine_name: str, clock: str | None,
                key_types: Mapping[str, str | None] | None = None) -> str:
     """The lookup query of a view: the clock reading and the view's row for bound key values. Each key is
@@ -83,10 +92,7 @@ def lookup_sql(view: FeatureView, engine_name: str, clock: str | None,
     cond = " and ".join(
         f"v.{k} = {engine.lookup_param(key_type(view, k, key_types))}" for k in view.entity
     )
-    if clock is None:
-        return f"select {read_columns(view)} from {view.relation} as v where {cond}"
-    return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
-            f"left join {view.relation} as v on {cond}")
+    return _select(view, clock, cond)
 
 
 def key_type(view: FeatureView, key: str, key_types: Mapping[str, str | None] | None) -> str | None:
@@ -293,10 +299,7 @@ def batch_lookup_sql(view: FeatureView, engine_name: str, clock: str | None, cou
         else:
             conds.append(f"v.{k} in ({', '.join([engine.lookup_param(column_type)] * count)})")
     cond = " and ".join(conds)
-    if clock is None:
-        return f"select {read_columns(view)} from {view.relation} as v where {cond}"
-    return (f"select {clock} as _as_of, {read_columns(view)} from (select 1) as _one "
-            f"left join {view.relation} as v on {cond}")
+    return _select(view, clock, cond)
 
 
 def batch_params(view: FeatureView, engine_name: str, keys: list[tuple[Any, ...]]) -> list[Any]:

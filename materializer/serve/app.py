@@ -423,8 +423,7 @@ def create_app(project: Project, settings: ServeSettings | None = None, dsn: str
         source = push_rows.managed(project, request.path_params["source"])
         body = await read_json(request, settings.max_push_bytes)
         names, rows = push_rows.check_rows(project.spec, source, push_rows.rows_of(body))
-        count = await (push_rows.stream(pool(), project.spec, source, names, rows) if push_rows.streamed(pool(), source)
-                       else push_rows.insert(pool(), source, names, rows))
+        count = await push_rows.load(pool(), project.spec, source, names, rows)
         telemetry.rows_pushed.labels(source.name).inc(count)
         return JSONResponse({"source": source.name, "rows": count})
 
@@ -442,8 +441,7 @@ def create_app(project: Project, settings: ServeSettings | None = None, dsn: str
                              "table here)")
         source = push_rows.managed(project, body.get("push_source_name"))
         names, rows = push_rows.check_rows(project.spec, source, push_rows.columns_to_rows(body.get("df"), "df"))
-        count = await (push_rows.stream(pool(), project.spec, source, names, rows) if push_rows.streamed(pool(), source)
-                       else push_rows.insert(pool(), source, names, rows))
+        count = await push_rows.load(pool(), project.spec, source, names, rows)
         telemetry.rows_pushed.labels(source.name).inc(count)
         return JSONResponse({"source": source.name, "rows": count})
 

@@ -29,8 +29,6 @@ from materializer.errors import DatabaseUnavailable, MaterializerError
 RETRY_AFTER = 1.0
 
 
-
-
 def translate(exc: psycopg.Error, dsn: str) -> MaterializerError:
     """One of our errors for a psycopg error (no password in it): ``db.connection.translate_error``, and a
     missing view or function (the project is not applied there) is DatabaseUnavailable saying to apply."""

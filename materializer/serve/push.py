@@ -158,6 +158,14 @@ async def insert(pool: ConnectionPool, source: Source, names: list[str], rows: l
     return len(rows)
 
 
+async def load(pool: ConnectionPool, spec: ProjectSpec, source: Source, names: list[str],
+               rows: list[list[Any]]) -> int:
+    """Push checked rows: to the source's topic or webhook when it has one there, else into its table."""
+    if streamed(pool, source):
+        return await stream(pool, spec, source, names, rows)
+    return await insert(pool, source, names, rows)
+
+
 def _part_way(title: str, start: int, end: int, exc: psycopg.Error) -> str:
     primary = exc.diag.message_primary or str(exc).splitlines()[0]
     return (f"rows[0]-rows[{start - 1}] were inserted before the INSERT of rows[{start}]-rows[{end}] failed: "

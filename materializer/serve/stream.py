@@ -132,12 +132,9 @@ class StreamHub:
         """Change feeds connected now."""
         return sum(1 for w in self.watches.values() if w.live)
 
-    async def _read(self, name: str, window: str | None) -> dict[str, Any]:
-        return await self.reader.run(lambda p: consistent_summary(p, name, window, self.as_of))
-
     async def first(self, name: str, window: str | None) -> dict[str, Any]:
         """A summary read now (raises the error a bad window or an unreachable database gives)."""
-        return await self._read(name, window)
+        return await self.reader.run(lambda p: consistent_summary(p, name, window, self.as_of))
 
     def _publish(self, channel: Channel, data: bytes) -> None:
         for queue in channel.queues:
@@ -182,7 +179,7 @@ class StreamHub:
 
     async def _read_once(self, name: str, window: str | None, channel: Channel) -> None:
         try:
-            doc = await self._read(name, window)
+            doc = await self.first(name, window)
         except MaterializerError as exc:
             if channel.error != str(exc):
                 channel.error = str(exc)
