@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from materializer.db.connection import MISSING_RELATION
 from materializer.definitions.spec import FeatureView, ProjectSpec
 from materializer.definitions.validate import load_yaml, parse_project
 from materializer.errors import DatabaseError, InputError, NotFoundError, ProjectError
@@ -112,6 +111,8 @@ def _reads_views(method: _Method) -> _Method:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
+            from materializer.db.connection import MISSING_RELATION  # psycopg, only once a read failed
+
             code = getattr(exc, "sqlstate", None)
             primary = str(getattr(getattr(exc, "diag", None), "message_primary", None) or "")
             if code in MISSING_OBJECT or (code == UNDEFINED_FUNCTION and "materializer." in primary) \
