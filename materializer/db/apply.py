@@ -49,6 +49,7 @@ from materializer.sql.compile import DbObject, compile_project, maintenance_drop
 from materializer.sql.streams import STREAM_KINDS
 
 if TYPE_CHECKING:
+    from materializer.definitions.deployment import Cluster
     from materializer.project import Project
 
 STATE_TABLE = "materializer.applied"
@@ -301,9 +302,7 @@ def _plan(project: Project, allow_drop_data: bool, lock_mode: str | None) -> Pla
 
     _check_external_sources(project, lock_mode is not None)
     if engine.has_clusters:
-        for cluster in missing_clusters(conn, project.spec, project.db.where):
-            setup.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
-                                reason=f"size {cluster.size}"))
+        setup += [_cluster_action(cluster) for cluster in missing_clusters(conn, project.spec, project.db.where)]
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -490,6 +489,11 @@ def _plan(project: Project, allow_drop_data: bool, lock_mode: str | None) -> Pla
     # views first (they depend on tables), then tables, then what depends on tables
     result.actions = setup + drops + table_actions + later
     return result
+
+
+def _cluster_action(cluster: Cluster) -> Action:
+    """Creating a missing cluster of ``deployment:`` (missing_clusters gives only those with a size)."""
+    return Action("create", "cluster", cluster.name, [cluster.create_sql() or ""], reason=f"size {cluster.size}")
 
 
 _STREAM_WHAT = {"connection": ("Kafka connection", "connection"), "source": ("source", "source"),
@@ -728,10 +732,11 @@ def apply(project: Project, allow_drop_data: bool = False) -> Plan:
             created = []
             if engine.has_clusters:  # first: reading the bookkeeping table needs the session's cluster
                 for cluster in missing_clusters(conn, project.spec, project.db.where):
-                    doing = f"create cluster {cluster.name}"
-                    conn.execute(cluster.create_sql() or "")
-                    created.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
-                                          reason=f"size {cluster.size}"))
+                    action = _cluster_action(cluster)
+                    doing = _doing(action)
+                    for statement in action.statements:
+                        conn.execute(statement)
+                    created.append(action)
             for statement in STATE_DDL:
                 conn.execute(statement)
             result = _plan(project, allow_drop_data, lock_mode=None)
