@@ -49,6 +49,7 @@ from materializer.sql.compile import DbObject, compile_project, maintenance_drop
 from materializer.sql.streams import STREAM_KINDS
 
 if TYPE_CHECKING:
+    from materializer.definitions.deployment import Cluster
     from materializer.project import Project
 
 STATE_TABLE = "materializer.applied"
@@ -134,6 +135,9 @@ def _split(relation: str) -> tuple[str | None, str]:
 COLUMNS_QUERY = (
     "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
     "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position")
+#: apply's catalog query of a relation's kind (one row, or none when it is missing)
+TABLE_TYPE_QUERY = ("select table_type from information_schema.tables "
+                    "where table_schema = coalesce(%s, current_schema()) and table_name = %s")
 
 
 def catalog_columns(engine: Engine, rows: list[tuple[str, str, int | None, int | None]]) -> dict[str, str]:
@@ -153,11 +157,7 @@ def _relation_info(conn: psycopg.Connection, relation: str, engine: Engine | Non
                    ) -> tuple[str, dict[str, str]] | None:
     """(kind, {column: type}) of a relation in the current schema (or its own), or None if missing."""
     schema, name = _split(relation)
-    row = conn.execute(
-        "select table_type from information_schema.tables "
-        "where table_schema = coalesce(%s, current_schema()) and table_name = %s",
-        [schema, name],
-    ).fetchone()
+    row = conn.execute(TABLE_TYPE_QUERY, [schema, name]).fetchone()
     if row is None:
         return None
     types = catalog_columns(engine or Engine(), conn.execute(COLUMNS_QUERY, [schema, name]).fetchall())
@@ -302,9 +302,7 @@ def _plan(project: Project, allow_drop_data: bool, lock_mode: str | None) -> Pla
 
     _check_external_sources(project, lock_mode is not None)
     if engine.has_clusters:
-        for cluster in missing_clusters(conn, project.spec, project.db.where):
-            setup.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
-                                reason=f"size {cluster.size}"))
+        setup += [_cluster_action(cluster) for cluster in missing_clusters(conn, project.spec, project.db.where)]
 
     for obj in desired:
         if obj.kind in ("schema", "function"):
@@ -493,6 +491,11 @@ def _plan(project: Project, allow_drop_data: bool, lock_mode: str | None) -> Pla
     return result
 
 
+def _cluster_action(cluster: Cluster) -> Action:
+    """Creating a missing cluster of ``deployment:`` (missing_clusters gives only those with a size)."""
+    return Action("create", "cluster", cluster.name, [cluster.create_sql() or ""], reason=f"size {cluster.size}")
+
+
 _STREAM_WHAT = {"connection": ("Kafka connection", "connection"), "source": ("source", "source"),
                 "stream_table": ("table", "table"), "source_view": ("view", "view")}
 
@@ -667,24 +670,30 @@ def _edited(conn: psycopg.Connection, obj: DbObject) -> bool:
     return ours != theirs
 
 
+#: a record of ``materializer.applied`` deleted, and inserted (delete + insert rather than `on
+#: conflict`, which Materialize and RisingWave lack)
+RECORD_DELETE = f"delete from {STATE_TABLE} where name = %s"
+RECORD_INSERT = f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)"
+
+
 def _forget(conn: psycopg.Connection, action: Action) -> None:
     for name in action.forgets:
-        conn.execute(f"delete from {STATE_TABLE} where name = %s", [name])
+        conn.execute(RECORD_DELETE, [name])
+
+
+def _store(conn: psycopg.Connection, obj: DbObject) -> None:
+    conn.execute(RECORD_DELETE, [obj.name])
+    conn.execute(RECORD_INSERT, [obj.name, obj.kind, obj.sql])
 
 
 def _record(conn: psycopg.Connection, action: Action) -> None:
-    for obj in action.records:
-        conn.execute(f"delete from {STATE_TABLE} where name = %s", [obj.name])
-        conn.execute(f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)", [obj.name, obj.kind, obj.sql])
     if action.records:
-        return
-    if action.verb == "drop":
-        conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.name])
+        for obj in action.records:
+            _store(conn, obj)
+    elif action.verb == "drop":
+        conn.execute(RECORD_DELETE, [action.name])
     elif action.obj is not None:
-        # delete + insert rather than `on conflict`, which Materialize and RisingWave lack
-        conn.execute(f"delete from {STATE_TABLE} where name = %s", [action.obj.name])
-        conn.execute(f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)",
-                     [action.obj.name, action.obj.kind, action.obj.sql])
+        _store(conn, action.obj)
 
 
 def apply(project: Project, allow_drop_data: bool = False) -> Plan:
@@ -723,10 +732,11 @@ def apply(project: Project, allow_drop_data: bool = False) -> Plan:
             created = []
             if engine.has_clusters:  # first: reading the bookkeeping table needs the session's cluster
                 for cluster in missing_clusters(conn, project.spec, project.db.where):
-                    doing = f"create cluster {cluster.name}"
-                    conn.execute(cluster.create_sql() or "")
-                    created.append(Action("create", "cluster", cluster.name, [cluster.create_sql() or ""],
-                                          reason=f"size {cluster.size}"))
+                    action = _cluster_action(cluster)
+                    doing = _doing(action)
+                    for statement in action.statements:
+                        conn.execute(statement)
+                    created.append(action)
             for statement in STATE_DDL:
                 conn.execute(statement)
             result = _plan(project, allow_drop_data, lock_mode=None)

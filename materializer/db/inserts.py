@@ -162,18 +162,21 @@ class _Written:
 
 
 def _check_record(path: Path, line: int, columns: list[str], values: list[Any], types: dict[str, str],
-                  rules: dict[str, tuple[str, ...]], engine: Engine) -> None:
+                  rules: dict[str, tuple[str, ...]], engine: Engine) -> list[str | None]:
+    """The record's values in canonical text (``canonical``), or a PushError naming its line and column."""
     if len(values) != len(columns):
         raise PushError(f"{path}: line {line}: {len(values)} fields where the header names {len(columns)}; "
                         "nothing was inserted")
+    texts = []
     for column, value in zip(columns, values):
         message = refusal(value, rules[column]) if column in rules else None
         if message is not None:
             raise PushError(f"{path}: line {line}, column {column}: {message}; nothing was inserted")
         try:
-            canonical(value, types[column], engine, f"{path}: line {line}, column {column}")
+            texts.append(canonical(value, types[column], engine, f"{path}: line {line}, column {column}"))
         except InputError as exc:
             raise PushError(f"{exc}; nothing was inserted") from None
+    return texts
 
 
 def _typed(records: Iterable[Record], columns: list[str], types: dict[str, str]) -> Iterator[Record]:

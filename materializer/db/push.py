@@ -47,13 +47,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from materializer.db.inserts import csv_records, insert_file
+from materializer.db.inserts import Record, csv_records, insert_file
 from materializer.db.streams import send_file
 from materializer.definitions.row_checks import TIME_WORDS, RowCheck, column_rules, refusal, row_checks
 from materializer.definitions.spec import Source
@@ -229,12 +229,14 @@ def push_file(project: Project, source_name: str, path: Path, progress: bool = F
     streamed = stream_engine.materialized and source.streaming  # to the topic or webhook (db/streams.py)
     if suffix in (".jsonl", ".ndjson", ".json"):
         columns, rows, line_of = _read_jsonl(path, source, rules)
+
+        def records() -> Iterator[Record]:
+            return ((line_of[n], row) for n, row in enumerate(rows, start=1))
+
         if streamed:
-            return send_file(project, source, stream_engine, path, columns,
-                             lambda: ((line_of[n], row) for n, row in enumerate(rows, start=1)), rules)
+            return send_file(project, source, stream_engine, path, columns, records, rules)
         if not project.db.engine.supports_copy:
-            return insert_file(project, source, path, columns,
-                               lambda: ((line_of[n], row) for n, row in enumerate(rows, start=1)), rules)
+            return insert_file(project, source, path, columns, records, rules)
         return _load_rows(project, source, path, columns, rows, line_of, checks)
     if suffix not in (".csv", ".txt"):
         raise PushError(f"{path}: unknown file type {suffix!r}; push reads .csv or .jsonl files")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from materializer.db.apply import STATE_DDL, STATE_TABLE
+from materializer.db.apply import COLUMNS_QUERY, RECORD_DELETE, RECORD_INSERT, STATE_DDL, STATE_TABLE, TABLE_TYPE_QUERY
 from materializer.definitions import names
 from materializer.definitions.spec import ProjectSpec
 from materializer.engines import Engine, get_engine
@@ -62,14 +62,8 @@ class CommandRun:
 
 
 #: the reads of apply's plan (db/apply.py _relation_info, _state)
-PLAN_READS = (
-    ("select table_type from information_schema.tables "
-     "where table_schema = coalesce(%s, current_schema()) and table_name = %s"),
-    ("select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
-     "where table_schema = coalesce(%s, current_schema()) and table_name = %s order by ordinal_position"),
-)
-RECORD = (f"delete from {STATE_TABLE} where name = %s",
-          f"insert into {STATE_TABLE} (name, kind, sql) values (%s, %s, %s)")
+PLAN_READS = (TABLE_TYPE_QUERY, COLUMNS_QUERY)
+RECORD = (RECORD_DELETE, RECORD_INSERT)
 
 
 def _units(statements: list[str], engine: Engine) -> tuple[Unit, ...]:

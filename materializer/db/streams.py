@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from psycopg import conninfo
 
-from materializer.db.inserts import Record, _check_record, canonical
+from materializer.db.inserts import Record, _check_record
 from materializer.definitions.spec import ProjectSpec, Source
 from materializer.engines import Engine
 from materializer.errors import MaterializerError, PushError
@@ -130,17 +130,15 @@ def documents(path: Path, source: Source, columns: list[str], records: Iterable[
     """(key, JSON object) of every row, each checked and typed first: a bad row anywhere raises before
     anything is sent."""
     types = {c: (source.columns or {})[c] for c in columns}
-    out = []
-    for line, values in records:
-        _check_record(path, line, columns, values, types, rules, engine)
-        texts = {c: canonical(v, types[c], engine, f"{path}: line {line}, column {c}") for c, v in zip(columns, values)}
-        body = "{" + ",".join(f"{json.dumps(c)}:{_json_value(texts[c], types[c])}" for c in columns) + "}"
-        if key is not None and key in texts and texts[key] is not None:
-            key_bytes = texts[key].encode("utf-8")
-        else:
-            key_bytes = None
-        out.append((key_bytes, body.encode("utf-8")))
-    return out
+    return [_message(dict(zip(columns, _check_record(path, line, columns, values, types, rules, engine))), types, key)
+            for line, values in records]
+
+
+def _message(texts: dict[str, str | None], types: dict[str, str], key: str | None) -> tuple[bytes | None, bytes]:
+    """(key, JSON object) of one row's canonical texts, in the order of ``texts``."""
+    body = "{" + ",".join(f"{json.dumps(c)}:{_json_value(text, types[c])}" for c, text in texts.items()) + "}"
+    key_text = texts.get(key) if key is not None else None
+    return (None if key_text is None else key_text.encode("utf-8")), body.encode("utf-8")
 
 
 def produce(producer: Producer, topic: str, where: str, path: Path,
@@ -255,13 +253,7 @@ def row_documents(source: Source, names: list[str], rows: list[list[Any]], key: 
                   ) -> list[tuple[bytes | None, bytes]]:
     """(key, JSON object) of rows the HTTP push checked and typed (serve/push.py ``check_rows``)."""
     types = {c: (source.columns or {})[c] for c in names}
-    out = []
-    for row in rows:
-        texts = {c: _typed_text(v, types[c]) for c, v in zip(names, row)}
-        body = "{" + ",".join(f"{json.dumps(c)}:{_json_value(texts[c], types[c])}" for c in names) + "}"
-        key_text = texts.get(key) if key is not None else None
-        out.append((None if key_text is None else key_text.encode("utf-8"), body.encode("utf-8")))
-    return out
+    return [_message({c: _typed_text(v, types[c]) for c, v in zip(names, row)}, types, key) for row in rows]
 
 
 def send_rows(spec: ProjectSpec, source: Source, names: list[str], rows: list[list[Any]], dsn: str,
